@@ -1,0 +1,28 @@
+# The two set-up commands: `make demo` runs the main job, `make test` runs the whole suite.
+# Both create .venv and install everything on a fresh machine; the stamp re-installs only when
+# pyproject.toml changes.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test synth snapshots bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/orderbridge synth --stack dev
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+snapshots: $(STAMP)
+	$(BIN)/orderbridge synth --stack dev --json > tests/snapshots/dev.json
+	$(BIN)/orderbridge synth --stack prod --json > tests/snapshots/prod.json
+
+clean:
+	rm -rf $(VENV) dist .pytest_cache

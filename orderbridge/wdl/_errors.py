@@ -1,0 +1,54 @@
+"""Exceptions raised by the workflow engine.
+
+WdlError
+├── ExpressionSyntaxError       an expression does not parse (text and position given)
+├── ExpressionEvaluationError   an expression parses but cannot be evaluated
+│   ├── UnknownFunctionError    the function is not in the library (never a silent null)
+│   ├── FunctionArgumentError   wrong number or type of arguments
+│   └── WorkflowContextError    a workflow function (triggerBody(), body()…) used with no run
+└── DefinitionError             the definition itself is invalid (unsupported action, bad runAfter…)
+"""
+from __future__ import annotations
+
+
+class WdlError(Exception):
+    """Root of every error the engine raises; carries where it happened."""
+
+    def __init__(self, message: str, *, expression: str | None = None, path: str | None = None) -> None:
+        self.expression = expression
+        self.path = path
+        where = []
+        if path:
+            where.append(f"at {path}")
+        if expression is not None:
+            where.append(f"in expression {expression!r}")
+        super().__init__(f"{message} ({', '.join(where)})" if where else message)
+        self.reason = message
+
+
+class ExpressionSyntaxError(WdlError):
+    """The expression text is not valid Workflow Definition Language."""
+
+    def __init__(self, message: str, *, expression: str, position: int, path: str | None = None) -> None:
+        self.position = position
+        super().__init__(f"{message} at character {position}", expression=expression, path=path)
+
+
+class ExpressionEvaluationError(WdlError):
+    """A syntactically valid expression failed while being evaluated."""
+
+
+class UnknownFunctionError(ExpressionEvaluationError):
+    """The expression calls a function the engine does not implement."""
+
+
+class FunctionArgumentError(ExpressionEvaluationError):
+    """A function got the wrong number or type of arguments."""
+
+
+class WorkflowContextError(ExpressionEvaluationError):
+    """A workflow function was evaluated outside a workflow run."""
+
+
+class DefinitionError(WdlError):
+    """The workflow definition cannot be run as written."""

@@ -1,0 +1,80 @@
+"""Load the Logic App definitions in `workflows/` the way Azure will receive them.
+
+The JSON files are what reviewers read. Two things cannot be expressions in Azure and so are set
+here, when a file is loaded, from the stack's config: the Request trigger's concurrency (`runs`) and
+its `maximumWaitingRuns` (`runtimeConfiguration` takes literals only —
+https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers#change-trigger-concurrency).
+Everything else environment-specific enters through the definition's declared `parameters`.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
+
+# Azure's limits for a trigger's concurrency and waiting runs (same page as above).
+MAX_TRIGGER_RUNS = 100
+MAX_WAITING_RUNS = 100
+WAITING_RUNS_ABOVE_RUNS = 10
+
+
+class WorkflowDefinitionError(ValueError):
+    """A workflow file is missing, not JSON, or not shaped as orderbridge expects."""
+
+
+def workflow_path(name: str) -> Path:
+    """The file that holds workflow `name` (e.g. `order-events-processor`)."""
+    return WORKFLOWS_DIR / f"{name}.json"
+
+
+@lru_cache(maxsize=None)
+def _read(name: str) -> dict[str, Any]:
+    path = workflow_path(name)
+    try:
+        definition = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise WorkflowDefinitionError(f"workflow file {path} does not exist") from exc
+    except json.JSONDecodeError as exc:
+        raise WorkflowDefinitionError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(definition, dict) or not isinstance(definition.get("triggers"), dict):
+        raise WorkflowDefinitionError(f"{path} has no 'triggers' object; is it a workflow definition?")
+    return definition
+
+
+def trigger_name(name: str) -> str:
+    """The name of the single Request trigger of workflow `name` (needed for its callback URL)."""
+    triggers = _read(name)["triggers"]
+    requests = [t for t, body in triggers.items() if body.get("type") == "Request"]
+    if len(requests) != 1 or len(triggers) != 1:
+        raise WorkflowDefinitionError(
+            f"{workflow_path(name)} must have exactly one trigger, of type Request; found {sorted(triggers)}"
+        )
+    return requests[0]
+
+
+def declared_parameters(name: str) -> dict[str, dict[str, Any]]:
+    """The parameters workflow `name` declares, by name, with their types and defaults."""
+    return dict(_read(name).get("parameters", {}))
+
+
+def load_definition(name: str, *, trigger_concurrency: int, maximum_waiting_runs: int) -> dict[str, Any]:
+    """Workflow `name` with the trigger's concurrency literals set; the cached file is not changed."""
+    if not 1 <= trigger_concurrency <= MAX_TRIGGER_RUNS:
+        raise WorkflowDefinitionError(
+            f"trigger concurrency must be 1..{MAX_TRIGGER_RUNS}, got {trigger_concurrency}"
+        )
+    lowest = trigger_concurrency + WAITING_RUNS_ABOVE_RUNS
+    if not lowest <= maximum_waiting_runs <= MAX_WAITING_RUNS:
+        raise WorkflowDefinitionError(
+            f"maximumWaitingRuns must be {lowest}..{MAX_WAITING_RUNS} for {trigger_concurrency} runs,"
+            f" got {maximum_waiting_runs}"
+        )
+    definition = copy.deepcopy(_read(name))
+    trigger = definition["triggers"][trigger_name(name)]
+    runtime = trigger.setdefault("runtimeConfiguration", {})
+    runtime["concurrency"] = {"runs": trigger_concurrency, "maximumWaitingRuns": maximum_waiting_runs}
+    return definition
