@@ -1,0 +1,66 @@
+"""Exceptions of the integrators; the class decides what happens to the message.
+
+IntegrationError
+├── PermanentError          retrying cannot help: the message is parked with `reason` and a description
+│   ├── ContractViolation   a message or response does not match its JSON Schema (path and rule named)
+│   ├── MappingError        a valid message cannot be mapped (the field at fault named)
+│   └── TargetRejected      the ERP/ECP answered 4xx to a well-formed request (validation, conflict)
+└── TransientError          worth retrying later with backoff: network, timeout, 408, 429, 5xx
+    └── TargetUnavailable   the ERP/ECP could not be reached or answered 408/429/5xx
+"""
+from __future__ import annotations
+
+
+class IntegrationError(Exception):
+    """Root of every error the integrators raise on purpose."""
+
+
+class PermanentError(IntegrationError):
+    """The message can never succeed as it is; it goes to the parking queue with `reason`."""
+
+    reason: str = "PermanentFailure"
+
+
+class ContractViolation(PermanentError):
+    """An instance breaks a contract in `schemas/`; names the contract, the JSON path and the rule."""
+
+    reason = "SchemaViolation"
+
+    def __init__(self, *, contract: str, json_path: str, rule: str, message: str) -> None:
+        self.contract = contract
+        self.json_path = json_path
+        self.rule = rule
+        super().__init__(f"{contract}: {json_path} violates '{rule}': {message}")
+
+
+class MappingError(PermanentError):
+    """A valid order or state cannot be mapped; `field` is the JSON path at fault."""
+
+    reason = "MappingFailed"
+
+    def __init__(self, *, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"cannot map {field}: {message}")
+
+
+class TargetRejected(PermanentError):
+    """The target API refused a well-formed request with a 4xx that retrying will not change."""
+
+    reason = "TargetRejected"
+
+    def __init__(self, *, target: str, status_code: int, detail: str) -> None:
+        self.target = target
+        self.status_code = status_code
+        super().__init__(f"{target} rejected the request with HTTP {status_code}: {detail}")
+
+
+class TransientError(IntegrationError):
+    """Retry later; `retry_after` (seconds) is the target's own hint, when it gave one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class TargetUnavailable(TransientError):
+    """The target API was unreachable, timed out, or answered 408, 429 or 5xx."""
