@@ -1,0 +1,122 @@
+"""The message as the handlers see it, their outcomes, and log lines that identify a message.
+
+`InboundMessage` is a plain copy of what the Functions host delivers, so the handlers and the
+redelivery logic can be tested and reused without the Functions runtime.
+"""
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from order_integration.errors import PermanentError
+
+logger = logging.getLogger("order_integration")
+
+# Application properties our own redelivery adds (see order_integration.redelivery).
+ORIGINAL_MESSAGE_ID = "originalMessageId"
+RETRY_ATTEMPT = "retryAttempt"
+FIRST_FAILURE_AT = "firstFailureAt"
+
+SUPPORTED_DATA_VERSION_MAJOR = "1"
+
+
+class UnsupportedDataVersion(PermanentError):
+    """The message's `dataVersion` property names a contract version this code does not know."""
+
+    reason = "UnsupportedDataVersion"
+
+    def __init__(self, *, data_version: object) -> None:
+        self.data_version = data_version
+        super().__init__(
+            f"dataVersion {data_version!r} is not supported: this integrator reads major version "
+            f"{SUPPORTED_DATA_VERSION_MAJOR} only; deploy an integrator that knows it, then replay"
+        )
+
+
+class Outcome(enum.Enum):
+    """How a message ended; every value means it may be completed."""
+
+    CREATED = "Created"
+    ALREADY_PRESENT = "AlreadyPresent"
+    APPLIED = "Applied"
+    SKIPPED_STALE = "SkippedStale"
+    RETRY_SCHEDULED = "RetryScheduled"
+    PARKED = "Parked"
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A received Service Bus message, reduced to what the integrators use."""
+
+    body: bytes
+    message_id: str
+    correlation_id: str | None = None
+    session_id: str | None = None
+    delivery_count: int = 1
+    content_type: str | None = None
+    application_properties: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_functions(cls, message: Any) -> "InboundMessage":
+        """Copy an `azure.functions.ServiceBusMessage` (duck-typed, no import needed)."""
+        return cls(
+            body=message.get_body(),
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            session_id=message.session_id,
+            delivery_count=message.delivery_count or 1,
+            content_type=message.content_type,
+            application_properties=dict(message.application_properties or {}),
+        )
+
+    @property
+    def original_message_id(self) -> str:
+        """The MessageId the pipeline gave it, before any derived retry id."""
+        return str(self.application_properties.get(ORIGINAL_MESSAGE_ID) or self.message_id)
+
+    @property
+    def retry_attempt(self) -> int:
+        """How many scheduled retries preceded this delivery (0 for the original message)."""
+        try:
+            return int(self.application_properties.get(RETRY_ATTEMPT, 0))
+        except (TypeError, ValueError):
+            return 0
+
+    def check_data_version(self) -> None:
+        """Raise UnsupportedDataVersion unless the `dataVersion` property has major version 1."""
+        version = self.application_properties.get("dataVersion")
+        if str(version).split(".", 1)[0] != SUPPORTED_DATA_VERSION_MAJOR:
+            raise UnsupportedDataVersion(data_version=version)
+
+
+@dataclass(frozen=True)
+class LogContext:
+    """What every log line carries: ids only, never bodies, names, addresses or keys."""
+
+    pipeline: str
+    message_id: str
+    order_id: str
+    correlation_id: str | None
+
+    @classmethod
+    def of(cls, pipeline: str, message: InboundMessage) -> "LogContext":
+        """Ids of `message`: the ECP order id is its SessionId or, on online-orders, its MessageId."""
+        return cls(
+            pipeline=pipeline,
+            message_id=message.message_id,
+            order_id=message.session_id or message.original_message_id,
+            correlation_id=message.correlation_id,
+        )
+
+    def log(self, level: int, text: str, *args: object) -> None:
+        """Log `text % args` with the ids in the line and as structured fields (App Insights)."""
+        ids = {
+            "pipeline": self.pipeline,
+            "correlationId": self.correlation_id,
+            "orderId": self.order_id,
+            "messageId": self.message_id,
+        }
+        suffix = " ".join(f"{key}={value}" for key, value in ids.items())
+        logger.log(level, f"{text} [{suffix}]", *args, extra={"custom_dimensions": ids})

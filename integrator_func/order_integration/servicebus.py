@@ -1,0 +1,135 @@
+"""Sending to Service Bus for retries and parking, behind a two-method interface.
+
+`AzureServiceBusSender` is what runs in Azure (managed identity, created on first use, so a cold
+start does not import azure-servicebus or azure-identity). `InMemorySender` is the same interface
+for tests, benchmarks and the local stack.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping, Protocol
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A message to send: body bytes plus the broker properties orderbridge uses."""
+
+    body: bytes
+    message_id: str
+    correlation_id: str | None = None
+    session_id: str | None = None
+    content_type: str | None = "application/json"
+    application_properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+class SendFailed(Exception):
+    """Service Bus did not accept a message; the caller must not complete the one it came from."""
+
+    def __init__(self, *, queue: str, message_id: str, cause: str) -> None:
+        self.queue = queue
+        self.message_id = message_id
+        super().__init__(
+            f"could not send message {message_id!r} to queue {queue!r}: {cause}; the received message "
+            "is left unsettled so Service Bus redelivers it (check the identity's Data Sender role "
+            "on that queue and the namespace's availability)"
+        )
+
+
+class MessageSender(Protocol):
+    """Puts messages on a queue now or at a later time; raises SendFailed when it cannot."""
+
+    def send(self, queue: str, message: OutboundMessage) -> None: ...
+
+    def schedule(self, queue: str, message: OutboundMessage, enqueue_at: datetime) -> None: ...
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One message an InMemorySender accepted, with the time it becomes visible (None = now)."""
+
+    queue: str
+    message: OutboundMessage
+    enqueue_at: datetime | None
+
+
+class InMemorySender:
+    """A MessageSender that keeps what it is given; `failure` makes every send raise SendFailed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sent: list[Sent] = []
+        self.failure: str | None = None
+
+    def send(self, queue: str, message: OutboundMessage) -> None:
+        self._accept(Sent(queue, message, None))
+
+    def schedule(self, queue: str, message: OutboundMessage, enqueue_at: datetime) -> None:
+        self._accept(Sent(queue, message, enqueue_at))
+
+    def _accept(self, sent: Sent) -> None:
+        if self.failure is not None:
+            raise SendFailed(queue=sent.queue, message_id=sent.message.message_id, cause=self.failure)
+        with self._lock:
+            self._sent.append(sent)
+
+    def messages(self, queue: str) -> list[Sent]:
+        """Everything accepted for `queue`, in order, including messages not yet due."""
+        with self._lock:
+            return [sent for sent in self._sent if sent.queue == queue]
+
+    def take_due(self, queue: str, now: datetime) -> list[Sent]:
+        """Remove and return the messages of `queue` visible at `now`, earliest first."""
+        with self._lock:
+            due = [s for s in self._sent if s.queue == queue and (s.enqueue_at is None or s.enqueue_at <= now)]
+            self._sent = [s for s in self._sent if s not in due]
+        return sorted(due, key=lambda s: s.enqueue_at or now)
+
+
+class AzureServiceBusSender:
+    """Sends with azure-servicebus and DefaultAzureCredential to one namespace, connecting lazily."""
+
+    def __init__(self, fully_qualified_namespace: str) -> None:
+        self._namespace = fully_qualified_namespace
+        self._client: Any = None
+        # azure-servicebus clients are not thread-safe and Functions runs invocations on a thread
+        # pool; sends happen only on failure paths, so one lock costs nothing measurable.
+        # https://learn.microsoft.com/python/api/overview/azure/servicebus-readme#thread-safety
+        self._lock = threading.Lock()
+
+    def send(self, queue: str, message: OutboundMessage) -> None:
+        self._call(queue, message, None)
+
+    def schedule(self, queue: str, message: OutboundMessage, enqueue_at: datetime) -> None:
+        self._call(queue, message, enqueue_at)
+
+    def _call(self, queue: str, message: OutboundMessage, enqueue_at: datetime | None) -> None:
+        from azure.core.exceptions import AzureError
+        from azure.servicebus import ServiceBusMessage
+        from azure.servicebus.exceptions import ServiceBusError
+
+        sb_message = ServiceBusMessage(
+            message.body,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            session_id=message.session_id,
+            content_type=message.content_type,
+            application_properties=dict(message.application_properties),
+        )
+        try:
+            with self._lock, self._connect().get_queue_sender(queue) as sender:
+                if enqueue_at is None:
+                    sender.send_messages(sb_message)
+                else:
+                    sender.schedule_messages(sb_message, enqueue_at)
+        except (ServiceBusError, AzureError) as exc:
+            raise SendFailed(queue=queue, message_id=message.message_id, cause=type(exc).__name__) from exc
+
+    def _connect(self) -> Any:
+        if self._client is None:
+            from azure.identity import DefaultAzureCredential
+            from azure.servicebus import ServiceBusClient
+
+            self._client = ServiceBusClient(self._namespace, credential=DefaultAzureCredential())
+        return self._client

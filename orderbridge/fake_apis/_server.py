@@ -1,0 +1,201 @@
+"""A small threaded HTTP server on 127.0.0.1 with API-key checks, fault injection and a request log."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Self
+from urllib.parse import parse_qsl, urlsplit
+
+
+@dataclass(frozen=True)
+class Fault:
+    """How to misbehave on one request.
+
+    `status` answers that HTTP status (with `retry_after` as the Retry-After header and `body` as
+    JSON); `delay` sleeps first, so a delay above the client's read timeout is a timeout;
+    `disconnect` closes the connection without any answer.
+    """
+
+    status: int = 503
+    retry_after: str | None = None
+    body: Any = None
+    delay: float = 0.0
+    disconnect: bool = False
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the server received it (body parsed as JSON when it is JSON)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    received_at: float
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a route answers."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def error_reply(status: int, code: str, message: str) -> Reply:
+    """An error in the Business Central / OData shape: {"error": {"code", "message"}}."""
+    return Reply(status, {"error": {"code": code, "message": message}})
+
+
+class FakeApiServer:
+    """Base of the fake ERP and ECP: subclasses implement `route`; use as a context manager."""
+
+    name = "fake-api"
+
+    def __init__(self, *, api_key: str, latency: float = 0.0) -> None:
+        self.api_key = api_key
+        self.latency = latency
+        self._lock = threading.RLock()
+        self._requests: list[RecordedRequest] = []
+        self._queued: deque[tuple[Fault, str | None]] = deque()
+        self._conditional: list[tuple[Callable[[], bool], Fault]] = []
+        self._httpd: ThreadingHTTPServer | None = None
+
+    def start(self) -> Self:
+        """Listen on a free loopback port in a background thread."""
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, name=f"{self.name}-server", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening; requests still sleeping in a fault are abandoned."""
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:PORT`, without a trailing slash."""
+        if self._httpd is None:
+            raise RuntimeError(f"{self.name} is not started: call start() or use it in a with block")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, in arrival order."""
+        with self._lock:
+            return list(self._requests)
+
+    def fail_next(self, *faults: Fault | int, method: str | None = None) -> None:
+        """Answer the next len(faults) requests (of `method`, if given) with these faults in order."""
+        with self._lock:
+            for fault in faults:
+                self._queued.append((Fault(status=fault) if isinstance(fault, int) else fault, method))
+
+    def fail_while(self, condition: Callable[[], bool], fault: Fault) -> None:
+        """Answer every request with `fault` while `condition()` is true (e.g. an outage window)."""
+        with self._lock:
+            self._conditional.append((condition, fault))
+
+    def clear_faults(self) -> None:
+        """Forget all queued and conditional faults."""
+        with self._lock:
+            self._queued.clear()
+            self._conditional.clear()
+
+    def route(self, request: RecordedRequest) -> Reply:
+        """Answer a request that passed the key check and fault injection."""
+        raise NotImplementedError
+
+    def _fault_for(self, request: RecordedRequest) -> Fault | None:
+        with self._lock:
+            for index, (fault, method) in enumerate(self._queued):
+                if method is None or method == request.method:
+                    del self._queued[index]
+                    return fault
+            return next((fault for condition, fault in self._conditional if condition()), None)
+
+    def _handle(self, request: RecordedRequest) -> Reply | None:
+        """The reply to send, or None to drop the connection."""
+        with self._lock:
+            self._requests.append(request)
+        if self.latency:
+            time.sleep(self.latency)
+        fault = self._fault_for(request)
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.disconnect:
+                return None
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            body = fault.body if fault.body is not None else {
+                "error": {"code": f"Injected{fault.status}", "message": f"{self.name}: injected fault"}
+            }
+            return Reply(fault.status, body, headers)
+        if request.headers.get("x-api-key") != self.api_key:
+            return error_reply(401, "Unauthorized", "missing or wrong X-Api-Key header")
+        with self._lock:
+            return self.route(request)
+
+
+def _make_handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        # HTTP/1.1 keeps connections open, so the clients' connection pooling is exercised.
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            parts = urlsplit(self.path)
+            request = RecordedRequest(
+                method=self.command,
+                path=parts.path,
+                query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+                headers={key.lower(): value for key, value in self.headers.items()},
+                body=_parse(raw),
+                received_at=time.monotonic(),
+            )
+            reply = server._handle(request)
+            if reply is None:
+                self.close_connection = True
+                return
+            payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+            self.send_response(reply.status)
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            if payload:
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Silent: the request log is `server.requests`."""
+
+    return Handler
+
+
+def _parse(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
