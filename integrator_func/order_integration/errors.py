@@ -3,6 +3,7 @@
 IntegrationError
 ├── PermanentError          retrying cannot help: the message is parked with `reason` and a description
 │   ├── ContractViolation   a message or response does not match its JSON Schema (path and rule named)
+│   │   └── MalformedJson   the body is not JSON at all (or holds NaN/Infinity)
 │   ├── MappingError        a valid message cannot be mapped (the field at fault named)
 │   └── TargetRejected      the ERP/ECP answered 4xx to a well-formed request (validation, conflict)
 └── TransientError          worth retrying later with backoff: network, timeout, 408, 429, 5xx
@@ -31,6 +32,15 @@ class ContractViolation(PermanentError):
         self.json_path = json_path
         self.rule = rule
         super().__init__(f"{contract}: {json_path} violates '{rule}': {message}")
+
+
+class MalformedJson(ContractViolation):
+    """A body that is not JSON: no schema can even be applied."""
+
+    reason = "MalformedMessage"
+
+    def __init__(self, *, detail: str) -> None:
+        super().__init__(contract="json", json_path="$", rule="json", message=f"not valid JSON ({detail})")
 
 
 class MappingError(PermanentError):

@@ -1,0 +1,222 @@
+"""The message contracts in `schemas/`: compiled validators and Decimal-exact JSON.
+
+A contract's name is its file name without `.schema.json` (`ecp-order`, `erp-sales-order`, ...).
+Each validator is compiled once per process, on the first use of its contract, so a cold start
+pays only for the contracts it touches and every later message pays only for validation.
+
+JSON numbers are read as `Decimal` (`load_json`) and written back exactly (`dump_json`): a money
+amount never passes through a binary float between a queue message and a target API.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from json.encoder import encode_basestring
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from .errors import ContractViolation, MalformedJson
+
+if TYPE_CHECKING:  # jsonschema is imported on first validation, not at cold start
+    from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+# Deployed, `schemas/` sits beside function_app.py (the package's parent); in the repo, one level up.
+SCHEMA_DIRS: tuple[Path, ...] = (_PACKAGE_DIR.parent / "schemas", _PACKAGE_DIR.parent.parent / "schemas")
+SCHEMA_SUFFIX = ".schema.json"
+
+_RFC3339 = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$", re.ASCII
+)
+
+
+def schema_dir() -> Path:
+    """The `schemas/` directory this process reads: deployed layout first, then the repository's."""
+    for candidate in SCHEMA_DIRS:
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(
+        "no schemas/ directory found at " + " or ".join(str(p) for p in SCHEMA_DIRS)
+        + "; the deployment package must contain schemas/ beside function_app.py"
+    )
+
+
+def contract_names() -> list[str]:
+    """Every contract in `schemas/`, sorted."""
+    return sorted(p.name[: -len(SCHEMA_SUFFIX)] for p in schema_dir().glob("*" + SCHEMA_SUFFIX))
+
+
+def load_schema(contract: str) -> dict[str, Any]:
+    """The parsed schema of `contract`, numbers as Decimal so keywords compare exactly with Decimal data."""
+    path = schema_dir() / f"{contract}{SCHEMA_SUFFIX}"
+    if not path.is_file():
+        raise KeyError(f"unknown contract {contract!r}: no {path}; known: {', '.join(contract_names())}")
+    return load_json(path.read_bytes())
+
+
+def _is_rfc3339(instance: object) -> bool:
+    """RFC 3339 date-time; jsonschema only checks it when an optional package is installed."""
+    if not isinstance(instance, str):
+        return True
+    match = _RFC3339.match(instance)
+    if match is None:
+        return False
+    day, hour, minute, second, _, _, off_hour, off_minute = match.groups()
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        return False
+    offset_ok = off_hour is None or (int(off_hour) <= 23 and int(off_minute) <= 59)
+    # Second 60 is a leap second, which RFC 3339 allows.
+    return int(hour) <= 23 and int(minute) <= 59 and int(second) <= 60 and offset_ok
+
+
+def _format_checker() -> FormatChecker:
+    """The formats our schemas use, all checked without optional packages."""
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(["email", "date"])
+    checker.checks("date-time")(_is_rfc3339)
+    return checker
+
+
+@cache
+def compiled_validator(contract: str) -> Draft202012Validator:
+    """The compiled validator of `contract`, built on first use and kept for the process."""
+    from jsonschema import Draft202012Validator
+
+    schema = load_schema(contract)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=_format_checker())
+
+
+def json_path(parts: Any) -> str:
+    """`$.lines[0].unitPrice` from jsonschema's path deque."""
+    text = "$"
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
+            text += f".{part}"
+        else:
+            text += f"[{json.dumps(part, ensure_ascii=False)}]"
+    return text
+
+
+# Messages are built from the schema, never from the instance: a rejected value may be personal data,
+# and these messages end up in logs and in the parking queue's `description`.
+_RULE_TEXT: dict[str, Callable[[Any], str]] = {
+    "type": lambda v: f"must be of type {_short(v)}",
+    "pattern": lambda v: f"must match the pattern {_short(v)}",
+    "format": lambda v: f"must be a valid {v}",
+    "enum": lambda v: f"must be one of {_short(v)}",
+    "const": lambda v: f"must equal {_short(v)}",
+    "minLength": lambda v: f"must be at least {v} characters long",
+    "maxLength": lambda v: f"must be at most {v} characters long",
+    "minItems": lambda v: f"must have at least {v} items",
+    "maxItems": lambda v: f"must have at most {v} items",
+    "minimum": lambda v: f"must be >= {v}",
+    "maximum": lambda v: f"must be <= {v}",
+    "exclusiveMinimum": lambda v: f"must be > {v}",
+    "exclusiveMaximum": lambda v: f"must be < {v}",
+    "multipleOf": lambda v: f"must be a multiple of {v}",
+}
+# These keywords' own messages name property keys only, not values.
+_KEY_ONLY_RULES = frozenset({"required", "additionalProperties", "dependentRequired", "unevaluatedProperties"})
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = dump_json(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _describe(error: ValidationError) -> str:
+    """What the rule demands, without quoting the offending value."""
+    keyword = str(error.validator)
+    if keyword in _KEY_ONLY_RULES:
+        return error.message
+    render = _RULE_TEXT.get(keyword)
+    if render is not None:
+        return render(error.validator_value)
+    return f"violates '{keyword}' (schema path {json_path(error.absolute_schema_path)})"
+
+
+def _path_key(error: ValidationError) -> tuple[tuple[int, int | str], ...]:
+    """Sort key ordering errors by JSON path, with array indexes numerically."""
+    return tuple((0, p) if isinstance(p, int) else (1, p) for p in error.absolute_path)
+
+
+def validate(contract: str, instance: object) -> None:
+    """Raise ContractViolation for the first error by JSON path when `instance` breaks `contract`."""
+    validator = compiled_validator(contract)
+    errors = list(validator.iter_errors(instance))
+    if not errors:
+        return
+    first = min(errors, key=lambda e: (_path_key(e), len(e.absolute_schema_path)))
+    raise ContractViolation(
+        contract=contract,
+        json_path=json_path(first.absolute_path),
+        rule=str(first.validator),
+        message=_describe(first) + f" ({len(errors)} error(s) in total)",
+    )
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def load_json(text: str | bytes) -> object:
+    """Parse JSON with every non-integer number as an exact Decimal; NaN/Infinity are rejected."""
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedJson(detail=str(exc)) from exc
+
+
+def _encode(value: object, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(encode_basestring(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} cannot be written as a JSON number")
+        out.append(format(value, "f"))
+    elif isinstance(value, dict):
+        out.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            if not isinstance(key, str):
+                raise TypeError(f"JSON object keys must be strings, got {type(key).__name__}")
+            if index:
+                out.append(",")
+            out.append(encode_basestring(key))
+            out.append(":")
+            _encode(item, out)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    else:
+        # float included on purpose: money must stay Decimal from queue to target.
+        raise TypeError(f"{type(value).__name__} is not allowed in an orderbridge JSON body (use Decimal, not float)")
+
+
+def dump_json(obj: object) -> str:
+    """Compact JSON with Decimals written exactly as they are (`Decimal('12.90')` -> `12.90`); floats refused."""
+    out: list[str] = []
+    _encode(obj, out)
+    return "".join(out)
+

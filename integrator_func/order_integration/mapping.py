@@ -1,0 +1,331 @@
+"""Pure mappings between the ECP's and the ERP's order documents.
+
+ECP order -> ERP sales order (Business Central API v2.0 `salesOrder` + `salesOrderLines`):
+- Header: `externalDocumentNumber` = ECP order id (the idempotency key), `customerNumber` = the
+  configured web customer, sell-to = billing address, ship-to = shipping address (billing when
+  absent), `orderDate` = the date part of `createdAt` (the shop's local date), `currencyCode` and
+  `pricesIncludeTax` copied.
+- Lines, numbered 10000, 20000, ... in this order: a Comment with the ECP order number; one Item line
+  per ECP line (`lineObjectNumber` = SKU upper-cased, BC Code fields are upper case); a free gift is an
+  Item line at unit price 0 with description2 `Free gift` (a gift with a price is an error, not a
+  silent discount); shipping as an Item line with the configured shipping charge item, its discount
+  as the line's `discountAmount` (present even when free, so the warehouse sees the method);
+  a Comment per order discount and per payment; the customer note as Comment lines of <= 100 chars.
+- Order-level discounts: their sum is the header `discountAmount` (BC's invoice discount, which the
+  ERP allocates over the lines), in the same tax basis as the prices.
+- Tax is not sent: the ERP computes it from its posting setup. The ECP's tax amounts only reconcile.
+- Money stays Decimal. Amounts must be exact in the currency's minor units; line amounts are
+  round_half_up(quantity x unitPrice) - discountAmount, as BC computes them. The ECP's totals must
+  reconcile (see the `ecp-order` schema's `totals`) or the order is rejected naming the total: an ERP
+  order that silently differs from what the customer paid is worse than a parked message.
+
+ERP sales order state -> ECP order update: status translated, shipments (carrier, tracking numbers,
+lines by SKU in whole units), invoices with outstanding amounts and the resulting payment status.
+
+Both functions expect an instance already valid under its contract (`contracts.validate`) and raise
+MappingError naming the JSON path of the field at fault for what a schema cannot express.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterable, Iterator, Mapping
+
+from .errors import MappingError
+from .money import amount, as_text, decimal_value, minor_units, round_amount, unit_price
+
+SEQUENCE_STEP = 10000
+DESCRIPTION_LENGTH = 100  # BC sales line Description: Text[100]
+NAME_LENGTH = 100  # BC Ship-to Name / Contact, Sell-to Customer Name: Text[100]
+CODE20_LENGTH = 20
+GIFT_MARKER = "Free gift"
+
+_ECP_STATUS = {
+    "Open": "processing",
+    "Released": "processing",
+    "PartiallyShipped": "partiallyShipped",
+    "Shipped": "shipped",
+    "Invoiced": "completed",
+    "Cancelled": "cancelled",
+}
+
+
+@dataclass(frozen=True)
+class ErpDefaults:
+    """ERP values a web order does not carry (app settings ERP_WEB_CUSTOMER_NUMBER, ERP_SHIPPING_CHARGE_ITEM)."""
+
+    web_customer_number: str
+    shipping_charge_item: str
+
+    def __post_init__(self) -> None:
+        # A wrong setting must stop the app at start-up, not park every order as a mapping error.
+        problems = [
+            f"{name} must be 1-{CODE20_LENGTH} characters of A-Z, 0-9, '.', '_', '/', '-' (got {value!r})"
+            for name, value in (
+                ("ERP_WEB_CUSTOMER_NUMBER", self.web_customer_number),
+                ("ERP_SHIPPING_CHARGE_ITEM", self.shipping_charge_item),
+            )
+            if not _is_code20(value)
+        ]
+        if problems:
+            raise ValueError("invalid ERP defaults: " + "; ".join(problems))
+
+
+def _is_code20(value: str) -> bool:
+    allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/-")
+    return 0 < len(value) <= CODE20_LENGTH and value[0] not in "._/-" and set(value) <= allowed
+
+
+def to_erp_sales_order(order: Mapping[str, Any], defaults: ErpDefaults) -> dict[str, Any]:
+    """The ERP sales order (deep insert body) for a valid ECP order; MappingError names the field at fault."""
+    currency: str = order["currency"]
+    minor_units(currency, field="$.currency")
+    item_lines, subtotal, line_tax = _item_lines(order["lines"], currency)
+    shipping_lines, shipping_total, shipping_tax = _shipping(order.get("shipping"), currency, defaults)
+    discount_total = _reconcile(order, currency, subtotal, shipping_total, line_tax + shipping_tax)
+
+    lines = [
+        *_comments(f"Web order {order['number']}"),
+        *item_lines,
+        *shipping_lines,
+        *_discount_comments(order.get("discounts", []), currency),
+        *_payment_comments(order.get("payments", []), currency),
+        *_note_comments(order.get("customerNote", "")),
+    ]
+    billing = order["billingAddress"]
+    shipping_address = order.get("shippingAddress", billing)
+    shipping_path = "$.shippingAddress" if "shippingAddress" in order else "$.billingAddress"
+    customer = order["customer"]
+    header: dict[str, Any] = {
+        "externalDocumentNumber": order["id"],
+        "orderDate": order["createdAt"][:10],
+        "customerNumber": defaults.web_customer_number,
+        "customerName": _party_name(billing, "$.billingAddress"),
+        "currencyCode": currency,
+        "pricesIncludeTax": order["pricesIncludeTax"],
+        "email": customer["email"],
+    }
+    phone = customer.get("phone") or billing.get("phone") or shipping_address.get("phone")
+    if phone:
+        header["phoneNumber"] = phone
+    header.update(_address_fields("sellTo", billing))
+    header["shipToName"] = _party_name(shipping_address, shipping_path)
+    header["shipToContact"] = _person_name(shipping_address, shipping_path)
+    header.update(_address_fields("shipTo", shipping_address))
+    header["discountAmount"] = discount_total
+    header["salesOrderLines"] = [
+        {"sequence": SEQUENCE_STEP * (index + 1), **line} for index, line in enumerate(lines)
+    ]
+    return header
+
+
+def _item_lines(lines: Iterable[Mapping[str, Any]], currency: str) -> tuple[list[dict[str, Any]], Decimal, Decimal]:
+    """ERP Item lines, the recomputed subtotal and the lines' tax."""
+    result: list[dict[str, Any]] = []
+    subtotal = Decimal(0)
+    tax = Decimal(0)
+    for index, line in enumerate(lines):
+        path = f"$.lines[{index}]"
+        price = unit_price(line["unitPrice"], currency, field=f"{path}.unitPrice")
+        discount = amount(line.get("discountAmount", "0"), currency, field=f"{path}.discountAmount")
+        gross = round_amount(line["quantity"] * price, currency)
+        if line.get("gift", False) and price != 0:
+            raise MappingError(field=f"{path}.unitPrice", message="a gift line must be free (unit price 0)")
+        if discount > gross:
+            raise MappingError(field=f"{path}.discountAmount", message=f"exceeds the line amount {as_text(gross)}")
+        line_total = amount(line["lineTotal"], currency, field=f"{path}.lineTotal")
+        if line_total != gross - discount:
+            raise MappingError(
+                field=f"{path}.lineTotal",
+                message=f"is {as_text(line_total)} but round(quantity x unitPrice) - discountAmount is {as_text(gross - discount)}",
+            )
+        subtotal += line_total
+        tax += amount(line.get("taxAmount", "0"), currency, field=f"{path}.taxAmount")
+        erp_line: dict[str, Any] = {
+            "lineType": "Item",
+            "lineObjectNumber": line["sku"].upper(),
+            "description": line["name"],
+            "quantity": line["quantity"],
+            "unitPrice": price,
+            "discountAmount": discount,
+        }
+        if line.get("gift", False):
+            erp_line["description2"] = GIFT_MARKER
+        result.append(erp_line)
+    return result, subtotal, tax
+
+
+def _shipping(
+    shipping: Mapping[str, Any] | None, currency: str, defaults: ErpDefaults
+) -> tuple[list[dict[str, Any]], Decimal, Decimal]:
+    """The shipping charge line (none for digital orders), the net shipping charge and its tax."""
+    if shipping is None:
+        return [], Decimal(0), Decimal(0)
+    price = amount(shipping["price"], currency, field="$.shipping.price")
+    discount = amount(shipping.get("discountAmount", "0"), currency, field="$.shipping.discountAmount")
+    if discount > price:
+        raise MappingError(field="$.shipping.discountAmount", message=f"exceeds the shipping price {as_text(price)}")
+    tax = amount(shipping.get("taxAmount", "0"), currency, field="$.shipping.taxAmount")
+    line = {
+        "lineType": "Item",
+        "lineObjectNumber": defaults.shipping_charge_item,
+        "description": f"Shipping: {shipping['method']}",
+        "quantity": 1,
+        "unitPrice": price,
+        "discountAmount": discount,
+    }
+    return [line], price - discount, tax
+
+
+def _reconcile(order: Mapping[str, Any], currency: str, subtotal: Decimal, shipping: Decimal, tax: Decimal) -> Decimal:
+    """Check every ECP total against the recomputed one; returns the order discount total."""
+    totals = order["totals"]
+    discounts = sum(
+        (
+            amount(discount["amount"], currency, field=f"$.discounts[{index}].amount")
+            for index, discount in enumerate(order.get("discounts", []))
+        ),
+        Decimal(0),
+    )
+    grand = subtotal + shipping - discounts + (Decimal(0) if order["pricesIncludeTax"] else tax)
+    expected = {
+        "subtotal": (subtotal, "the sum of lines[].lineTotal"),
+        "shippingTotal": (shipping, "shipping.price - shipping.discountAmount"),
+        "discountTotal": (discounts, "the sum of discounts[].amount"),
+        "taxTotal": (tax, "the sum of lines[].taxAmount and shipping.taxAmount"),
+        "grandTotal": (grand, "subtotal + shippingTotal - discountTotal (+ taxTotal when prices exclude tax)"),
+    }
+    for name, (value, rule) in expected.items():
+        stated = amount(totals[name], currency, field=f"$.totals.{name}")
+        if stated != value:
+            raise MappingError(
+                field=f"$.totals.{name}", message=f"is {as_text(stated)} but {rule} is {as_text(value)}"
+            )
+    if discounts > subtotal + shipping:
+        raise MappingError(
+            field="$.totals.discountTotal",
+            message=f"{as_text(discounts)} exceeds goods and shipping ({as_text(subtotal + shipping)})",
+        )
+    return discounts
+
+
+def _comments(text: str) -> Iterator[dict[str, Any]]:
+    """Comment lines holding `text`, split at DESCRIPTION_LENGTH characters."""
+    for start in range(0, len(text), DESCRIPTION_LENGTH):
+        yield {"lineType": "Comment", "description": text[start : start + DESCRIPTION_LENGTH]}
+
+
+def _discount_comments(discounts: Iterable[Mapping[str, Any]], currency: str) -> Iterator[dict[str, Any]]:
+    for index, discount in enumerate(discounts):
+        label = discount.get("code") or discount.get("description") or "order discount"
+        value = amount(discount["amount"], currency, field=f"$.discounts[{index}].amount")
+        yield from _comments(f"Discount {label}: {as_text(value)}")
+
+
+def _payment_comments(payments: Iterable[Mapping[str, Any]], currency: str) -> Iterator[dict[str, Any]]:
+    for index, payment in enumerate(payments):
+        value = amount(payment["amount"], currency, field=f"$.payments[{index}].amount")
+        text = f"Payment {payment['method']} {payment['status']} {as_text(value)} {currency}"
+        if payment.get("transactionReference"):
+            text += f" ref {payment['transactionReference']}"
+        yield from _comments(text)
+
+
+def _note_comments(note: str) -> Iterator[dict[str, Any]]:
+    """The customer note on one line of text (ERP descriptions are single-line), after a heading."""
+    text = " ".join(note.split())
+    if text:
+        yield from _comments("Customer note:")
+        yield from _comments(text)
+
+
+def _person_name(address: Mapping[str, Any], path: str) -> str:
+    name = " ".join(part for part in (address.get("firstName"), address["lastName"]) if part)
+    if len(name) > NAME_LENGTH:
+        raise MappingError(
+            field=f"{path}.firstName",
+            message=f"first and last name together exceed the ERP's {NAME_LENGTH} characters",
+        )
+    return name
+
+
+def _party_name(address: Mapping[str, Any], path: str) -> str:
+    """The company when there is one, else the person."""
+    return address.get("company") or _person_name(address, path)
+
+
+def _address_fields(prefix: str, address: Mapping[str, Any]) -> dict[str, Any]:
+    names = {
+        "line1": "AddressLine1",
+        "line2": "AddressLine2",
+        "city": "City",
+        "region": "State",
+        "postalCode": "PostCode",
+        "countryCode": "Country",
+    }
+    return {prefix + erp: address[ecp] for ecp, erp in names.items() if ecp in address}
+
+
+def to_ecp_order_update(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The ECP order update for a valid ERP sales order state; MappingError names the field at fault."""
+    currency: str = state["currencyCode"]
+    minor_units(currency, field="$.currencyCode")
+    invoices = [_invoice(invoice, currency, index) for index, invoice in enumerate(state.get("invoices", []))]
+    return {
+        "erpChangeVersion": state["changeVersion"],
+        "status": _ECP_STATUS[state["status"]],
+        "erpOrderNumber": state["number"],
+        "erpSalesOrderId": state["id"],
+        "shipments": [_shipment(shipment, index) for index, shipment in enumerate(state.get("shipments", []))],
+        "invoices": [text for text, _, _ in invoices],
+        "paymentStatus": _payment_status(
+            sum((total for _, total, _ in invoices), Decimal(0)),
+            sum((remaining for _, _, remaining in invoices), Decimal(0)),
+            invoiced=bool(invoices),
+        ),
+    }
+
+
+def _shipment(shipment: Mapping[str, Any], index: int) -> dict[str, Any]:
+    path = f"$.shipments[{index}]"
+    return {
+        "shipmentNumber": shipment["number"],
+        "shippedOn": shipment["shipmentDate"],
+        "carrier": shipment["shippingAgentCode"],
+        "trackingNumbers": list(shipment.get("packageTrackingNumbers", [])),
+        "lines": [
+            {"sku": line["lineObjectNumber"], "quantity": _whole_units(line["quantity"], f"{path}.lines[{number}].quantity")}
+            for number, line in enumerate(shipment["lines"])
+        ],
+    }
+
+
+def _whole_units(value: object, field: str) -> int:
+    quantity = decimal_value(value, field=field)
+    if quantity != quantity.to_integral_value() or quantity < 1:
+        raise MappingError(field=field, message="the ECP sells whole units; a shipped quantity must be a whole number >= 1")
+    return int(quantity)
+
+
+def _invoice(invoice: Mapping[str, Any], currency: str, index: int) -> tuple[dict[str, Any], Decimal, Decimal]:
+    """The ECP invoice entry with its total and remaining amount."""
+    path = f"$.invoices[{index}]"
+    total = amount(invoice["totalAmountIncludingTax"], currency, field=f"{path}.totalAmountIncludingTax")
+    remaining = amount(invoice["remainingAmount"], currency, field=f"{path}.remainingAmount")
+    if remaining > total:
+        raise MappingError(field=f"{path}.remainingAmount", message=f"exceeds the invoice total {as_text(total)}")
+    entry = {
+        "invoiceNumber": invoice["number"],
+        "invoicedOn": invoice["invoiceDate"],
+        "amount": as_text(total),
+        "outstandingAmount": as_text(remaining),
+    }
+    return entry, total, remaining
+
+
+def _payment_status(invoiced_total: Decimal, outstanding: Decimal, *, invoiced: bool) -> str:
+    if not invoiced:
+        return "notInvoiced"
+    if outstanding == 0:
+        return "paid"
+    return "unpaid" if outstanding == invoiced_total else "partiallyPaid"
