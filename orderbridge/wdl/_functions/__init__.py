@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from orderbridge.wdl._functions import _collection, _conversion, _logical, _string
+from orderbridge.wdl._functions import (
+    _collection,
+    _conversion,
+    _encoding,
+    _logical,
+    _manipulation,
+    _math,
+    _string,
+    _uri,
+)
 from orderbridge.wdl._functions._spec import FunctionEnvironment, FunctionSpec
 
 __all__ = ["FunctionEnvironment", "FunctionSpec", "lookup", "names"]
@@ -16,7 +25,8 @@ __all__ = ["FunctionEnvironment", "FunctionSpec", "lookup", "names"]
 
 def _build_registry() -> MappingProxyType:
     registry: dict[str, FunctionSpec] = {}
-    for family in (_collection, _conversion, _logical, _string):
+    for family in (_collection, _conversion, _encoding, _logical, _manipulation, _math, _string,
+                   _uri):
         for spec in family.FUNCTIONS:
             key = spec.name.lower()
             if key in registry:

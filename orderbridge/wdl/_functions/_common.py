@@ -23,6 +23,9 @@ OCTET_STREAM = "application/octet-stream"
 # The docs cap concat()/join() results at 104,857,600 characters.
 MAX_STRING_LENGTH = 104_857_600
 
+# Integers are 64-bit in the Logic Apps runtime (JSON numbers become .NET Int64).
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
 
 def type_name(value: Any) -> str:
     """Name a value's type the way the Workflow Definition Language does in its errors."""

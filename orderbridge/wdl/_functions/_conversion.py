@@ -8,6 +8,8 @@ from typing import Any
 
 from orderbridge.wdl._functions import _locales
 from orderbridge.wdl._functions._common import (
+    INT64_MAX,
+    INT64_MIN,
     bad_type,
     describe,
     expect_string,
@@ -18,9 +20,6 @@ from orderbridge.wdl._functions._common import (
     to_text,
 )
 from orderbridge.wdl._functions._spec import FunctionSpec
-
-# Integers are 64-bit in the Logic Apps runtime (JSON numbers become .NET Int64).
-INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 _INTEGER = re.compile(r"\s*([+-]?)(\d+)\s*")
 
