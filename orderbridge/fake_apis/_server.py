@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections import deque
@@ -16,7 +17,7 @@ class Fault:
     """How to misbehave on one request.
 
     `status` answers that HTTP status (with `retry_after` as the Retry-After header and `body` as
-    JSON); `delay` sleeps first, so a delay above the client's read timeout is a timeout;
+    JSON, or as is when it is bytes); `delay` sleeps first, so a delay above the client's read timeout is a timeout;
     `disconnect` closes the connection without any answer.
     """
 
@@ -66,12 +67,15 @@ class FakeApiServer:
         self._queued: deque[tuple[Fault, str | None]] = deque()
         self._conditional: list[tuple[Callable[[], bool], Fault]] = []
         self._httpd: ThreadingHTTPServer | None = None
+        self._connections = 0
 
     def start(self) -> Self:
         """Listen on a free loopback port in a background thread."""
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, name=f"{self.name}-server", daemon=True).start()
+        self._httpd = _LoopbackServer(("127.0.0.1", 0), _make_handler(self))
+        threading.Thread(
+            # A short poll interval makes stop() quick; serve_forever polls for shutdown at this rate.
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name=f"{self.name}-server", daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -100,6 +104,12 @@ class FakeApiServer:
         """Every request received so far, in arrival order."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def connections_opened(self) -> int:
+        """TCP connections accepted so far (1 for any number of requests means pooling works)."""
+        with self._lock:
+            return self._connections
 
     def fail_next(self, *faults: Fault | int, method: str | None = None) -> None:
         """Answer the next len(faults) requests (of `method`, if given) with these faults in order."""
@@ -153,10 +163,24 @@ class FakeApiServer:
             return self.route(request)
 
 
+class _LoopbackServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out or hung up before the (delayed) answer is expected here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def _make_handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         # HTTP/1.1 keeps connections open, so the clients' connection pooling is exercised.
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            with server._lock:
+                server._connections += 1
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -174,12 +198,14 @@ def _make_handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             if reply is None:
                 self.close_connection = True
                 return
-            payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+            raw_body = isinstance(reply.body, bytes)
+            payload = reply.body if raw_body else b"" if reply.body is None else json.dumps(reply.body).encode()
             self.send_response(reply.status)
             for key, value in reply.headers.items():
                 self.send_header(key, value)
             if payload:
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                content_type = "text/html" if raw_body else "application/json; charset=utf-8"
+                self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)

@@ -1,0 +1,127 @@
+"""The target client against a real local HTTP server: every status class, timeouts, Retry-After."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from order_integration.errors import TargetRejected, TargetUnavailable
+from order_integration.http_clients import HttpTimeouts, TargetApi, build_client, parse_retry_after
+from orderbridge.fake_apis import FakeErp, Fault
+
+API_KEY = "erp-test-key"
+FAST_TIMEOUTS = HttpTimeouts(connect=1.0, write=1.0, read=0.3, pool=1.0)
+
+
+@pytest.fixture()
+def erp():
+    with FakeErp(api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture()
+def api(erp):
+    client = build_client(FAST_TIMEOUTS)
+    yield TargetApi(name="ERP", base_url=erp.base_url + "/", api_key=API_KEY, client=client)
+    client.close()
+
+
+def lookup(api: TargetApi):
+    return api.call(
+        "GET",
+        "/salesOrders",
+        params={"$filter": "externalDocumentNumber eq 'ord-1'"},
+        correlation_id="corr-42",
+    )
+
+
+def test_success_returns_parsed_json_and_sends_key_and_correlation_headers(api, erp):
+    assert lookup(api) == {"value": []}
+    [request] = erp.requests
+    assert request.path == "/salesOrders"
+    assert request.query == {"$filter": "externalDocumentNumber eq 'ord-1'"}
+    assert request.headers["x-api-key"] == API_KEY
+    assert request.headers["x-correlation-id"] == "corr-42"
+
+
+def test_post_sends_the_given_json_bytes(api, erp):
+    body = b'{"externalDocumentNumber":"ord-1","customerNumber":"WEB","salesOrderLines":[{"sequence":10000}]}'
+    created = api.call("POST", "/salesOrders", content=body, correlation_id="c")
+    assert created["externalDocumentNumber"] == "ord-1"
+    assert erp.requests[0].headers["content-type"] == "application/json"
+    assert len(erp.orders_for("ord-1")) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 408, 429, 401, 403])
+def test_retryable_statuses_raise_target_unavailable(api, erp, status):
+    erp.fail_next(status)
+    with pytest.raises(TargetUnavailable, match=f"ERP answered HTTP {status} on GET /salesOrders"):
+        lookup(api)
+
+
+@pytest.mark.parametrize("status", [400, 404, 409, 422])
+def test_other_4xx_raise_target_rejected_with_the_targets_message(api, erp, status):
+    erp.fail_next(Fault(status=status, body={"error": {"code": "BadRequest", "message": "Item XYZ does not exist"}}))
+    with pytest.raises(TargetRejected) as caught:
+        lookup(api)
+    assert caught.value.status_code == status
+    assert caught.value.reason == "TargetRejected"
+    assert "Item XYZ does not exist" in str(caught.value)
+
+
+def test_retry_after_seconds_travels_on_the_error(api, erp):
+    erp.fail_next(Fault(status=429, retry_after="120"))
+    with pytest.raises(TargetUnavailable) as caught:
+        lookup(api)
+    assert caught.value.retry_after == 120.0
+
+
+def test_retry_after_http_date_becomes_seconds(api, erp):
+    erp.fail_next(Fault(status=503, retry_after="Fri, 27 Nov 2026 17:00:00 GMT"))
+    with pytest.raises(TargetUnavailable) as caught:
+        lookup(api)
+    assert caught.value.retry_after is not None and caught.value.retry_after >= 0
+
+
+def test_read_timeout_is_transient(api, erp):
+    erp.fail_next(Fault(status=200, delay=1.0))
+    with pytest.raises(TargetUnavailable, match="timed out on GET /salesOrders"):
+        lookup(api)
+
+
+def test_dropped_connection_is_transient(api, erp):
+    erp.fail_next(Fault(disconnect=True))
+    with pytest.raises(TargetUnavailable, match="unreachable on GET /salesOrders"):
+        lookup(api)
+
+
+def test_refused_connection_is_transient(erp):
+    base_url = erp.base_url
+    erp.stop()
+    client = build_client(FAST_TIMEOUTS)
+    api = TargetApi(name="ERP", base_url=base_url, api_key=API_KEY, client=client)
+    with pytest.raises(TargetUnavailable, match="ERP unreachable"):
+        lookup(api)
+    client.close()
+
+
+def test_2xx_that_is_not_json_is_transient(api, erp):
+    erp.fail_next(Fault(status=200, body=b"<html>maintenance</html>"))
+    with pytest.raises(TargetUnavailable, match="body that is not JSON"):
+        lookup(api)
+
+
+def test_connections_are_pooled_across_calls(api, erp):
+    for _ in range(5):
+        lookup(api)
+    assert len(erp.requests) == 5
+    assert erp.connections_opened == 1
+
+
+def test_parse_retry_after_forms():
+    now = datetime(2026, 11, 27, 16, 0, tzinfo=timezone.utc)
+    assert parse_retry_after("30") == 30.0
+    assert parse_retry_after("Fri, 27 Nov 2026 16:01:00 GMT", now) == 60.0
+    assert parse_retry_after("Fri, 27 Nov 2026 15:00:00 GMT", now) == 0.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None

@@ -1,0 +1,158 @@
+"""Backoff schedule, derived MessageIds, retry properties, parking, and failing sends."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from order_integration.errors import MappingError, TargetUnavailable
+from order_integration.messages import InboundMessage, Outcome
+from order_integration.redelivery import Pipeline, Redelivery, RetryPolicy
+from order_integration.servicebus import InMemorySender, SendFailed
+
+PIPELINE = Pipeline(parked_by="erp-integrator", queue="online-orders", parking_queue="online-orders-rejected")
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+BODY = b'{"id": "ord-7"}'
+PROPS = {"eventType": "ECP.Order.Created", "eventSource": "/ecp/orders", "dataVersion": "1.0"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.value = T0
+
+    def now(self) -> datetime:
+        return self.value
+
+
+def redelivery(sender: InMemorySender, clock: Clock, policy: RetryPolicy = RetryPolicy()) -> Redelivery:
+    return Redelivery(pipeline=PIPELINE, sender=sender, policy=policy, now=clock.now, unit_random=lambda: 0.5)
+
+
+def original() -> InboundMessage:
+    return InboundMessage(body=BODY, message_id="ord-7", correlation_id="evt-1", application_properties=PROPS)
+
+
+def as_received(sent) -> InboundMessage:
+    """What the queue would deliver for a scheduled message."""
+    m = sent.message
+    return InboundMessage(
+        body=m.body,
+        message_id=m.message_id,
+        correlation_id=m.correlation_id,
+        session_id=m.session_id,
+        application_properties=m.application_properties,
+    )
+
+
+def test_backoff_doubles_from_30_seconds_and_caps_at_15_minutes():
+    policy = RetryPolicy(jitter=0.0)
+    delays = [policy.delay(n, None, 0.5).total_seconds() for n in range(1, 9)]
+    assert delays == [30, 60, 120, 240, 480, 900, 900, 900]
+
+
+def test_retry_after_longer_than_backoff_wins():
+    assert RetryPolicy(jitter=0.0).delay(1, 600.0, 0.5) == timedelta(seconds=600)
+    assert RetryPolicy(jitter=0.0).delay(5, 10.0, 0.5) == timedelta(seconds=480)
+
+
+def test_jitter_stays_within_ten_percent():
+    policy = RetryPolicy()
+    assert policy.delay(1, None, 0.0) == timedelta(seconds=27)
+    assert policy.delay(1, None, 1.0) == timedelta(seconds=33)
+
+
+def test_transient_failure_schedules_a_copy_with_derived_id_and_retry_properties():
+    sender, clock = InMemorySender(), Clock()
+    outcome = redelivery(sender, clock).handle(original(), TargetUnavailable("ERP answered HTTP 503"))
+    assert outcome is Outcome.RETRY_SCHEDULED
+    [sent] = sender.messages("online-orders")
+    assert sent.enqueue_at == T0 + timedelta(seconds=30)
+    assert sent.message.message_id == "ord-7+retry1"
+    assert sent.message.body == BODY
+    assert sent.message.correlation_id == "evt-1"
+    props = sent.message.application_properties
+    assert props["retryAttempt"] == 1
+    assert props["originalMessageId"] == "ord-7"
+    assert props["firstFailureAt"] == T0.isoformat()
+    assert props["lastError"] == "ERP answered HTTP 503"
+    assert {k: props[k] for k in PROPS} == PROPS
+    assert sender.messages("online-orders-rejected") == []
+
+
+def test_second_retry_keeps_first_failure_time_and_derives_from_the_original_id():
+    sender, clock = InMemorySender(), Clock()
+    first = redelivery(sender, clock)
+    first.handle(original(), TargetUnavailable("down"))
+    clock.value = T0 + timedelta(seconds=31)
+    [due] = sender.take_due("online-orders", clock.value)
+    first.handle(as_received(due), TargetUnavailable("still down", retry_after=90))
+    [again] = sender.messages("online-orders")
+    assert again.message.message_id == "ord-7+retry2"
+    assert again.message.application_properties["firstFailureAt"] == T0.isoformat()
+    assert again.enqueue_at == clock.value + timedelta(seconds=90)
+
+
+def test_session_id_is_kept_on_retries_so_the_order_stays_in_its_session():
+    sender, clock = InMemorySender(), Clock()
+    message = InboundMessage(body=b"{}", message_id="SO-1-3", session_id="ord-7", application_properties=PROPS)
+    Redelivery(
+        pipeline=Pipeline("ecp-integrator", "order-updates", "order-updates-rejected"),
+        sender=sender,
+        policy=RetryPolicy(),
+        now=clock.now,
+    ).handle(message, TargetUnavailable("ECP down"))
+    [sent] = sender.messages("order-updates")
+    assert sent.message.session_id == "ord-7"
+    assert sent.message.message_id == "SO-1-3+retry1"
+
+
+def test_retries_span_the_configured_time_then_park_with_retries_exhausted():
+    sender, clock = InMemorySender(), Clock()
+    worker = redelivery(sender, clock, RetryPolicy(max_span=timedelta(minutes=60)))
+    message = original()
+    attempts = 0
+    while True:
+        attempts += 1
+        outcome = worker.handle(message, TargetUnavailable("ERP answered HTTP 503"))
+        if outcome is Outcome.PARKED:
+            break
+        [due] = sender.messages("online-orders")
+        clock.value = due.enqueue_at
+        [due] = sender.take_due("online-orders", clock.value)
+        message = as_received(due)
+    assert clock.value - T0 >= timedelta(minutes=60)
+    assert attempts == 9  # tries at 0, 30 s, 1.5, 3.5, 7.5, 15.5, 30.5, 45.5 and 60.5 min
+    [parked] = sender.messages("online-orders-rejected")
+    props = parked.message.application_properties
+    assert props["reason"] == "RetriesExhausted"
+    assert "ERP answered HTTP 503" in props["description"] and "9 attempts" in props["description"]
+    assert props["parkedBy"] == "erp-integrator"
+    assert props["originalMessageId"] == "ord-7"
+    assert parked.message.body == BODY
+
+
+def test_permanent_failure_parks_at_once_with_reason_description_body_and_properties():
+    sender, clock = InMemorySender(), Clock()
+    error = MappingError(field="$.lines[1].quantity", message="must be a whole number")
+    outcome = redelivery(sender, clock).handle(original(), error)
+    assert outcome is Outcome.PARKED
+    [parked] = sender.messages("online-orders-rejected")
+    assert parked.enqueue_at is None
+    assert parked.message.body == BODY
+    props = parked.message.application_properties
+    assert props["reason"] == "MappingFailed"
+    assert props["description"] == "cannot map $.lines[1].quantity: must be a whole number"
+    assert props["parkedBy"] == "erp-integrator"
+    assert props["originalMessageId"] == "ord-7"
+    assert props["eventType"] == "ECP.Order.Created"
+    assert sender.messages("online-orders") == []
+
+
+@pytest.mark.parametrize(
+    "error", [TargetUnavailable("down"), MappingError(field="$.currency", message="unknown")]
+)
+def test_a_failing_send_raises_so_the_message_is_not_completed(error):
+    sender, clock = InMemorySender(), Clock()
+    sender.failure = "namespace unreachable"
+    with pytest.raises(SendFailed, match="could not send message .* namespace unreachable"):
+        redelivery(sender, clock).handle(original(), error)
