@@ -1,8 +1,9 @@
 """The message contracts in `schemas/`: compiled validators and Decimal-exact JSON.
 
 A contract's name is its file name without `.schema.json` (`ecp-order`, `erp-sales-order`, ...).
-Each validator is compiled once per process, on the first use of its contract, so a cold start
-pays only for the contracts it touches and every later message pays only for validation.
+Each validator is compiled once per process, on the first use of its contract, with jsonschema-rs
+(Rust; JSON Schema 2020-12 with formats, Decimal-aware), so a cold start pays only for the contracts
+it touches and every later message pays microseconds for validation.
 
 JSON numbers are read as `Decimal` (`load_json`) and written back exactly (`dump_json`): a money
 amount never passes through a binary float between a queue message and a target API.
@@ -11,27 +12,21 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
 from decimal import Decimal
 from functools import cache
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .errors import ContractViolation, MalformedJson
 
-if TYPE_CHECKING:  # jsonschema is imported on first validation, not at cold start
-    from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+if TYPE_CHECKING:  # the validator library is imported on first validation, not at cold start
+    from jsonschema_rs import ValidationError, Validator
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 # Deployed, `schemas/` sits beside function_app.py (the package's parent); in the repo, one level up.
 SCHEMA_DIRS: tuple[Path, ...] = (_PACKAGE_DIR.parent / "schemas", _PACKAGE_DIR.parent.parent / "schemas")
 SCHEMA_SUFFIX = ".schema.json"
-
-_RFC3339 = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$", re.ASCII
-)
-
 
 def schema_dir() -> Path:
     """The `schemas/` directory this process reads: deployed layout first, then the repository's."""
@@ -57,44 +52,27 @@ def load_schema(contract: str) -> dict[str, Any]:
     return load_json(path.read_bytes())
 
 
-def _is_rfc3339(instance: object) -> bool:
-    """RFC 3339 date-time; jsonschema only checks it when an optional package is installed."""
-    if not isinstance(instance, str):
-        return True
-    match = _RFC3339.match(instance)
-    if match is None:
-        return False
-    day, hour, minute, second, _, _, off_hour, off_minute = match.groups()
-    try:
-        date.fromisoformat(day)
-    except ValueError:
-        return False
-    offset_ok = off_hour is None or (int(off_hour) <= 23 and int(off_minute) <= 59)
-    # Second 60 is a leap second, which RFC 3339 allows.
-    return int(hour) <= 23 and int(minute) <= 59 and int(second) <= 60 and offset_ok
-
-
-def _format_checker() -> FormatChecker:
-    """The formats our schemas use, all checked without optional packages."""
-    from jsonschema import FormatChecker
-
-    checker = FormatChecker(["email", "date"])
-    checker.checks("date-time")(_is_rfc3339)
-    return checker
+@cache
+def _cached_schema(contract: str) -> dict[str, Any]:
+    """The schema the validator was built from; shared, so never handed out to callers."""
+    return load_schema(contract)
 
 
 @cache
-def compiled_validator(contract: str) -> Draft202012Validator:
+def compiled_validator(contract: str) -> Validator:
     """The compiled validator of `contract`, built on first use and kept for the process."""
-    from jsonschema import Draft202012Validator
+    import jsonschema_rs
 
-    schema = load_schema(contract)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=_format_checker())
+    schema = _cached_schema(contract)
+    try:
+        jsonschema_rs.meta.validate(schema)
+    except jsonschema_rs.ValidationError as exc:
+        raise ValueError(f"schemas/{contract}{SCHEMA_SUFFIX} is not a valid JSON Schema 2020-12: {exc}") from exc
+    return jsonschema_rs.Draft202012Validator(schema, validate_formats=True)
 
 
-def json_path(parts: Any) -> str:
-    """`$.lines[0].unitPrice` from jsonschema's path deque."""
+def json_path(parts: Iterable[int | str]) -> str:
+    """`$.lines[0].unitPrice` from a list of keys and indexes."""
     text = "$"
     for part in parts:
         if isinstance(part, int):
@@ -129,38 +107,44 @@ _KEY_ONLY_RULES = frozenset({"required", "additionalProperties", "dependentRequi
 
 
 def _short(value: Any, limit: int = 160) -> str:
-    text = dump_json(value) if not isinstance(value, str) else repr(value)
+    text = repr(value) if isinstance(value, str) else dump_json(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _describe(error: ValidationError) -> str:
+def _schema_at(schema: Any, path: Iterable[int | str]) -> Any:
+    for part in path:
+        schema = schema[part]
+    return schema
+
+
+def _describe(error: ValidationError, rule: str, schema: dict[str, Any]) -> str:
     """What the rule demands, without quoting the offending value."""
-    keyword = str(error.validator)
-    if keyword in _KEY_ONLY_RULES:
+    if rule in _KEY_ONLY_RULES:
         return error.message
-    render = _RULE_TEXT.get(keyword)
+    render = _RULE_TEXT.get(rule)
     if render is not None:
-        return render(error.validator_value)
-    return f"violates '{keyword}' (schema path {json_path(error.absolute_schema_path)})"
+        return render(_schema_at(schema, error.schema_path))
+    return f"violates the schema at {json_path(error.schema_path)}"
 
 
-def _path_key(error: ValidationError) -> tuple[tuple[int, int | str], ...]:
-    """Sort key ordering errors by JSON path, with array indexes numerically."""
-    return tuple((0, p) if isinstance(p, int) else (1, p) for p in error.absolute_path)
+def _path_key(error: ValidationError) -> tuple[tuple[tuple[int, int | str], ...], int]:
+    """Sort key: JSON path (array indexes numerically), then the shallower schema rule."""
+    return tuple((0, p) if isinstance(p, int) else (1, p) for p in error.instance_path), len(error.schema_path)
 
 
 def validate(contract: str, instance: object) -> None:
     """Raise ContractViolation for the first error by JSON path when `instance` breaks `contract`."""
     validator = compiled_validator(contract)
-    errors = list(validator.iter_errors(instance))
-    if not errors:
+    if validator.is_valid(instance):
         return
-    first = min(errors, key=lambda e: (_path_key(e), len(e.absolute_schema_path)))
+    errors = list(validator.iter_errors(instance))
+    first = min(errors, key=_path_key)
+    rule = str(first.schema_path[-1]) if first.schema_path else "schema"
     raise ContractViolation(
         contract=contract,
-        json_path=json_path(first.absolute_path),
-        rule=str(first.validator),
-        message=_describe(first) + f" ({len(errors)} error(s) in total)",
+        json_path=json_path(first.instance_path),
+        rule=rule,
+        message=_describe(first, rule, _cached_schema(contract)) + f" ({len(errors)} error(s) in total)",
     )
 
 
