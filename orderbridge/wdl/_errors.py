@@ -6,7 +6,10 @@ WdlError
 │   ├── UnknownFunctionError    the function is not in the library (never a silent null)
 │   ├── FunctionArgumentError   wrong number or type of arguments
 │   └── WorkflowContextError    a workflow function (triggerBody(), body()…) used with no run
-└── DefinitionError             the definition itself is invalid (unsupported action, bad runAfter…)
+├── DefinitionError             the definition itself is invalid (unsupported action, bad runAfter…)
+├── TransportError              a transport could not reach the server (retryable)
+│   └── TransportTimeout        an attempt exceeded its timeout (retryable, like 408)
+└── RunResultError              a run record was asked for that the run does not have
 """
 from __future__ import annotations
 
@@ -52,3 +55,19 @@ class WorkflowContextError(ExpressionEvaluationError):
 
 class DefinitionError(WdlError):
     """The workflow definition cannot be run as written."""
+
+
+class TransportError(WdlError):
+    """The HTTP transport could not reach the server (connection refused, DNS, reset).
+
+    Raised by a transport; the Http action treats it as a retryable failure, like Azure does for
+    connection failures.
+    """
+
+
+class TransportTimeout(TransportError):
+    """The attempt took longer than the request's `timeout`; retryable like HTTP 408."""
+
+
+class RunResultError(WdlError):
+    """A run record was asked for in a way the run cannot answer (e.g. an action that never ran)."""

@@ -1,0 +1,504 @@
+"""Action handlers, one per action type; each returns an Outcome for the scheduler to record.
+
+Shapes follow https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers.
+"""
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlencode
+
+import jsonschema
+
+from ._context import EvaluationContext, LoopFrame
+from ._definition import ActionNode
+from ._durations import parse_duration
+from ._errors import DefinitionError, ExpressionEvaluationError, TransportError, TransportTimeout
+from ._expressions import to_interpolated_text
+from ._records import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, Attempt, WorkflowResponse
+from ._retry import OUTBOUND_REQUEST_LIMIT_SECONDS, RetryPolicy, is_retryable_status, parse_retry_policy
+from ._runtime import Handler, Outcome, RunState, Termination
+from ._transport import HttpRequest, HttpResponse
+
+# Azure's default and maximum Foreach degree of parallelism
+# (https://learn.microsoft.com/azure/logic-apps/logic-apps-control-flow-loops#for-each).
+DEFAULT_FOREACH_DEGREE = 20
+MAX_FOREACH_DEGREE = 50
+# Until defaults: 60 iterations, one hour (https://learn.microsoft.com/azure/logic-apps/logic-apps-control-flow-loops#until).
+DEFAULT_UNTIL_COUNT = 60
+DEFAULT_UNTIL_TIMEOUT = "PT1H"
+SECRET_KEYS = frozenset({"password", "pfx", "secret", "clientsecret"})
+
+Iteration = tuple[int, ...]
+
+
+def _inputs(node: ActionNode, ctx: EvaluationContext) -> Any:
+    return node.inputs.evaluate(ctx)
+
+
+def compose(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    value = _inputs(node, ctx)
+    return Outcome(SUCCEEDED, value, value)
+
+
+def parse_json(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    inputs = _inputs(node, ctx)
+    content = inputs.get("content")
+    if isinstance(content, str):
+        try:
+            content = json.loads(content)
+        except json.JSONDecodeError as exc:
+            return Outcome.failed("InvalidJSON", f"the content is not valid JSON: {exc}", inputs)
+    schema = inputs.get("schema") or {}
+    validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft4Validator)
+    problems = sorted(validator_class(schema).iter_errors(content), key=lambda e: list(e.absolute_path))
+    if problems:
+        described = "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in problems[:10])
+        return Outcome.failed("ValidationFailed", f"the schema validation failed: {described}", inputs,
+                              {"errors": [e.message for e in problems]})
+    return Outcome(SUCCEEDED, inputs, {"body": content})
+
+
+def response(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    inputs = _inputs(node, ctx)
+    status_code = inputs.get("statusCode", 200)
+    try:
+        status_code = int(status_code)
+    except (TypeError, ValueError):
+        return Outcome.failed("InvalidTemplate", f"Response statusCode {status_code!r} is not a number", inputs)
+    headers = {str(k): to_interpolated_text(v) for k, v in (inputs.get("headers") or {}).items()}
+    if not run.set_response(WorkflowResponse(status_code, headers, inputs.get("body"))):
+        return Outcome.failed("ActionResponseAlreadySent", "a Response was already sent for this run", inputs)
+    return Outcome(SUCCEEDED, inputs, None)
+
+
+def terminate(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    inputs = _inputs(node, ctx)
+    status = str(inputs.get("runStatus", FAILED))
+    if status not in (SUCCEEDED, FAILED, CANCELLED):
+        raise DefinitionError(f"Terminate runStatus must be Succeeded, Failed or Cancelled, got {status!r}")
+    error = inputs.get("runError") or {}
+    run.terminate(Termination(status, error.get("code"), error.get("message")))
+    return Outcome(SUCCEEDED, inputs, None)
+
+
+def wait(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    inputs = _inputs(node, ctx)
+    interval = inputs.get("interval") or {}
+    units = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+    unit = str(interval.get("unit", "")).lower()
+    if unit not in units:
+        raise DefinitionError(f"Wait interval unit must be one of {sorted(units)}, got {interval.get('unit')!r}")
+    run.clock.sleep(float(interval.get("count", 0)) * units[unit])
+    return Outcome(SUCCEEDED, inputs, None)
+
+
+# -- HTTP ---------------------------------------------------------------------------------------
+
+
+def http(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    inputs = _inputs(node, ctx)
+    method = str(inputs.get("method", "")).upper()
+    uri = inputs.get("uri")
+    if not method or not isinstance(uri, str):
+        raise DefinitionError("an Http action needs 'method' and a string 'uri'")
+    url = _with_queries(uri, inputs.get("queries"))
+    headers = {str(k): to_interpolated_text(v) for k, v in (inputs.get("headers") or {}).items()}
+    authentication = inputs.get("authentication")
+    request = HttpRequest(method, url, headers, inputs.get("body"), authentication, None)
+    recorded = {key: value for key, value in inputs.items() if key != "retryPolicy"}
+    if authentication is not None:
+        recorded["authentication"] = _hide_secrets(authentication)
+    policy = parse_retry_policy(inputs.get("retryPolicy"), node.path)
+    return call_with_retries(run, node, lambda req: run.http(req), request, policy, recorded)
+
+
+def _with_queries(uri: str, queries: Any) -> str:
+    if not queries:
+        return uri
+    encoded = urlencode({str(k): to_interpolated_text(v) for k, v in queries.items()})
+    return f"{uri}{'&' if '?' in uri else '?'}{encoded}"
+
+
+def _hide_secrets(authentication: dict[str, Any]) -> dict[str, Any]:
+    """Record authentication (type, audience, identity) but never passwords or certificates."""
+    return {k: ("<redacted: secret>" if k.lower() in SECRET_KEYS else v) for k, v in authentication.items()}
+
+
+def _action_timeout(node: ActionNode) -> float | None:
+    limit = node.raw.get("limit") or {}
+    if "timeout" not in limit:
+        return None
+    return parse_duration(limit["timeout"], path=node.path, what="limit.timeout")
+
+
+def call_with_retries(
+    run: RunState,
+    node: ActionNode,
+    send: Callable[[HttpRequest], HttpResponse],
+    request: HttpRequest,
+    policy: RetryPolicy,
+    recorded_inputs: Any,
+) -> Outcome:
+    """Send with retries on 408/429/5xx/connection failures, within limit.timeout (see _retry)."""
+    clock = run.clock
+    budget = _action_timeout(node)
+    deadline = clock.now().timestamp() + budget if budget is not None else None
+    attempts: list[Attempt] = []
+    answer: HttpResponse | None = None
+    while True:
+        remaining = None if deadline is None else deadline - clock.now().timestamp()
+        allowance = OUTBOUND_REQUEST_LIMIT_SECONDS if remaining is None else min(remaining, OUTBOUND_REQUEST_LIMIT_SECONDS)
+        began = clock.now()
+        answer, error = _attempt(send, HttpRequest(**{**request.__dict__, "timeout": allowance}))
+        ended = clock.now()
+        if answer is not None and (ended - began).total_seconds() > allowance:
+            answer, error = None, f"the answer came after the attempt's {allowance:g} s allowance"
+        attempts.append(Attempt(began, ended, answer.status_code if answer else None, error))
+        outputs = _http_outputs(answer)
+        if answer is not None and 200 <= answer.status_code < 300:
+            return Outcome(SUCCEEDED, recorded_inputs, outputs, attempts=attempts)
+        out_of_time = deadline is not None and clock.now().timestamp() >= deadline
+        retryable = answer is None or is_retryable_status(answer.status_code)
+        if not out_of_time and retryable and len(attempts) <= policy.count:
+            delay = policy.delay(len(attempts), run.jitter)
+            if deadline is not None:
+                delay = min(delay, max(0.0, deadline - clock.now().timestamp()))
+            clock.sleep(delay)
+            if deadline is None or clock.now().timestamp() < deadline:
+                continue
+            out_of_time = True
+        if out_of_time:
+            return Outcome(TIMED_OUT, recorded_inputs, outputs, "ActionTimedOut",
+                           f"the action did not finish within limit.timeout "
+                           f"{node.raw['limit']['timeout']} ({len(attempts)} attempt(s))", attempts)
+        return Outcome(FAILED, recorded_inputs, outputs, *_failure(answer, error, len(attempts)), attempts)
+
+
+def _attempt(send: Callable[[HttpRequest], HttpResponse], request: HttpRequest) -> tuple[HttpResponse | None, str | None]:
+    try:
+        return send(request), None
+    except TransportTimeout as exc:
+        return None, f"timeout: {exc}"
+    except TransportError as exc:
+        return None, f"connection failure: {exc}"
+
+
+def _http_outputs(answer: HttpResponse | None) -> dict[str, Any] | None:
+    if answer is None:
+        return None
+    return {"statusCode": answer.status_code, "headers": dict(answer.headers), "body": answer.body}
+
+
+def _failure(answer: HttpResponse | None, error: str | None, attempts: int) -> tuple[str, str]:
+    if answer is None:
+        return "ServiceUnavailable" if "connection" in (error or "") else "RequestTimeout", (
+            f"no answer after {attempts} attempt(s): {error}"
+        )
+    try:
+        code = HTTPStatus(answer.status_code).phrase.replace(" ", "").replace("-", "")
+    except ValueError:
+        code = f"Http{answer.status_code}"
+    return code, f"the server answered HTTP {answer.status_code} after {attempts} attempt(s)"
+
+
+def api_connection(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """A managed connector call, served by the connector registered under the connection's name."""
+    inputs = _inputs(node, ctx)
+    connection = ((inputs.get("host") or {}).get("connection") or {}).get("name")
+    connector = run.connectors.get(connection) if isinstance(connection, str) else None
+    if connector is None:
+        raise DefinitionError(
+            f"no connector is registered for connection {connection!r}; pass connectors={{{connection!r}: "
+            "callable}} to run()"
+        )
+    method = str(inputs.get("method", "get")).upper()
+    url = _with_queries(str(inputs.get("path", "/")), inputs.get("queries"))
+    headers = {str(k): to_interpolated_text(v) for k, v in (inputs.get("headers") or {}).items()}
+    request = HttpRequest(method, url, headers, inputs.get("body"), None, None)
+    policy = parse_retry_policy(inputs.get("retryPolicy"), node.path)
+    recorded = {key: value for key, value in inputs.items() if key != "retryPolicy"}
+    return call_with_retries(run, node, connector, request, policy, recorded)
+
+
+# -- control ------------------------------------------------------------------------------------
+
+
+def if_(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    outcome = evaluate_condition(node.parts["expression"].evaluate(ctx), node)
+    taken, other = ("actions", "else") if outcome else ("else", "actions")
+    run.skip_graph(node.graphs[other], ctx, iteration)
+    status = run.run_graph(node.graphs[taken], ctx, iteration)
+    return Outcome(status, {"expressionResult": outcome}, None, *_container_error(status))
+
+
+def evaluate_condition(value: Any, node: ActionNode) -> bool:
+    """An If expression: a boolean, or the designer's {"and": [{"equals": [a, b]}, …]} form."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        (operator, operands), = value.items()
+        lowered = operator.lower()
+        if lowered == "and":
+            return all([evaluate_condition(item, node) for item in operands])
+        if lowered == "or":
+            return any([evaluate_condition(item, node) for item in operands])
+        if lowered == "not":
+            return not evaluate_condition(operands, node)
+        from . import _functions
+
+        spec = _functions.lookup(operator)
+        if spec is None:
+            raise ExpressionEvaluationError(f"the condition uses unknown function {operator!r}", path=node.path)
+        return evaluate_condition(spec.impl(*operands), node)
+    raise ExpressionEvaluationError(
+        f"the If expression must be a boolean, got {json.dumps(value)[:80]}", path=node.path
+    )
+
+
+def _container_error(status: str) -> tuple[str | None, str | None]:
+    if status == SUCCEEDED:
+        return None, None
+    return "ActionFailed", "an action inside failed; see the records of the inner actions"
+
+
+def scope(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    status = run.run_graph(node.graphs["actions"], ctx, iteration)
+    return Outcome(status, None, None, *_container_error(status))
+
+
+def switch(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    value = node.parts["expression"].evaluate(ctx)
+    chosen = "default"
+    for role, template in node.parts.items():
+        if role.startswith("case:") and template.evaluate(ctx) == value:
+            chosen = role
+            break
+    for role, graph in node.graphs.items():
+        if role != chosen:
+            run.skip_graph(graph, ctx, iteration)
+    status = run.run_graph(node.graphs[chosen], ctx, iteration)
+    return Outcome(status, {"expressionValue": value}, None, *_container_error(status))
+
+
+def _foreach_degree(node: ActionNode) -> int:
+    if "sequential" in str(node.raw.get("operationOptions", "")).lower():
+        return 1
+    repetitions = ((node.raw.get("runtimeConfiguration") or {}).get("concurrency") or {}).get("repetitions")
+    if repetitions is None:
+        return DEFAULT_FOREACH_DEGREE
+    if not isinstance(repetitions, int) or not 1 <= repetitions <= MAX_FOREACH_DEGREE:
+        raise DefinitionError(f"Foreach concurrency.repetitions must be 1..{MAX_FOREACH_DEGREE}, got {repetitions!r}")
+    return repetitions
+
+
+def foreach(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    items = node.parts["foreach"].evaluate(ctx)
+    if not isinstance(items, list):
+        return Outcome.failed(
+            "InvalidTemplate",
+            f"the 'foreach' expression must give an array, got {type(items).__name__}",
+        )
+    body = node.graphs["actions"]
+
+    def one(index: int, item: Any) -> Callable[[], str]:
+        return lambda: run.run_graph(body, ctx.child(LoopFrame(node.name, item, index)), iteration + (index,))
+
+    statuses = run.run_parallel([one(i, item) for i, item in enumerate(items)], _foreach_degree(node))
+    status = FAILED if FAILED in statuses else SUCCEEDED
+    return Outcome(status, {"foreachItems": len(items)}, None, *_container_error(status))
+
+
+def until(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    limit = node.raw.get("limit") or {}
+    count = int(limit.get("count", DEFAULT_UNTIL_COUNT))
+    budget = parse_duration(limit.get("timeout", DEFAULT_UNTIL_TIMEOUT), path=node.path, what="Until limit.timeout")
+    deadline = run.clock.now().timestamp() + budget
+    status = SUCCEEDED
+    for index in range(count):
+        inner = ctx.child(LoopFrame(node.name, None, index))
+        status = run.run_graph(node.graphs["actions"], inner, iteration + (index,))
+        if run.termination is not None:
+            break
+        # The condition sees the latest iteration's action results.
+        ctx.actions.update(inner.actions.maps[0])
+        if evaluate_condition(node.parts["expression"].evaluate(ctx), node):
+            break
+        if run.clock.now().timestamp() >= deadline:
+            return Outcome(TIMED_OUT, None, None, "ActionTimedOut",
+                           f"the Until loop did not meet its condition within {limit.get('timeout', DEFAULT_UNTIL_TIMEOUT)}")
+    return Outcome(status, {"iterations": index + 1 if count else 0}, None, *_container_error(status))
+
+
+# -- variables ------------------------------------------------------------------------------------
+
+_VARIABLE_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "float": (float, int),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def initialize_variable(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    inputs = _inputs(node, ctx)
+    declared = inputs.get("variables") or []
+    with ctx.variables_lock:
+        for variable in declared:
+            name, kind = variable.get("name"), str(variable.get("type", "")).lower()
+            if kind not in _VARIABLE_TYPES:
+                raise DefinitionError(f"variable {name!r} has unknown type {variable.get('type')!r}; "
+                                      f"use one of {sorted(_VARIABLE_TYPES)}")
+            if name in ctx.variables:
+                return Outcome.failed("InvalidOperation", f"the variable '{name}' is already initialized", inputs)
+            value = variable.get("value", _EMPTY[kind])
+            if value is not None and not _has_type(value, kind):
+                return Outcome.failed("InvalidVariableValue",
+                                      f"variable '{name}' of type {kind} cannot hold {json.dumps(value)[:60]}", inputs)
+            ctx.variables[name] = value
+    return Outcome(SUCCEEDED, inputs, None)
+
+
+_EMPTY: dict[str, Any] = {"string": "", "integer": 0, "float": 0.0, "boolean": False, "array": [], "object": {}}
+
+
+def _has_type(value: Any, kind: str) -> bool:
+    if isinstance(value, bool) and kind in ("integer", "float"):
+        return False
+    return isinstance(value, _VARIABLE_TYPES[kind])
+
+
+def _variable_update(update: Callable[[Any, Any], Any]) -> Handler:
+    def handler(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+        inputs = _inputs(node, ctx)
+        name = inputs.get("name")
+        with ctx.variables_lock:
+            if name not in ctx.variables:
+                return Outcome.failed("InvalidOperation",
+                                      f"the variable '{name}' is not initialized; initialize it first", inputs)
+            try:
+                ctx.variables[name] = update(ctx.variables[name], inputs.get("value"))
+            except (TypeError, ValueError) as exc:
+                return Outcome.failed("InvalidOperation", f"cannot update variable '{name}': {exc}", inputs)
+            value = ctx.variables[name]
+        return Outcome(SUCCEEDED, inputs, {"body": {"name": name, "value": value}})
+
+    return handler
+
+
+def _number(value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{json.dumps(value)} is not a number")
+    return value
+
+
+def _set(current: Any, value: Any) -> Any:
+    if current is not None and value is not None and type(current) is not type(value) and not (
+        isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool)
+    ):
+        raise TypeError(f"the value {json.dumps(value)[:60]} does not match the variable's type")
+    return value
+
+
+def _append_to_array(current: Any, value: Any) -> list:
+    if not isinstance(current, list):
+        raise TypeError("the variable is not an array")
+    return [*current, value]
+
+
+def _append_to_string(current: Any, value: Any) -> str:
+    if not isinstance(current, str):
+        raise TypeError("the variable is not a string")
+    return current + to_interpolated_text(value)
+
+
+# -- data operations -------------------------------------------------------------------------------
+
+
+def _from_array(inputs: dict[str, Any], node: ActionNode) -> list:
+    items = inputs.get("from")
+    if not isinstance(items, list):
+        raise ExpressionEvaluationError(f"'from' must be an array, got {type(items).__name__}", path=node.path)
+    return items
+
+
+def _per_item(node: ActionNode, ctx: EvaluationContext, part: str, items: list) -> list:
+    template = node.parts[part]
+    return [template.evaluate(ctx.child(LoopFrame(node.name, item, i))) for i, item in enumerate(items)]
+
+
+def select(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    inputs = _inputs(node, ctx)
+    body = _per_item(node, ctx, "select", _from_array(inputs, node))
+    return Outcome(SUCCEEDED, inputs, {"body": body})
+
+
+def query(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    inputs = _inputs(node, ctx)
+    items = _from_array(inputs, node)
+    keep = _per_item(node, ctx, "where", items)
+    return Outcome(SUCCEEDED, inputs, {"body": [item for item, ok in zip(items, keep) if ok is True]})
+
+
+def join(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    inputs = _inputs(node, ctx)
+    separator = to_interpolated_text(inputs.get("joinWith", ""))
+    text = separator.join(to_interpolated_text(item) for item in _from_array(inputs, node))
+    return Outcome(SUCCEEDED, inputs, {"body": text})
+
+
+def table(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    inputs = _inputs(node, ctx)
+    items = _from_array(inputs, node)
+    if "columns" in node.parts:
+        rows = _per_item(node, ctx, "columns", items)
+        headers = [column.get("header", "") for column in rows[0]] if rows else []
+        values = [[column.get("value") for column in row] for row in rows]
+    else:
+        headers = list(dict.fromkeys(key for item in items if isinstance(item, dict) for key in item))
+        values = [[item.get(h) if isinstance(item, dict) else None for h in headers] for item in items]
+    cells = [[to_interpolated_text(v) for v in row] for row in values]
+    if str(inputs.get("format", "CSV")).upper() == "HTML":
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)
+        text = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    else:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(headers)
+        writer.writerows(cells)
+        text = buffer.getvalue()
+    return Outcome(SUCCEEDED, inputs, {"body": text})
+
+
+HANDLERS: dict[str, Handler] = {
+    "compose": compose,
+    "parsejson": parse_json,
+    "response": response,
+    "terminate": terminate,
+    "wait": wait,
+    "http": http,
+    "apiconnection": api_connection,
+    "if": if_,
+    "scope": scope,
+    "switch": switch,
+    "foreach": foreach,
+    "until": until,
+    "initializevariable": initialize_variable,
+    "setvariable": _variable_update(_set),
+    "incrementvariable": _variable_update(lambda current, by: _number(current) + _number(1 if by is None else by)),
+    "decrementvariable": _variable_update(lambda current, by: _number(current) - _number(1 if by is None else by)),
+    "appendtoarrayvariable": _variable_update(_append_to_array),
+    "appendtostringvariable": _variable_update(_append_to_string),
+    "select": select,
+    "query": query,
+    "join": join,
+    "table": table,
+}

@@ -1,0 +1,255 @@
+"""A workflow definition compiled once: action graphs in run order, with every expression parsed.
+
+Reference: https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers
+"""
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from threading import Lock
+from typing import Any
+
+from ._errors import DefinitionError
+from ._records import ACTION_STATUSES
+from ._templates import Template, compile_value
+
+# Action types the engine runs (lower-case, as Azure accepts any case).
+CONTAINER_TYPES = frozenset({"if", "foreach", "scope", "switch", "until"})
+SUPPORTED_ACTION_TYPES = CONTAINER_TYPES | frozenset({
+    "compose", "http", "parsejson", "response", "terminate", "wait",
+    "initializevariable", "setvariable", "incrementvariable", "decrementvariable",
+    "appendtoarrayvariable", "appendtostringvariable",
+    "select", "query", "join", "table", "apiconnection",
+})
+SUPPORTED_TRIGGER_TYPES = frozenset({"request"})
+
+
+@dataclass
+class ActionNode:
+    """One action of a graph, with its compiled parts."""
+
+    name: str
+    path: str
+    type: str
+    kind: str  # lower-case type, used for dispatch
+    raw: dict[str, Any]
+    run_after: dict[str, frozenset[str]]
+    inputs: Template
+    parts: dict[str, Template] = field(default_factory=dict)  # expression, foreach, select, where…
+    graphs: dict[str, Graph] = field(default_factory=dict)  # child action graphs by role
+    tracked: Template | None = None
+    secure_inputs: bool = False
+    secure_outputs: bool = False
+
+
+@dataclass
+class Graph:
+    """Sibling actions (top level or inside a container) in a stable topological order."""
+
+    nodes: dict[str, ActionNode]
+    order: list[str]
+    terminals: list[str]
+
+
+@dataclass
+class CompiledWorkflow:
+    """A parsed definition, ready to run many times."""
+
+    definition: dict[str, Any]
+    trigger_name: str
+    trigger: dict[str, Any]
+    graph: Graph
+    parameters: dict[str, dict[str, Any]]
+    outputs: dict[str, Template]
+
+    def find(self, name: str) -> ActionNode | None:
+        """The action called `name` anywhere in the definition."""
+        return _find(self.graph, name)
+
+
+def _find(graph: Graph, name: str) -> ActionNode | None:
+    if name in graph.nodes:
+        return graph.nodes[name]
+    for node in graph.nodes.values():
+        for child in node.graphs.values():
+            found = _find(child, name)
+            if found is not None:
+                return found
+    return None
+
+
+def compile_definition(definition: dict[str, Any]) -> CompiledWorkflow:
+    """Parse every expression and order every graph; raises DefinitionError / ExpressionSyntaxError."""
+    if not isinstance(definition, dict):
+        raise DefinitionError("a workflow definition must be a JSON object with 'triggers' and 'actions'")
+    triggers = definition.get("triggers") or {}
+    if len(triggers) != 1:
+        raise DefinitionError(f"the engine runs definitions with exactly one trigger; found {sorted(triggers)}")
+    trigger_name, trigger = next(iter(triggers.items()))
+    if str(trigger.get("type", "")).lower() not in SUPPORTED_TRIGGER_TYPES:
+        raise DefinitionError(
+            f"trigger type {trigger.get('type')!r} is not supported; the engine runs Request triggers",
+            path=f"triggers.{trigger_name}",
+        )
+    graph = compile_graph(definition.get("actions") or {}, "actions")
+    outputs = {
+        name: compile_value(spec.get("value"), f"outputs.{name}")
+        for name, spec in (definition.get("outputs") or {}).items()
+    }
+    return CompiledWorkflow(
+        definition=definition,
+        trigger_name=trigger_name,
+        trigger=trigger,
+        graph=graph,
+        parameters=dict(definition.get("parameters") or {}),
+        outputs=outputs,
+    )
+
+
+def compile_graph(actions: dict[str, Any], path: str) -> Graph:
+    """Compile sibling actions and order them so each runs after its runAfter predecessors."""
+    if not isinstance(actions, dict):
+        raise DefinitionError("'actions' must be an object of named actions", path=path)
+    nodes = {name: _compile_action(name, body, f"{path}.{name}") for name, body in actions.items()}
+    for node in nodes.values():
+        for predecessor in node.run_after:
+            if predecessor not in nodes:
+                raise DefinitionError(
+                    f"runAfter names '{predecessor}', which is not an action at the same level "
+                    f"(siblings: {sorted(nodes)})",
+                    path=node.path,
+                )
+    order = _topological_order(nodes, path)
+    followed = {predecessor for node in nodes.values() for predecessor in node.run_after}
+    terminals = [name for name in order if name not in followed]
+    return Graph(nodes, order, terminals)
+
+
+def _topological_order(nodes: dict[str, ActionNode], path: str) -> list[str]:
+    order: list[str] = []
+    placed: set[str] = set()
+    pending = list(nodes)
+    while pending:
+        ready = [name for name in pending if all(p in placed for p in nodes[name].run_after)]
+        if not ready:
+            raise DefinitionError(f"runAfter forms a cycle among {sorted(pending)}", path=path)
+        for name in ready:
+            order.append(name)
+            placed.add(name)
+        pending = [name for name in pending if name not in placed]
+    return order
+
+
+def parse_run_after(raw: Any, path: str) -> dict[str, frozenset[str]]:
+    """runAfter as {predecessor: statuses}; an empty list means Succeeded, as the designer writes it."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise DefinitionError("runAfter must be an object {action: [statuses]}", path=path)
+    canonical = {status.lower(): status for status in ACTION_STATUSES}
+    result: dict[str, frozenset[str]] = {}
+    for predecessor, statuses in raw.items():
+        statuses = statuses or ["Succeeded"]
+        unknown = [s for s in statuses if str(s).lower() not in canonical]
+        if unknown:
+            raise DefinitionError(
+                f"runAfter '{predecessor}' has unknown status(es) {unknown}; use {sorted(ACTION_STATUSES)}",
+                path=path,
+            )
+        result[predecessor] = frozenset(canonical[str(s).lower()] for s in statuses)
+    return result
+
+
+def _compile_action(name: str, body: Any, path: str) -> ActionNode:
+    if not isinstance(body, dict) or "type" not in body:
+        raise DefinitionError("an action must be an object with a 'type'", path=path)
+    kind = str(body["type"]).lower()
+    if kind not in SUPPORTED_ACTION_TYPES:
+        raise DefinitionError(
+            f"action type {body['type']!r} is not supported by the engine "
+            f"(supported: {sorted(SUPPORTED_ACTION_TYPES)})",
+            path=path,
+        )
+    secure = ((body.get("runtimeConfiguration") or {}).get("secureData") or {}).get("properties") or []
+    node = ActionNode(
+        name=name,
+        path=path,
+        type=body["type"],
+        kind=kind,
+        raw=body,
+        run_after=parse_run_after(body.get("runAfter"), path),
+        inputs=compile_value(_inputs_without_item_templates(kind, body.get("inputs")), f"{path}.inputs"),
+        tracked=compile_value(body["trackedProperties"], f"{path}.trackedProperties")
+        if body.get("trackedProperties") is not None
+        else None,
+        secure_inputs="inputs" in secure,
+        secure_outputs="outputs" in secure,
+    )
+    _compile_parts(node, body, path)
+    return node
+
+
+# Parts evaluated once per item (Select's `select`, Query's `where`, Table's column values) are
+# compiled separately so they are not evaluated with the other inputs.
+_ITEM_TEMPLATES = {"select": ("select",), "query": ("where",), "table": ("columns",)}
+
+
+def _inputs_without_item_templates(kind: str, inputs: Any) -> Any:
+    keys = _ITEM_TEMPLATES.get(kind)
+    if not keys or not isinstance(inputs, dict):
+        return inputs
+    return {key: value for key, value in inputs.items() if key not in keys}
+
+
+def _compile_parts(node: ActionNode, body: dict[str, Any], path: str) -> None:
+    kind = node.kind
+    inputs = body.get("inputs") if isinstance(body.get("inputs"), dict) else {}
+    for key in _ITEM_TEMPLATES.get(kind, ()):
+        if key in inputs:
+            node.parts[key] = compile_value(inputs[key], f"{path}.inputs.{key}")
+    if kind in ("if", "switch", "until"):
+        if "expression" not in body:
+            raise DefinitionError(f"a {body['type']} action needs an 'expression'", path=path)
+        node.parts["expression"] = compile_value(body["expression"], f"{path}.expression")
+    if kind == "foreach":
+        if "foreach" not in body:
+            raise DefinitionError("a Foreach action needs a 'foreach' expression", path=path)
+        node.parts["foreach"] = compile_value(body["foreach"], f"{path}.foreach")
+    if kind in ("if", "foreach", "scope", "until"):
+        node.graphs["actions"] = compile_graph(body.get("actions") or {}, f"{path}.actions")
+    if kind == "if":
+        otherwise = (body.get("else") or {}).get("actions") or {}
+        node.graphs["else"] = compile_graph(otherwise, f"{path}.else.actions")
+    if kind == "switch":
+        for case_name, case in (body.get("cases") or {}).items():
+            case_path = f"{path}.cases.{case_name}"
+            if "case" not in case:
+                raise DefinitionError("a Switch case needs a 'case' value", path=case_path)
+            node.parts[f"case:{case_name}"] = compile_value(case["case"], f"{case_path}.case")
+            node.graphs[f"case:{case_name}"] = compile_graph(case.get("actions") or {}, f"{case_path}.actions")
+        default = (body.get("default") or {}).get("actions") or {}
+        node.graphs["default"] = compile_graph(default, f"{path}.default.actions")
+
+
+class DefinitionCache:
+    """Compiled definitions keyed by their JSON text, so `run(dict)` parses each definition once."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._items: OrderedDict[str, CompiledWorkflow] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, definition: dict[str, Any]) -> CompiledWorkflow:
+        key = json.dumps(definition, sort_keys=True, default=str)
+        with self._lock:
+            compiled = self._items.get(key)
+            if compiled is not None:
+                self._items.move_to_end(key)
+                return compiled
+        compiled = compile_definition(definition)
+        with self._lock:
+            self._items[key] = compiled
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return compiled
