@@ -10,6 +10,8 @@ from ._clock import Clock, SystemClock, VirtualClock
 from ._context import EvaluationContext, LoopFrame
 from ._definition import CompiledWorkflow
 from ._engine import TriggerInput, evaluate, prepare, run
+from ._host import HostReply, WorkflowHost
+from ._lint import LintProblem, lint
 from ._errors import (
     DefinitionError,
     ExpressionEvaluationError,
@@ -37,9 +39,11 @@ __all__ = [
     "ExpressionEvaluationError",
     "ExpressionSyntaxError",
     "FunctionArgumentError",
+    "HostReply",
     "HttpRequest",
     "HttpResponse",
     "HttpxTransport",
+    "LintProblem",
     "LoopFrame",
     "RunResult",
     "RunResultError",
@@ -52,8 +56,10 @@ __all__ = [
     "VirtualClock",
     "WdlError",
     "WorkflowContextError",
+    "WorkflowHost",
     "WorkflowResponse",
     "evaluate",
+    "lint",
     "prepare",
     "run",
 ]

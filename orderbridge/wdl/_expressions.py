@@ -325,7 +325,7 @@ def select(value: Any, key: Any, null_safe: bool) -> Any:
     )
 
 
-def _library_lookup(name: str) -> Any:
+def library_lookup(name: str) -> Any:
     from . import _functions  # imported lazily so the parser works while the library is being built
 
     return _functions.lookup(name)
@@ -334,7 +334,7 @@ def _library_lookup(name: str) -> Any:
 def parse_expression(text: str, path: str | None = None) -> Expression:
     """Parse the text after the leading `@` (or inside `@{…}`)."""
     try:
-        parser = _Parser(text, _library_lookup)
+        parser = _Parser(text, library_lookup)
         evaluator, _ = parser.parse()
     except WdlError as exc:
         if path and exc.path is None:
@@ -347,7 +347,7 @@ def to_interpolated_text(value: Any) -> str:
     """How a value is written into a string by `@{…}`: the same text `string()` gives."""
     if isinstance(value, str):
         return value
-    spec = _library_lookup("string")
+    spec = library_lookup("string")
     if spec is None:
         raise ExpressionEvaluationError("string interpolation needs the function library's string(), which is missing")
     return spec.impl(value)

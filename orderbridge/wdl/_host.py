@@ -1,0 +1,106 @@
+"""A host that accepts many trigger calls at once, as the Request trigger's endpoint does.
+
+Concurrency (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers#change-trigger-concurrency):
+`runtimeConfiguration.concurrency.runs` instances run at a time (unlimited when not set);
+further calls wait, up to `maximumWaitingRuns` (default 100 here, Azure's maximum); a call beyond
+that is answered 429, as Azure is reported to do. The caller of a Request trigger gets the
+`Response` action's answer; 202 when the workflow has no Response action; 502 `NoResponse` when
+it has one but the run ended without reaching it. This host answers once the run has finished.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ._definition import CompiledWorkflow, Graph
+from ._engine import TriggerInput, prepare, run
+from ._errors import DefinitionError
+from ._records import RunResult
+
+DEFAULT_MAXIMUM_WAITING_RUNS = 100
+
+
+@dataclass(frozen=True)
+class HostReply:
+    """What the HTTP caller of the trigger receives, and the run behind it (None when throttled)."""
+
+    status_code: int
+    headers: dict[str, str]
+    body: Any
+    result: RunResult | None
+
+
+class WorkflowHost:
+    """Runs instances of one workflow concurrently within the trigger's concurrency limits."""
+
+    def __init__(self, definition: dict[str, Any] | CompiledWorkflow, **run_options: Any) -> None:
+        self.workflow = prepare(definition)
+        self._options = run_options
+        concurrency = (self.workflow.trigger.get("runtimeConfiguration") or {}).get("concurrency") or {}
+        self.runs: int | None = concurrency.get("runs")
+        self.maximum_waiting_runs: int = concurrency.get("maximumWaitingRuns", DEFAULT_MAXIMUM_WAITING_RUNS)
+        if self.runs is not None and not (isinstance(self.runs, int) and self.runs >= 1):
+            raise DefinitionError(f"trigger concurrency.runs must be a positive integer, got {self.runs!r}")
+        self._slots = threading.Semaphore(self.runs) if self.runs else None
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._active = 0
+        self.peak_active = 0
+        self._has_response = _has_response(self.workflow.graph)
+
+    def call(self, trigger: TriggerInput) -> HostReply:
+        """Handle one trigger call: run it (maybe after waiting) or answer 429 when too many wait."""
+        if self._slots is not None and not self._enter_queue():
+            return HostReply(429, {"Retry-After": "10"}, {"error": {
+                "code": "TooManyWaitingRuns",
+                "message": f"{self.maximum_waiting_runs} runs are already waiting; retry later"}}, None)
+        try:
+            with self._running():
+                result = run(self.workflow, trigger=trigger, **self._options)
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+        return self._reply(result)
+
+    def _enter_queue(self) -> bool:
+        with self._lock:
+            if self._slots.acquire(blocking=False):  # type: ignore[union-attr]
+                return True
+            if self._waiting >= self.maximum_waiting_runs:
+                return False
+            self._waiting += 1
+        self._slots.acquire()  # type: ignore[union-attr]
+        with self._lock:
+            self._waiting -= 1
+        return True
+
+    @contextmanager
+    def _running(self) -> Iterator[None]:
+        """Count active runs, so tests can see the peak concurrency."""
+        with self._lock:
+            self._active += 1
+            self.peak_active = max(self.peak_active, self._active)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def _reply(self, result: RunResult) -> HostReply:
+        if result.response is not None:
+            response = result.response
+            return HostReply(response.status_code, response.headers, response.body, result)
+        if not self._has_response:
+            return HostReply(202, {}, None, result)
+        return HostReply(502, {}, {"error": {"code": "NoResponse", "message":
+                                             "The server did not receive a response from an upstream server."}}, result)
+
+
+def _has_response(graph: Graph) -> bool:
+    return any(
+        node.kind == "response" or any(_has_response(child) for child in node.graphs.values())
+        for node in graph.nodes.values()
+    )

@@ -1,0 +1,197 @@
+"""Static checks of a definition, each problem with the path of the action it is in.
+
+Checks: `$schema`/`contentVersion` present; one supported trigger; supported action types;
+runAfter naming siblings, with valid statuses and no cycles; expression syntax and arity; unknown
+functions; `parameters('x')` declared; `variables('x')` initialized somewhere; `body('X')`,
+`outputs('X')`, `actions('X')`… naming an action that exists and can have run before (in the
+runAfter chain of the action or of an enclosing container); `items('X')` naming an enclosing loop.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ._definition import SUPPORTED_ACTION_TYPES, SUPPORTED_TRIGGER_TYPES, parse_run_after
+from ._errors import WdlError
+from ._expressions import WORKFLOW_FUNCTIONS, FunctionCall, library_lookup
+from ._templates import compile_value
+
+ACTION_REFERENCES = frozenset({"body", "outputs", "actions", "actionbody", "actionoutputs"})
+LOOP_REFERENCES = frozenset({"items", "iterationindexes"})
+# Keys of an action that hold child actions or structure rather than expressions.
+STRUCTURAL_KEYS = frozenset({"actions", "else", "cases", "default", "runAfter", "type", "kind", "description",
+                             "operationOptions", "runtimeConfiguration", "limit", "metadata"})
+
+
+@dataclass(frozen=True)
+class LintProblem:
+    """One static problem: where it is and what to do about it."""
+
+    path: str
+    message: str
+
+
+@dataclass
+class _Action:
+    name: str
+    path: str
+    body: dict[str, Any]
+    parent: _Action | None
+    siblings: dict[str, dict[str, Any]]
+
+
+def lint(definition: Any) -> list[LintProblem]:
+    """Every static problem found in `definition` (empty when it is clean)."""
+    if not isinstance(definition, dict):
+        return [LintProblem("", "a definition must be a JSON object")]
+    problems: list[LintProblem] = []
+    for key in ("$schema", "contentVersion"):
+        if key not in definition:
+            problems.append(LintProblem(key, f"the definition has no '{key}'; Azure requires it"))
+    problems += _lint_triggers(definition.get("triggers"))
+    actions = list(_walk(definition.get("actions") or {}, "actions", None))
+    by_name = {action.name: action for action in actions}
+    declared = set((definition.get("parameters") or {}).keys())
+    initialized = {
+        variable.get("name")
+        for action in actions
+        if str(action.body.get("type", "")).lower() == "initializevariable"
+        for variable in ((action.body.get("inputs") or {}).get("variables") or [])
+        if isinstance(variable, dict)
+    }
+    for action in actions:
+        problems += _lint_structure(action)
+        for where, text, calls in _expressions(action.body, action.path, problems):
+            problems += _lint_calls(action, where, text, calls, by_name, declared, initialized)
+    return problems
+
+
+def _lint_triggers(triggers: Any) -> list[LintProblem]:
+    if not isinstance(triggers, dict) or len(triggers) != 1:
+        return [LintProblem("triggers", "the engine runs definitions with exactly one trigger")]
+    (name, trigger), = triggers.items()
+    if str((trigger or {}).get("type", "")).lower() not in SUPPORTED_TRIGGER_TYPES:
+        return [LintProblem(f"triggers.{name}", f"trigger type {trigger.get('type')!r} is not supported (Request only)")]
+    return []
+
+
+def _walk(actions: Any, path: str, parent: _Action | None) -> Iterator[_Action]:
+    if not isinstance(actions, dict):
+        return
+    for name, body in actions.items():
+        if not isinstance(body, dict):
+            continue
+        action = _Action(name, f"{path}.{name}", body, parent, actions)
+        yield action
+        yield from _walk(body.get("actions"), f"{action.path}.actions", action)
+        yield from _walk((body.get("else") or {}).get("actions"), f"{action.path}.else.actions", action)
+        for case_name, case in (body.get("cases") or {}).items():
+            yield from _walk((case or {}).get("actions"), f"{action.path}.cases.{case_name}.actions", action)
+        yield from _walk((body.get("default") or {}).get("actions"), f"{action.path}.default.actions", action)
+
+
+def _lint_structure(action: _Action) -> list[LintProblem]:
+    problems = []
+    kind = str(action.body.get("type", ""))
+    if kind.lower() not in SUPPORTED_ACTION_TYPES:
+        problems.append(LintProblem(action.path, f"action type {kind!r} is not supported by the engine"))
+    try:
+        run_after = parse_run_after(action.body.get("runAfter"), action.path)
+    except WdlError as exc:
+        return problems + [LintProblem(action.path, exc.reason)]
+    for predecessor in run_after:
+        if predecessor not in action.siblings:
+            problems.append(LintProblem(action.path, f"runAfter names '{predecessor}', which is not an action "
+                                                     "at the same level"))
+    if action.name in _predecessors(action.name, action.siblings):
+        problems.append(LintProblem(action.path, "runAfter forms a cycle through this action"))
+    return problems
+
+
+def _predecessors(name: str, siblings: dict[str, dict[str, Any]]) -> set[str]:
+    """Every action that `name` transitively runs after (cycle-safe)."""
+    seen: set[str] = set()
+    stack = list(((siblings.get(name) or {}).get("runAfter") or {}).keys())
+    while stack:
+        current = stack.pop()
+        if current in seen or current not in siblings:
+            continue
+        seen.add(current)
+        stack.extend(((siblings[current] or {}).get("runAfter") or {}).keys())
+    return seen
+
+
+def _expressions(body: dict[str, Any], path: str, problems: list[LintProblem]) -> Iterator[tuple[str, str, list[FunctionCall]]]:
+    for key, value in body.items():
+        if key in STRUCTURAL_KEYS:
+            continue
+        for where, text in _strings(value, f"{path}.{key}"):
+            try:
+                template = compile_value(text, where)
+            except WdlError as exc:
+                problems.append(LintProblem(where, f"{exc.reason} in {text!r}"))
+                continue
+            for expression in template.expressions:
+                yield where, expression.text, expression.calls
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str) and "@" in value:
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]")
+
+
+def _lint_calls(action: _Action, where: str, text: str, calls: list[FunctionCall], by_name: dict[str, _Action],
+                declared: set[str], initialized: set[str]) -> list[LintProblem]:
+    problems = []
+    for call in calls:
+        key = call.name.lower()
+        argument = call.literal_args[0] if call.literal_args else None
+        if key not in WORKFLOW_FUNCTIONS and library_lookup(call.name) is None:
+            problems.append(LintProblem(where, f"unknown function '{call.name}' in {text!r}"))
+        elif key == "parameters" and isinstance(argument, str) and argument not in declared:
+            problems.append(LintProblem(where, f"parameters('{argument}') is not declared in the definition's "
+                                               f"parameters (declared: {sorted(declared)})"))
+        elif key == "variables" and isinstance(argument, str) and argument not in initialized:
+            problems.append(LintProblem(where, f"variables('{argument}') is never initialized"))
+        elif key in ACTION_REFERENCES and isinstance(argument, str):
+            problems += _lint_reference(action, where, call.name, argument, by_name)
+        elif key in LOOP_REFERENCES and isinstance(argument, str) and argument not in _enclosing(action):
+            problems.append(LintProblem(where, f"{call.name}('{argument}') does not name an enclosing loop"))
+    return problems
+
+
+def _lint_reference(action: _Action, where: str, function: str, target: str,
+                    by_name: dict[str, _Action]) -> list[LintProblem]:
+    if target not in by_name:
+        return [LintProblem(where, f"{function}('{target}') names an action that does not exist")]
+    if target not in _can_have_run(action, by_name):
+        return [LintProblem(where, f"{function}('{target}') names an action that cannot have run before "
+                                   f"'{action.name}'; add it to the runAfter chain")]
+    return []
+
+
+def _enclosing(action: _Action) -> set[str]:
+    names = set()
+    current = action.parent
+    while current is not None:
+        names.add(current.name)
+        current = current.parent
+    return names
+
+
+def _can_have_run(action: _Action, by_name: dict[str, _Action]) -> set[str]:
+    """Actions finished before `action` runs: runAfter chains of it and its containers, with their insides."""
+    done: set[str] = set()
+    current: _Action | None = action
+    while current is not None:
+        done |= _predecessors(current.name, current.siblings)
+        current = current.parent
+    inside = {name for name, candidate in by_name.items() if _enclosing(candidate) & done}
+    return done | inside
