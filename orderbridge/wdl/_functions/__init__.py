@@ -11,6 +11,7 @@ from types import MappingProxyType
 from orderbridge.wdl._functions import (
     _collection,
     _conversion,
+    _datetime,
     _encoding,
     _logical,
     _manipulation,
@@ -25,7 +26,7 @@ __all__ = ["FunctionEnvironment", "FunctionSpec", "lookup", "names"]
 
 def _build_registry() -> MappingProxyType:
     registry: dict[str, FunctionSpec] = {}
-    for family in (_collection, _conversion, _encoding, _logical, _manipulation, _math, _string,
+    for family in (_collection, _conversion, _datetime, _encoding, _logical, _manipulation, _math, _string,
                    _uri):
         for spec in family.FUNCTIONS:
             key = spec.name.lower()

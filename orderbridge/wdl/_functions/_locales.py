@@ -33,6 +33,8 @@ class Culture:
     year_month: str
     month_abbreviations: tuple[str, ...] = ()
     day_abbreviations: tuple[str, ...] = ()
+    date_separator: str = "/"
+    time_separator: str = ":"
 
     def abbreviated_month(self, index: int) -> str:
         return (self.month_abbreviations or tuple(m[:3] for m in self.months))[index]
@@ -81,14 +83,15 @@ _DE_DE = Culture(
     "dd.MM.yyyy", "dddd, d. MMMM yyyy", "HH:mm", "HH:mm:ss", "d. MMMM", "MMMM yyyy",
     ("Jan.", "Feb.", "März", "Apr.", "Mai", "Juni", "Juli", "Aug.", "Sept.", "Okt.", "Nov.",
      "Dez."),
-    ("So.", "Mo.", "Di.", "Mi.", "Do.", "Fr.", "Sa."))
+    ("So.", "Mo.", "Di.", "Mi.", "Do.", "Fr.", "Sa."), date_separator=".")
 _IS_IS = Culture(
     "is-IS", ",", ".", "kr", "n $", "-n $", "n%",
     ("janúar", "febrúar", "mars", "apríl", "maí", "júní", "júlí", "ágúst", "september",
      "október", "nóvember", "desember"),
     ("sunnudagur", "mánudagur", "þriðjudagur", "miðvikudagur", "fimmtudagur", "föstudagur",
      "laugardagur"), "f.h.", "e.h.",
-    "d.M.yyyy", "dddd, d. MMMM yyyy", "HH:mm", "HH:mm:ss", "d. MMMM", "MMMM yyyy")
+    "d.M.yyyy", "dddd, d. MMMM yyyy", "HH:mm", "HH:mm:ss", "d. MMMM", "MMMM yyyy",
+    date_separator=".")
 
 _CULTURES = {culture.name.lower(): culture for culture in
              (_EN_US, _INVARIANT, _EN_GB, _FR_FR, _ES_ES, _DE_DE, _IS_IS)}
