@@ -1,0 +1,65 @@
+"""The `orderbridge` command. Each subcommand is a plain click command registered on `main`, so a
+new one (e.g. `local`) is one more `main.add_command(...)`."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from infra.config import ConfigError
+from orderbridge import packaging, synth
+
+
+@click.group()
+def main() -> None:
+    """orderbridge: ECP <-> ERP order integration on Azure, as code."""
+
+
+@main.command("synth")
+@click.option("--stack", default="dev", show_default=True, help="Stack whose Pulumi.<stack>.yaml is used.")
+@click.option("--json", "as_json", is_flag=True, help="Print the resources as JSON (secrets redacted).")
+@click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Desired-state JSON to compare queues with [default: tests/snapshots/<stack>.json].",
+)
+def synth_command(stack: str, as_json: bool, baseline: Path | None) -> None:
+    """Run the Pulumi program offline under mocks and print the stack's desired state."""
+    try:
+        result = synth.synthesize(stack)
+    except (ConfigError, synth.SynthError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    state = result.as_json()
+    if as_json:
+        click.echo(json.dumps(state, indent=2, sort_keys=True))
+    else:
+        click.echo(synth.render_table(result))
+    previous = (
+        json.loads(baseline.read_text(encoding="utf-8")) if baseline else synth.load_snapshot(stack)
+    )
+    for warning in synth.queue_replacements(state, previous or []):
+        click.secho(f"WARNING: {warning}", fg="yellow", err=True)
+
+
+@main.command("package")
+@click.option(
+    "--dist",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output directory [default: dist/ in the repository].",
+)
+def package_command(dist: Path | None) -> None:
+    """Build the Function App deployment zip (sources, schemas, Linux/Python 3.11 wheels) into dist/."""
+    try:
+        ref = packaging.build_package(dist=dist)
+    except packaging.PackagingError as exc:
+        raise click.ClickException(str(exc)) from exc
+    size = ref.path.stat().st_size
+    click.echo(f"built {ref.path} ({size / 1_048_576:.1f} MiB), blob {ref.blob_name}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
