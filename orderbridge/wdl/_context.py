@@ -192,9 +192,13 @@ _WORKFLOW_FUNCTIONS: Mapping[str, Callable[..., Any]] = {
 
 
 class NoWorkflowContext:
-    """The environment of `evaluate(value)` with no context: pure functions only."""
+    """The environment of `evaluate(value)` without a run: pure functions only.
 
-    def __init__(self) -> None:
+    `base` may supply `now()` / `new_guid()` (any FunctionEnvironment); otherwise the system clock.
+    """
+
+    def __init__(self, base: Any = None) -> None:
+        self._base = base
         self._clock = SystemClock()
 
     def workflow_function(self, name: str, args: list[Any]) -> Any:
@@ -204,7 +208,7 @@ class NoWorkflowContext:
         )
 
     def now(self) -> datetime:
-        return self._clock.now()
+        return self._base.now() if self._base is not None else self._clock.now()
 
     def new_guid(self) -> str:
-        return str(uuid.uuid4())
+        return self._base.new_guid() if self._base is not None else str(uuid.uuid4())

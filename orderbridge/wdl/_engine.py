@@ -35,8 +35,14 @@ class TriggerInput:
 
 
 def evaluate(value: Any, context: EvaluationContext | Environment | None = None) -> Any:
-    """Evaluate a JSON value as it would stand in a definition (see _templates for the rules)."""
-    return compile_value(value).evaluate(context if context is not None else NoWorkflowContext())
+    """Evaluate a JSON value as it would stand in a definition (see _templates for the rules).
+
+    `context` is an EvaluationContext (workflow functions read it), or any object with `now()` and
+    `new_guid()` for the pure functions only; with None, workflow functions raise WorkflowContextError.
+    """
+    if context is None or not hasattr(context, "workflow_function"):
+        context = NoWorkflowContext(context)
+    return compile_value(value).evaluate(context)
 
 
 def prepare(definition: dict[str, Any] | CompiledWorkflow) -> CompiledWorkflow:

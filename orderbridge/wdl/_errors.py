@@ -18,15 +18,19 @@ class WdlError(Exception):
     """Root of every error the engine raises; carries where it happened."""
 
     def __init__(self, message: str, *, expression: str | None = None, path: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message
         self.expression = expression
         self.path = path
+
+    def __str__(self) -> str:
+        # Built when shown, so a path added while the error travels up is included.
         where = []
-        if path:
-            where.append(f"at {path}")
-        if expression is not None:
-            where.append(f"in expression {expression!r}")
-        super().__init__(f"{message} ({', '.join(where)})" if where else message)
-        self.reason = message
+        if self.path:
+            where.append(f"at {self.path}")
+        if self.expression is not None:
+            where.append(f"in expression {self.expression!r}")
+        return f"{self.reason} ({', '.join(where)})" if where else self.reason
 
 
 class ExpressionSyntaxError(WdlError):

@@ -100,7 +100,8 @@ class Expression:
             return self.evaluator(env)
         except WdlError as exc:
             if exc.expression is None:
-                raise type(exc)(exc.reason, expression=self.text, path=path or exc.path) from exc
+                exc.expression = self.text
+            exc.path = exc.path or path
             raise
         except RecursionError as exc:
             raise ExpressionEvaluationError("expression nests too deeply", expression=self.text, path=path) from exc
@@ -115,7 +116,7 @@ _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
   | (?P<string>'(?:[^']|'')*')
-  | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+  | (?P<number>-?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[A-Za-z_$][A-Za-z0-9_$]*)
   | (?P<punct>\?\.|\?\[|[().,\[\]])
     """,

@@ -25,7 +25,7 @@ from typing import Any
 from ._clock import Clock, SystemClock, timeline
 from ._context import EvaluationContext
 from ._definition import ActionNode, CompiledWorkflow, Graph
-from ._errors import WdlError
+from ._errors import DefinitionError, WdlError
 from ._records import (
     CANCELLED,
     FAILED,
@@ -164,6 +164,11 @@ class RunState:
         start = self.clock.now()
         try:
             outcome = self.handlers[node.kind](self, node, ctx, iteration)
+        except DefinitionError as exc:
+            # The definition itself is wrong (Azure rejects it when saved): stop, don't record a run.
+            if exc.path is None:
+                exc.path = node.path
+            raise
         except WdlError as exc:
             if exc.path is None:
                 exc.path = node.path
