@@ -50,7 +50,7 @@ class Outcome(enum.Enum):
 class InboundMessage:
     """A received Service Bus message, reduced to what the integrators use."""
 
-    body: bytes
+    body: bytes = field(repr=False)  # personal data: never in a repr that might be logged
     message_id: str
     correlation_id: str | None = None
     session_id: str | None = None

@@ -17,8 +17,10 @@ class Fault:
     """How to misbehave on one request.
 
     `status` answers that HTTP status (with `retry_after` as the Retry-After header and `body` as
-    JSON, or as is when it is bytes); `delay` sleeps first, so a delay above the client's read timeout is a timeout;
-    `disconnect` closes the connection without any answer.
+    JSON, or as is when it is bytes); `delay` sleeps first, so a delay above the client's read
+    timeout is a timeout; `disconnect` closes the connection without any answer. With `applied`,
+    the request is carried out first and only its answer fails: the "created, but the client
+    never heard" case.
     """
 
     status: int = 503
@@ -26,17 +28,19 @@ class Fault:
     body: Any = None
     delay: float = 0.0
     disconnect: bool = False
+    applied: bool = False
 
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as the server received it (body parsed as JSON when it is JSON)."""
+    """One request as the server received it: `body` parsed as JSON when it is JSON, `raw_body` as sent."""
 
     method: str
     path: str
     query: dict[str, str]
     headers: dict[str, str]
     body: Any
+    raw_body: bytes
     received_at: float
 
 
@@ -148,6 +152,9 @@ class FakeApiServer:
             time.sleep(self.latency)
         fault = self._fault_for(request)
         if fault is not None:
+            if fault.applied:
+                with self._lock:
+                    self.route(request)
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.disconnect:
@@ -192,6 +199,7 @@ def _make_handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                 query=dict(parse_qsl(parts.query, keep_blank_values=True)),
                 headers={key.lower(): value for key, value in self.headers.items()},
                 body=_parse(raw),
+                raw_body=raw,
                 received_at=time.monotonic(),
             )
             reply = server._handle(request)

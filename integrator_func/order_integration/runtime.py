@@ -1,0 +1,147 @@
+"""Per-process wiring of the integrators, and the one place failures are turned into outcomes.
+
+The Functions entry points call `deliver_to_erp` / `deliver_to_ecp`. The runtime (settings, the
+one pooled HTTP client, the Service Bus sender) is built from the app settings on the first
+message and reused; tests and the local stack install their own with `install_runtime`.
+
+A handler either succeeds, or raises an IntegrationError that becomes a scheduled retry or a
+park. Anything else (a bug, bad settings, Service Bus refusing the retry or park) propagates, so
+the host abandons the message and Service Bus redelivers it, dead-lettering it after
+maxDeliveryCount: a message is never completed unless its order reached the target or was parked.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Mapping
+
+from order_integration import ecp_integrator, erp_integrator
+from order_integration.errors import (
+    ContractViolation,
+    IntegrationError,
+    MappingError,
+    TargetRejected,
+)
+from order_integration.http_clients import HttpTimeouts, TargetApi, build_client
+from order_integration.mapping import ErpDefaults
+from order_integration.messages import InboundMessage, LogContext, Outcome
+from order_integration.redelivery import Pipeline, Redelivery, RetryPolicy
+from order_integration.servicebus import AzureServiceBusSender, MessageSender, SendFailed
+from order_integration.settings import Settings, load_settings
+
+Handler = Callable[[InboundMessage, LogContext], Outcome]
+
+
+def utc_now() -> datetime:
+    """The wall clock, timezone-aware."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything a delivery needs, built once per process."""
+
+    settings: Settings
+    erp: erp_integrator.ErpApi
+    ecp: ecp_integrator.EcpApi
+    defaults: ErpDefaults
+    sender: MessageSender
+    policy: RetryPolicy
+    now: Callable[[], datetime] = utc_now
+
+
+def build_runtime(
+    environ: Mapping[str, str] | None = None,
+    *,
+    sender: MessageSender | None = None,
+    now: Callable[[], datetime] = utc_now,
+    timeouts: HttpTimeouts = HttpTimeouts(),
+) -> Runtime:
+    """A runtime from app settings; `sender` defaults to Azure Service Bus with managed identity."""
+    settings = load_settings(environ)
+    client = build_client(timeouts)
+    return Runtime(
+        settings=settings,
+        erp=erp_integrator.ErpApi(
+            TargetApi(name="ERP", base_url=settings.erp_base_url, api_key=settings.erp_api_key, client=client)
+        ),
+        ecp=ecp_integrator.EcpApi(
+            TargetApi(name="ECP", base_url=settings.ecp_base_url, api_key=settings.ecp_api_key, client=client)
+        ),
+        defaults=ErpDefaults(
+            web_customer_number=settings.erp_web_customer_number,
+            shipping_charge_item=settings.erp_shipping_charge_item,
+        ),
+        sender=sender or AzureServiceBusSender(settings.service_bus_namespace),
+        policy=RetryPolicy(max_span=timedelta(minutes=settings.retry_max_span_minutes)),
+        now=now,
+    )
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def current_runtime() -> Runtime:
+    """The process's runtime, built from the environment on first use."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = build_runtime()
+        return _runtime
+
+
+def install_runtime(runtime: Runtime | None) -> None:
+    """Use `runtime` for the following deliveries (None: rebuild from the environment on next use)."""
+    global _runtime
+    with _lock:
+        _runtime = runtime
+
+
+def deliver_to_erp(message: Any) -> Outcome:
+    """Handle one `online-orders` message from the Functions host."""
+    runtime = current_runtime()
+
+    def handler(inbound: InboundMessage, log: LogContext) -> Outcome:
+        return erp_integrator.integrate(inbound, erp=runtime.erp, defaults=runtime.defaults, log=log)
+
+    return _deliver(InboundMessage.from_functions(message), erp_integrator.PIPELINE, handler, runtime)
+
+
+def deliver_to_ecp(message: Any) -> Outcome:
+    """Handle one `order-updates` message from the Functions host."""
+    runtime = current_runtime()
+
+    def handler(inbound: InboundMessage, log: LogContext) -> Outcome:
+        return ecp_integrator.integrate(inbound, ecp=runtime.ecp, log=log)
+
+    return _deliver(InboundMessage.from_functions(message), ecp_integrator.PIPELINE, handler, runtime)
+
+
+def _deliver(message: InboundMessage, pipeline: Pipeline, handler: Handler, runtime: Runtime) -> Outcome:
+    log = LogContext.of(pipeline.parked_by, message)
+    try:
+        return handler(message, log)
+    except IntegrationError as error:
+        redelivery = Redelivery(pipeline=pipeline, sender=runtime.sender, policy=runtime.policy, now=runtime.now)
+        try:
+            outcome = redelivery.handle(message, error)
+        except SendFailed:
+            log.log(logging.ERROR, "could not retry or park after %s; leaving the message to Service Bus", loggable(error))
+            raise
+        log.log(logging.WARNING, "%s -> %s", loggable(error), outcome.value)
+        return outcome
+
+
+def loggable(error: IntegrationError) -> str:
+    """The error for a log line: codes, paths and statuses, never values from the message."""
+    if isinstance(error, ContractViolation):
+        return f"{error.reason}: {error.contract} {error.json_path} violates '{error.rule}'"
+    if isinstance(error, MappingError):
+        return f"MappingFailed: cannot map {error.field}"
+    if isinstance(error, TargetRejected):
+        return f"TargetRejected: {error.target} answered HTTP {error.status_code}"
+    # Our other errors are built from ids, statuses and exception class names only.
+    return f"{getattr(error, 'reason', type(error).__name__)}: {error}"
