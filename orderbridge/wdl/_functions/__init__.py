@@ -16,6 +16,7 @@ from orderbridge.wdl._functions import (
     _logical,
     _manipulation,
     _math,
+    _number_format,
     _string,
     _uri,
 )
@@ -26,8 +27,8 @@ __all__ = ["FunctionEnvironment", "FunctionSpec", "lookup", "names"]
 
 def _build_registry() -> MappingProxyType:
     registry: dict[str, FunctionSpec] = {}
-    for family in (_collection, _conversion, _datetime, _encoding, _logical, _manipulation, _math, _string,
-                   _uri):
+    for family in (_collection, _conversion, _datetime, _encoding, _logical, _manipulation, _math,
+                   _number_format, _string, _uri):
         for spec in family.FUNCTIONS:
             key = spec.name.lower()
             if key in registry:
