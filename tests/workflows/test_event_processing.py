@@ -1,0 +1,226 @@
+"""Both workflows run in the engine against a loopback source API (fake ECP / fake ERP) and a fake
+Service Bus: what they fetch, what they queue or park, and what Event Grid hears back."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from orderbridge.fake_apis._server import FakeApiServer
+from orderbridge.wdl import HttpxTransport, RunResult
+
+from tests.workflows._harness import (
+    API_KEY,
+    ERP_EVENTS,
+    ORDER_EVENTS,
+    SERVICE_BUS_AUDIENCE,
+    SERVICE_BUS_HOST,
+    VALIDATION_EVENT_TYPE,
+    FakeServiceBus,
+    Pipeline,
+    run_pipeline,
+    statuses,
+)
+
+
+def deliver(pipeline: Pipeline, events: list[dict[str, Any]], server: FakeApiServer,
+            transport: HttpxTransport, service_bus: FakeServiceBus) -> RunResult:
+    return run_pipeline(pipeline, events, source_base_url=server.base_url, source=transport,
+                        service_bus=service_bus)
+
+
+def parked_reasons(pipeline: Pipeline, service_bus: FakeServiceBus) -> list[str]:
+    return [m.properties["reason"] for m in service_bus.messages(pipeline.parking_queue)]
+
+
+def test_happy_path_fetches_with_the_key_and_queues_the_resource_as_fetched(
+    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+) -> None:
+    event = pipeline.event(1)
+    resource = pipeline.seed(source_server, event)
+
+    result = deliver(pipeline, [event], source_server, http_client, service_bus)
+
+    assert result.status == "Succeeded", result.error_message
+    assert result.response is not None and result.response.status_code == 200
+    [fetch] = source_server.requests
+    assert (fetch.method, fetch.path) == ("GET", pipeline.fetch_path(event))
+    assert fetch.headers["x-api-key"] == API_KEY
+    [send] = service_bus.requests
+    assert send.method == "POST"
+    assert send.url == f"https://{SERVICE_BUS_HOST}/{pipeline.queue}/messages"
+    assert send.authentication == {"type": "ManagedServiceIdentity", "audience": SERVICE_BUS_AUDIENCE}
+    assert send.headers == {
+        "BrokerProperties": send.headers["BrokerProperties"],
+        "Content-Type": "application/json",
+        "eventType": f'"{pipeline.event_type}"',
+        "eventSource": f'"{event["topic"]}"',
+        "dataVersion": '"1.0"',
+    }
+    [message] = service_bus.messages(pipeline.queue)
+    assert message.broker_properties == pipeline.broker_properties(event)
+    assert message.body == resource
+    assert service_bus.messages(pipeline.parking_queue) == []
+
+
+def test_subscription_validation_handshake_is_answered_without_calling_anyone(
+    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+) -> None:
+    handshake = {
+        "id": "2d1781af-3a4c-4d7c-bd0c-e34b19da4e66",
+        "topic": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.EventGrid/topics/t",
+        "subject": "",
+        "eventType": VALIDATION_EVENT_TYPE,
+        "eventTime": "2026-11-27T09:14:03Z",
+        "dataVersion": "1",
+        "metadataVersion": "1",
+        "data": {"validationCode": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6",
+                 "validationUrl": "https://rp-eastus2.eventgrid.azure.net/eventsubscriptions/x/validate?id=1"},
+    }
+
+    result = deliver(pipeline, [handshake], source_server, http_client, service_bus)
+
+    assert result.response is not None
+    assert (result.response.status_code, result.response.body) == (
+        200, {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"})
+    assert source_server.requests == [] and service_bus.requests == []
+
+
+def test_batch_of_ten_with_one_malformed_event_queues_nine_parks_one_and_answers_200(
+    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+) -> None:
+    events = [pipeline.event(n) for n in range(1, 11)]
+    for event in events:
+        pipeline.seed(source_server, event)
+    malformed = {**events[4], "data": {"note": "no ids at all"}}
+    events[4] = malformed
+
+    result = deliver(pipeline, events, source_server, http_client, service_bus)
+
+    assert result.response is not None and result.response.status_code == 200
+    queued = service_bus.messages(pipeline.queue)
+    assert sorted(m.broker_properties["CorrelationId"] for m in queued) == sorted(
+        e["id"] for e in events if e is not malformed)
+    [parked] = service_bus.messages(pipeline.parking_queue)
+    assert parked.body == malformed
+    assert parked.properties["reason"] == "MalformedEvent"
+    assert parked.properties["parkedBy"] == pipeline.parked_by
+    assert malformed["id"] in parked.properties["description"]
+    assert len(source_server.requests) == 9, "the malformed event must not be fetched"
+    assert statuses(result, pipeline.fetch_action).count("Succeeded") == 9
+
+
+@pytest.mark.parametrize("data_version", ["2.0", "0.9", "10", "", None])
+def test_unknown_data_version_is_parked_without_fetching(
+    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
+    data_version: str | None,
+) -> None:
+    event = pipeline.event(1, dataVersion=data_version)
+    pipeline.seed(source_server, event)
+
+    result = deliver(pipeline, [event], source_server, http_client, service_bus)
+
+    assert result.response is not None and result.response.status_code == 200
+    assert parked_reasons(pipeline, service_bus) == ["UnsupportedDataVersion"]
+    assert source_server.requests == [] and service_bus.messages(pipeline.queue) == []
+
+
+@pytest.mark.parametrize("data_version", ["1", "1.0", "1.3"])
+def test_every_version_1_minor_is_accepted(
+    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
+    data_version: str,
+) -> None:
+    event = pipeline.event(1, dataVersion=data_version)
+    pipeline.seed(source_server, event)
+
+    deliver(pipeline, [event], source_server, http_client, service_bus)
+
+    [message] = service_bus.messages(pipeline.queue)
+    assert message.properties["dataVersion"] == data_version
+
+
+def test_an_event_type_the_workflow_does_not_handle_is_parked(
+    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+) -> None:
+    event = pipeline.event(1, eventType="ECP.Order.Deleted")
+
+    result = deliver(pipeline, [event], source_server, http_client, service_bus)
+
+    assert result.response is not None and result.response.status_code == 200
+    assert parked_reasons(pipeline, service_bus) == ["UnsupportedEventType"]
+    assert source_server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "broken_data"),
+    [
+        (ORDER_EVENTS, {"orderId": ""}),
+        (ORDER_EVENTS, {"orderId": None}),
+        (ERP_EVENTS, {"salesOrderId": "SO-1", "ecpOrderId": "ord-1"}),
+        (ERP_EVENTS, {"salesOrderId": "SO-1", "ecpOrderId": "ord-1", "changeVersion": "three"}),
+        (ERP_EVENTS, {"salesOrderId": "SO-1", "changeVersion": 3}),
+        (ERP_EVENTS, {"ecpOrderId": "ord-1", "changeVersion": 3}),
+    ],
+    indirect=["pipeline"],
+)
+def test_each_missing_or_unusable_id_is_a_malformed_event(
+    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
+    broken_data: dict[str, Any],
+) -> None:
+    event = pipeline.event(1, data=broken_data)
+
+    result = deliver(pipeline, [event], source_server, http_client, service_bus)
+
+    assert result.response is not None and result.response.status_code == 200
+    assert parked_reasons(pipeline, service_bus) == ["MalformedEvent"]
+    assert source_server.requests == []
+
+
+def test_a_resource_the_source_does_not_know_is_parked_with_the_event(
+    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+) -> None:
+    event = pipeline.event(7)  # never seeded: the source answers 404
+
+    result = deliver(pipeline, [event], source_server, http_client, service_bus)
+
+    assert result.status == "Succeeded", result.error_message
+    assert result.response is not None and result.response.status_code == 200
+    assert len(source_server.requests) == 1, "404 is permanent: no retries"
+    [parked] = service_bus.messages(pipeline.parking_queue)
+    assert parked.body == event
+    assert parked.properties["reason"] == "OrderNotFound"
+    assert "404" in parked.properties["description"] and event["id"] in parked.properties["description"]
+    assert parked.broker_properties == {"MessageId": event["id"], "CorrelationId": event["id"]}
+    assert service_bus.messages(pipeline.queue) == []
+
+
+def test_a_redelivered_event_is_sent_again_with_the_same_message_id_and_queued_once(
+    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+) -> None:
+    event = pipeline.event(3)
+    pipeline.seed(source_server, event)
+
+    first = deliver(pipeline, [event], source_server, http_client, service_bus)
+    second = deliver(pipeline, [event], source_server, http_client, service_bus)
+
+    assert [r.response.status_code for r in (first, second) if r.response] == [200, 200]
+    sent_ids = [json.loads(request.headers["BrokerProperties"])["MessageId"] for request in service_bus.requests]
+    assert sent_ids == [pipeline.broker_properties(event)["MessageId"]] * 2
+    assert len(service_bus.messages(pipeline.queue)) == 1
+
+
+@pytest.mark.parametrize("pipeline", [ERP_EVENTS], indirect=True)
+def test_a_newer_erp_change_of_the_same_sales_order_is_a_new_message(
+    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+) -> None:
+    shipped = pipeline.event(3)
+    invoiced = pipeline.event(4, data={**shipped["data"], "changeVersion": 4, "changeType": "Invoiced"})
+    pipeline.seed(source_server, invoiced)
+
+    deliver(pipeline, [shipped, invoiced], source_server, http_client, service_bus)
+
+    queued = service_bus.messages(pipeline.queue)
+    assert sorted(m.broker_properties["MessageId"] for m in queued) == [
+        f"{shipped['data']['salesOrderId']}-3", f"{shipped['data']['salesOrderId']}-4"]
+    assert {m.broker_properties["SessionId"] for m in queued} == {shipped["data"]["ecpOrderId"]}
