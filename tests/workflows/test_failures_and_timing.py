@@ -1,0 +1,167 @@
+"""Retries, outages and the 30 s Event Grid answer window, on virtual time with a scripted source.
+
+Event Grid waits 30 s for an answer and retries 5xx but not 400/401/403/413
+(https://learn.microsoft.com/azure/event-grid/delivery-and-retry), so every failure that is not
+the event's own fault must end in a 5xx within 30 s, with nothing parked.
+"""
+from __future__ import annotations
+
+import pytest
+
+from orderbridge.wdl import HttpResponse, RunResult, TransportError
+
+from tests.workflows._harness import (
+    EVENT_GRID_TIMEOUT_SECONDS,
+    FakeServiceBus,
+    Pipeline,
+    ScriptedSource,
+    response_seconds,
+    run_pipeline,
+    statuses,
+)
+
+OK = HttpResponse(200, {"Content-Type": "application/json"}, {"id": "resource"})
+NOT_FOUND = HttpResponse(404, {}, {"error": {"code": "NotFound"}})
+UNAVAILABLE = HttpResponse(503, {}, {"error": {"code": "ServiceUnavailable"}})
+
+
+def deliver(pipeline: Pipeline, source: ScriptedSource, service_bus: FakeServiceBus, events: int = 1) -> RunResult:
+    return run_pipeline(pipeline, [pipeline.event(n) for n in range(1, events + 1)],
+                        source_base_url="https://source.example", source=source, service_bus=service_bus)
+
+
+def assert_retry_later(result: RunResult) -> None:
+    assert result.response is not None
+    assert result.response.status_code == 503, "Event Grid must redeliver: a 5xx, never a 4xx"
+    assert result.status == "Failed", "the run must show up as failed in monitoring"
+
+
+def test_a_503_then_200_is_retried_after_the_minimum_interval_and_queued(
+    pipeline: Pipeline, service_bus: FakeServiceBus
+) -> None:
+    source = ScriptedSource(service_bus.clock, [UNAVAILABLE, OK])
+
+    result = deliver(pipeline, source, service_bus)
+
+    assert result.response is not None and result.response.status_code == 200
+    attempts = result.action(pipeline.fetch_action).attempts
+    assert [a.status_code for a in attempts] == [503, 200]
+    assert (attempts[1].start - attempts[0].end).total_seconds() == 5.0
+    assert len(service_bus.messages(pipeline.queue)) == 1
+
+
+@pytest.mark.parametrize("transient", [HttpResponse(429), HttpResponse(408), HttpResponse(500),
+                                       TransportError("connection refused")])
+def test_throttling_timeouts_and_connection_failures_are_retried(
+    pipeline: Pipeline, service_bus: FakeServiceBus, transient: HttpResponse | Exception
+) -> None:
+    source = ScriptedSource(service_bus.clock, [transient, OK])
+
+    result = deliver(pipeline, source, service_bus)
+
+    assert len(source.requests) == 2
+    assert result.response is not None and result.response.status_code == 200
+
+
+@pytest.mark.parametrize("outage", [UNAVAILABLE, TransportError("connection refused")])
+def test_a_source_down_beyond_the_retry_budget_answers_503_and_sends_nothing(
+    pipeline: Pipeline, service_bus: FakeServiceBus, outage: HttpResponse | Exception
+) -> None:
+    source = ScriptedSource(service_bus.clock, [outage])
+
+    result = deliver(pipeline, source, service_bus)
+
+    assert_retry_later(result)
+    assert len(source.requests) == 3, "one call and the two retries of the policy"
+    assert service_bus.requests == [], "neither queued nor parked: a transient failure is retried by Event Grid"
+    assert statuses(result, "Classify_failure") == ["Failed"]
+    assert statuses(result, "Park_event") == ["Skipped"]
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 409])
+def test_other_client_errors_of_the_source_are_not_parked(
+    pipeline: Pipeline, service_bus: FakeServiceBus, status: int
+) -> None:
+    """Only 404 means "this resource does not exist"; a 401 (rotated key) must not park every event."""
+    source = ScriptedSource(service_bus.clock, [HttpResponse(status)])
+
+    result = deliver(pipeline, source, service_bus)
+
+    assert_retry_later(result)
+    assert len(source.requests) == 1
+    assert service_bus.requests == []
+
+
+@pytest.mark.parametrize("status", [500, 401, 403])
+def test_service_bus_refusing_the_message_answers_503_and_parks_nothing(
+    pipeline: Pipeline, service_bus: FakeServiceBus, status: int
+) -> None:
+    """A 401/403 right after deployment is the role assignment still propagating."""
+    service_bus.fail_next(status)
+    source = ScriptedSource(service_bus.clock, [OK])
+
+    result = deliver(pipeline, source, service_bus)
+
+    assert_retry_later(result)
+    assert len(service_bus.requests) == 1, "no retry inside the run: Event Grid redelivers"
+    assert service_bus.messages(pipeline.queue) == [] and service_bus.messages(pipeline.parking_queue) == []
+
+
+def test_a_failed_parking_send_answers_503(pipeline: Pipeline, service_bus: FakeServiceBus) -> None:
+    service_bus.fail_next(503)
+    source = ScriptedSource(service_bus.clock, [NOT_FOUND])
+
+    result = deliver(pipeline, source, service_bus)
+
+    assert_retry_later(result)
+    assert statuses(result, "Park_event") == ["Failed"]
+
+
+def test_one_transient_failure_in_a_batch_answers_503_for_the_whole_batch(
+    pipeline: Pipeline, service_bus: FakeServiceBus
+) -> None:
+    source = ScriptedSource(service_bus.clock, [OK])
+    service_bus.fail_next(500)  # the first send of the batch fails, the other nine succeed
+
+    result = deliver(pipeline, source, service_bus, events=10)
+
+    assert_retry_later(result)
+    assert len(service_bus.messages(pipeline.queue)) == 9, "the redelivery re-sends these; duplicates are dropped"
+
+
+def test_the_answer_comes_only_after_service_bus_has_the_message(
+    pipeline: Pipeline, service_bus: FakeServiceBus
+) -> None:
+    service_bus.latency = 2.0
+    source = ScriptedSource(service_bus.clock, [OK], latency=1.0)
+
+    result = deliver(pipeline, source, service_bus)
+
+    send = result.action(pipeline.send_action)
+    answer = result.action("Respond_to_Event_Grid")
+    assert send.status == "Succeeded" and answer.start >= send.end
+    assert response_seconds(result) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("case", "replies", "source_latency", "bus_latency", "events"),
+    [
+        ("source never answers", [OK], 120.0, 0.0, 1),
+        ("slow 503s until the action times out", [UNAVAILABLE], 9.0, 0.0, 1),
+        ("answer just inside the fetch limit, then Service Bus hangs", [OK], 19.9, 120.0, 1),
+        ("404 just inside the fetch limit, then the parking send hangs", [NOT_FOUND], 19.9, 120.0, 1),
+        ("a full batch of ten, all slow", [OK], 19.9, 4.9, 10),
+    ],
+)
+def test_the_worst_retry_cases_answer_within_event_grids_30_seconds(
+    pipeline: Pipeline, service_bus: FakeServiceBus, case: str, replies: list[HttpResponse],
+    source_latency: float, bus_latency: float, events: int,
+) -> None:
+    service_bus.latency = bus_latency
+    source = ScriptedSource(service_bus.clock, list(replies), latency=source_latency)
+
+    result = deliver(pipeline, source, service_bus, events=events)
+
+    elapsed = response_seconds(result)
+    assert elapsed <= EVENT_GRID_TIMEOUT_SECONDS - 5, f"{case}: answered after {elapsed} s"
+    assert result.response is not None and result.response.status_code in (200, 503), case
