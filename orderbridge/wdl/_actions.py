@@ -19,7 +19,7 @@ from ._context import EvaluationContext, LoopFrame
 from ._definition import ActionNode
 from ._durations import parse_duration
 from ._errors import DefinitionError, ExpressionEvaluationError, TransportError, TransportTimeout
-from ._expressions import to_interpolated_text
+from ._expressions import library_lookup, to_interpolated_text
 from ._records import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, Attempt, WorkflowResponse
 from ._retry import OUTBOUND_REQUEST_LIMIT_SECONDS, RetryPolicy, is_retryable_status, parse_retry_policy
 from ._runtime import Handler, Outcome, RunState, Termination
@@ -230,35 +230,43 @@ def api_connection(run: RunState, node: ActionNode, ctx: EvaluationContext, iter
 
 
 def if_(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
-    outcome = evaluate_condition(node.parts["expression"].evaluate(ctx), node)
+    outcome = condition_result(node, ctx)
     taken, other = ("actions", "else") if outcome else ("else", "actions")
     run.skip_graph(node.graphs[other], ctx, iteration)
     status = run.run_graph(node.graphs[taken], ctx, iteration)
     return Outcome(status, {"expressionResult": outcome}, None, *_container_error(status))
 
 
-def evaluate_condition(value: Any, node: ActionNode) -> bool:
-    """An If expression: a boolean, or the designer's {"and": [{"equals": [a, b]}, …]} form."""
+def condition_result(node: ActionNode, ctx: EvaluationContext) -> bool:
+    """An If/Until expression: an expression giving a boolean, or the designer's condition object."""
+    value = node.parts["expression"].evaluate(ctx)
+    if isinstance(node.raw.get("expression"), dict):
+        return _designer_condition(value, node)
+    if not isinstance(value, bool):
+        raise ExpressionEvaluationError(
+            f"the {node.type} expression must be a boolean, got {json.dumps(value, default=str)[:80]}", path=node.path
+        )
+    return value
+
+
+def _designer_condition(value: Any, node: ActionNode) -> bool:
+    """{"and": [{"equals": [a, b]}, {"not": {...}}]}: and/or/not over library predicates."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, dict) and len(value) == 1:
-        (operator, operands), = value.items()
-        lowered = operator.lower()
-        if lowered == "and":
-            return all([evaluate_condition(item, node) for item in operands])
-        if lowered == "or":
-            return any([evaluate_condition(item, node) for item in operands])
-        if lowered == "not":
-            return not evaluate_condition(operands, node)
-        from . import _functions
-
-        spec = _functions.lookup(operator)
-        if spec is None:
-            raise ExpressionEvaluationError(f"the condition uses unknown function {operator!r}", path=node.path)
-        return evaluate_condition(spec.impl(*operands), node)
-    raise ExpressionEvaluationError(
-        f"the If expression must be a boolean, got {json.dumps(value)[:80]}", path=node.path
-    )
+    if not (isinstance(value, dict) and len(value) == 1):
+        raise ExpressionEvaluationError(f"a condition must be one {{operator: operands}} object, got {value!r}",
+                                        path=node.path)
+    (operator, operands), = value.items()
+    lowered = operator.lower()
+    if lowered in ("and", "or"):
+        results = [_designer_condition(item, node) for item in operands]
+        return all(results) if lowered == "and" else any(results)
+    if lowered == "not":
+        return not _designer_condition(operands, node)
+    spec = library_lookup(operator)
+    if spec is None:
+        raise ExpressionEvaluationError(f"the condition uses unknown function {operator!r}", path=node.path)
+    return _designer_condition(spec.impl(*operands), node)
 
 
 def _container_error(status: str) -> tuple[str | None, str | None]:
@@ -327,7 +335,7 @@ def until(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: It
             break
         # The condition sees the latest iteration's action results.
         ctx.actions.update(inner.actions.maps[0])
-        if evaluate_condition(node.parts["expression"].evaluate(ctx), node):
+        if condition_result(node, ctx):
             break
         if run.clock.now().timestamp() >= deadline:
             return Outcome(TIMED_OUT, None, None, "ActionTimedOut",
