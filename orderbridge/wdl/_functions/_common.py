@@ -123,14 +123,20 @@ def expect_object(function: str, position: int, value: Any) -> dict:
 
 
 def format_float(value: float) -> str:
-    """Write a float like .NET does: shortest round-trip digits, no trailing '.0', 'E+' exponents."""
+    """Write a float like .NET Core: shortest round-trip digits, no trailing '.0', exponent form
+    ('1E+15', '1E-05') from 1e15 up and below 1e-4."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
     text = repr(value)
+    if text.endswith(".0"):
+        digits = text[:-2].lstrip("-")
+        if len(digits) <= 15:
+            return text[:-2]
+        # Python keeps 1e15..1e16 positional; .NET already writes them with an exponent.
+        mantissa = (digits[0] + "." + digits[1:]).rstrip("0").rstrip(".")
+        text = f"{'-' if value < 0 else ''}{mantissa}e+{len(digits) - 1}"
     if "e" in text:
         mantissa, exponent = text.split("e")
         sign = "-" if exponent.startswith("-") else "+"
@@ -153,6 +159,7 @@ def to_text(value: Any, function: str = "string") -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
+        # .NET writes booleans capitalised: https://github.com/Azure/logicapps/issues/414
         return "True" if value else "False"
     if isinstance(value, int):
         return str(value)

@@ -10,7 +10,6 @@ from orderbridge.wdl._functions import _locales
 from orderbridge.wdl._functions._common import (
     INT64_MAX,
     INT64_MIN,
-    bad_type,
     describe,
     expect_string,
     fail,

@@ -23,7 +23,8 @@ _DEFAULT_PRECISION = {"C": 2, "F": 2, "N": 2, "P": 2, "E": 6}
 def format_number(number: Any, format_: Any, locale: Any = None) -> str:
     value = expect_number("formatNumber", 1, number)
     pattern = expect_string("formatNumber", 2, format_)
-    culture = _locales.culture("formatNumber", None if locale is None else expect_string("formatNumber", 3, locale))
+    locale_code = None if locale is None else expect_string("formatNumber", 3, locale)
+    culture = _locales.culture("formatNumber", locale_code)
     standard = _STANDARD.fullmatch(pattern)
     if standard:
         return _standard(value, standard[1], standard[2], culture)

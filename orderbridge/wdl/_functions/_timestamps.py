@@ -158,7 +158,8 @@ def _format_token(token: str, stamp: Stamp, culture: Culture, done: list[str]) -
         case "M":
             if size <= 2:
                 return f"{moment.month:0{size}d}"
-            return culture.abbreviated_month(moment.month - 1) if size == 3 else culture.months[moment.month - 1]
+            month = moment.month - 1
+            return culture.abbreviated_month(month) if size == 3 else culture.months[month]
         case "s":
             return f"{moment.second:0{min(size, 2)}d}"
         case "t":

@@ -55,7 +55,10 @@ def test_documented_string_of_an_object_is_json_text():
     ("string(true)", "True"),
     ("string(2.5)", "2.5"),
     ("string(10.0)", "10"),
-    ("string(1e21)", "1E+21"),
+    ("string(float('1000000000000000'))", "1E+15"),        # .NET switches to E at 1e15
+    ("string(float('123456789012345'))", "123456789012345"),
+    ("string(float('0.00001'))", "1E-05"),
+    ("string(float('0.0001'))", "0.0001"),
     ("string(createArray(1, 'a', null))", '[1,"a",null]'),
     ("string('é')", "é"),
     ("bool('TRUE')", True),

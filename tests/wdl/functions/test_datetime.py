@@ -17,8 +17,10 @@ DOCUMENTED = [
     ("addSeconds('2018-03-15T00:00:30Z', -5)", "2018-03-15T00:00:25.0000000Z"),
     ("addToTime('2018-01-01T00:00:00Z', 1, 'Day')", "2018-01-02T00:00:00.0000000Z"),
     ("addToTime('2018-01-01T00:00:00Z', 1, 'Day', 'D')", "Tuesday, January 2, 2018"),
-    ("convertFromUtc('2018-01-01T08:00:00.0000000Z', 'Pacific Standard Time')", "2018-01-01T00:00:00.0000000"),
-    ("convertFromUtc('2018-01-01T08:00:00.0000000Z', 'Pacific Standard Time', 'D')", "Monday, January 1, 2018"),
+    ("convertFromUtc('2018-01-01T08:00:00.0000000Z', 'Pacific Standard Time')",
+     "2018-01-01T00:00:00.0000000"),
+    ("convertFromUtc('2018-01-01T08:00:00.0000000Z', 'Pacific Standard Time', 'D')",
+     "Monday, January 1, 2018"),
     ("convertTimeZone('2018-01-01T08:00:00.0000000Z', 'UTC', 'Pacific Standard Time')",
      "2018-01-01T00:00:00.0000000"),
     ("convertToUtc('01/01/2018 00:00:00', 'Pacific Standard Time')", "2018-01-01T08:00:00.0000000Z"),
@@ -145,6 +147,9 @@ def test_custom_format_patterns(pattern, expected):
 
 @pytest.mark.parametrize(("expression", "expected"), [
     ("ticks('2000-01-01T00:00:00Z')", 630822816000000000),            # DateTime(2000,1,1).Ticks
+    # The ticks of 2022-09-09 10:00 UTC as published in
+    # https://barretblake.com/posts/development/2022/function-friday-date-and-time-wrap-up-timezones-and-ticks
+    ("ticks('2022-09-09T10:00:00Z')", 637983144000000000),
     ("ticks('2018-03-15T13:27:36.1234567Z')", 636567172561234567),    # keeps the 7th digit
     ("addSeconds('2018-03-15T00:00:00.1234567Z', 1)", "2018-03-15T00:00:01.1234567Z"),
     ("formatDateTime('2018-03-15T13:00:00+02:00')", "2018-03-15T11:00:00.0000000Z"),

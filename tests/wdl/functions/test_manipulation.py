@@ -8,7 +8,8 @@ from tests.wdl.functions._expressions import assert_same, evaluate
 DOCUMENTED = [
     # The docs' input says "lastName" but their before/after objects say "surName"; the call
     # adds middleName either way.
-    ("addProperty(json('{ \"firstName\": \"Sophia\", \"lastName\": \"Owen\" }'), 'middleName', 'Anne')",
+    ("addProperty(json('{ \"firstName\": \"Sophia\", \"lastName\": \"Owen\" }'), "
+     "'middleName', 'Anne')",
      {"firstName": "Sophia", "lastName": "Owen", "middleName": "Anne"}),
     ("setProperty(json('{ \"customerName\": { \"firstName\": \"Sophia\", \"surName\": \"Owen\" } }'), "
      "'customerName', addProperty(json('{ \"customerName\": { \"firstName\": \"Sophia\", "

@@ -53,7 +53,8 @@ def test_lookup_of_an_unknown_name_is_none():
 
 def test_spec_is_frozen_and_holds_the_documented_fields():
     spec = lookup("concat")
-    assert [f.name for f in dataclasses.fields(FunctionSpec)] == ["name", "impl", "min_args", "max_args", "needs_env"]
+    fields = [field.name for field in dataclasses.fields(FunctionSpec)]
+    assert fields == ["name", "impl", "min_args", "max_args", "needs_env"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.name = "other"
 
