@@ -183,6 +183,9 @@ def _make_handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         # HTTP/1.1 keeps connections open, so the clients' connection pooling is exercised.
         protocol_version = "HTTP/1.1"
+        # Headers and body are separate writes; with Nagle on, the body waits for the client's
+        # delayed ACK (~40 ms per request), which would swamp any latency a test injects.
+        disable_nagle_algorithm = True
 
         def setup(self) -> None:
             super().setup()

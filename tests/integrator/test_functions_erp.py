@@ -1,6 +1,7 @@
 """erp_integrator as the host calls it, against the local fake ERP."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -22,6 +23,11 @@ from tests.integrator._runtime_support import (
 erp_integrator = user_function("erp_integrator")
 REJECTED = "online-orders-rejected"
 DEFAULTS = ErpDefaults(web_customer_number="WEB", shipping_charge_item="SHIPPING")
+
+
+def load_plain(value):
+    """A mapped value (with Decimals) as plain JSON, the way the ERP would store it."""
+    return json.loads(dump_json(value))
 
 
 def only_parked(harness):
@@ -164,10 +170,3 @@ def test_if_retry_or_park_cannot_be_sent_the_function_raises_so_the_host_abandon
     with pytest.raises(SendFailed):
         erp_integrator(order_message(example("ecp-order")))
     assert harness.erp.orders_for("ord-100045") == []
-
-
-def load_plain(value):
-    """Schema-example values with Decimals, as the fake ERP would hold them (plain JSON)."""
-    import json
-
-    return json.loads(dump_json(value))

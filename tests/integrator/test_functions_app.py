@@ -1,0 +1,121 @@
+"""The Functions app as the host indexes it: bindings, host.json, settings, and what reaches the logs."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from order_integration import runtime
+from order_integration.http_clients import HttpTimeouts
+from order_integration.settings import ConfigError, load_settings
+from orderbridge.fake_apis import Fault
+from tests.integrator._runtime_support import (
+    ECP_KEY,
+    ERP_KEY,
+    example,
+    harness,  # noqa: F401  (fixture)
+    indexed_functions,
+    order_message,
+    state_message,
+    user_function,
+)
+
+HOST_JSON = json.loads((Path(__file__).parents[2] / "integrator_func" / "host.json").read_text())
+
+
+def bindings() -> dict[str, dict]:
+    return {f.get_function_name(): f.get_bindings_dict()["bindings"] for f in indexed_functions()}
+
+
+def test_erp_integrator_is_triggered_by_online_orders_without_sessions():
+    [trigger] = bindings()["erp_integrator"]
+    assert trigger["type"] == "serviceBusTrigger"
+    assert trigger["queueName"] == "online-orders"
+    assert trigger["connection"] == "ServiceBusConnection"
+    assert trigger["isSessionsEnabled"] is False
+
+
+def test_ecp_integrator_is_triggered_by_order_updates_with_sessions():
+    [trigger] = bindings()["ecp_integrator"]
+    assert trigger["type"] == "serviceBusTrigger"
+    assert trigger["queueName"] == "order-updates"
+    assert trigger["connection"] == "ServiceBusConnection"
+    assert trigger["isSessionsEnabled"] is True
+
+
+def test_host_json_renews_locks_longer_than_any_invocation_can_run():
+    service_bus = HOST_JSON["extensions"]["serviceBus"]
+    assert service_bus["maxConcurrentCalls"] >= 16
+    assert service_bus["maxConcurrentSessions"] >= 1
+    assert service_bus["autoCompleteMessages"] is True
+    assert _seconds(service_bus["maxAutoLockRenewalDuration"]) > _seconds(HOST_JSON["functionTimeout"])
+    slowest_invocation = 2 * HttpTimeouts().worst_case  # look-up + create
+    assert _seconds(HOST_JSON["functionTimeout"]) > slowest_invocation
+
+
+def test_settings_report_every_problem_at_once():
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"ERP_BASE_URL": "erp.example.com", "RETRY_MAX_SPAN_MINUTES": "soon", "ERP_API_KEY": "k"})
+    problems = caught.value.problems
+    assert "ServiceBusConnection__fullyQualifiedNamespace is not set" in problems
+    assert "ERP_BASE_URL='erp.example.com' is not an absolute http(s) URL" in problems
+    assert any(p.startswith("RETRY_MAX_SPAN_MINUTES='soon'") for p in problems)
+    for name in ("ECP_BASE_URL", "ECP_API_KEY", "ERP_WEB_CUSTOMER_NUMBER", "ERP_SHIPPING_CHARGE_ITEM"):
+        assert f"{name} is not set" in problems
+    assert "ERP_API_KEY is not set" not in problems
+
+
+def test_settings_defaults_and_no_keys_in_repr():
+    settings = load_settings(
+        {
+            "ServiceBusConnection__fullyQualifiedNamespace": "sb-orderbridge-dev.servicebus.windows.net",
+            "ERP_BASE_URL": "https://erp.example.com/api/v2.0/",
+            "ERP_API_KEY": "erp-secret",
+            "ECP_BASE_URL": "https://shop.example.com/api",
+            "ECP_API_KEY": "ecp-secret",
+            "ERP_WEB_CUSTOMER_NUMBER": "WEB",
+            "ERP_SHIPPING_CHARGE_ITEM": "SHIPPING",
+        }
+    )
+    assert settings.erp_base_url == "https://erp.example.com/api/v2.0"
+    assert settings.retry_max_span_minutes == 90
+    assert "secret" not in repr(settings)
+
+
+def test_missing_settings_fail_the_invocation_so_the_message_is_not_completed(monkeypatch):
+    monkeypatch.delenv("ERP_BASE_URL", raising=False)
+    monkeypatch.delenv("ServiceBusConnection__fullyQualifiedNamespace", raising=False)
+    runtime.install_runtime(None)
+    with pytest.raises(ConfigError, match="ERP_BASE_URL is not set"):
+        user_function("erp_integrator")(order_message(example("ecp-order")))
+
+
+def test_log_lines_carry_ids_but_no_keys_or_personal_data(harness, caplog):
+    order = example("ecp-order")
+    harness.ecp.put_order(json.loads(json.dumps(order, default=str)))
+    harness.erp.fail_next(Fault(status=503))
+    with caplog.at_level(logging.DEBUG):
+        user_function("erp_integrator")(order_message(order, correlation_id="evt-log-1"))
+        harness.run_due("online-orders", "erp_integrator", until=harness.clock.now().replace(hour=23))
+        bad = dict(order, lines="not a list")
+        user_function("erp_integrator")(order_message(bad, message_id="ord-bad", correlation_id="evt-log-2"))
+        user_function("ecp_integrator")(state_message(example("erp-sales-order-state"), correlation_id="evt-log-3"))
+    text = "\n".join(r.getMessage() + " " + json.dumps(getattr(r, "custom_dimensions", {})) for r in caplog.records)
+    secrets = [ERP_KEY, ECP_KEY]
+    customer = order["customer"]
+    personal = [customer["email"], customer["lastName"], customer["phone"], order["shippingAddress"]["line1"]]
+    for value in secrets + personal:
+        assert value not in text, f"{value!r} reached the logs"
+    ours = [r for r in caplog.records if r.name == "order_integration"]
+    assert len(ours) >= 4
+    for record in ours:
+        assert "correlationId=evt-log-" in record.getMessage()
+        assert "orderId=ord-" in record.getMessage()
+    assert any("SchemaViolation: ecp-order $.lines" in r.getMessage() for r in ours)
+
+
+def _seconds(timespan: str) -> int:
+    hours, minutes, seconds = (int(float(part)) for part in timespan.split(":"))
+    return hours * 3600 + minutes * 60 + seconds
