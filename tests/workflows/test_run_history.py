@@ -1,0 +1,64 @@
+"""Neither the source API key nor the fetched payload may appear in run history
+(secureData: https://learn.microsoft.com/azure/logic-apps/logic-apps-securing-a-logic-app#secure-data-code-view)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from orderbridge.wdl import REDACTED, HttpResponse, RunResult
+
+from tests.workflows._harness import API_KEY, PAYLOAD_MARKER, FakeServiceBus, Pipeline, ScriptedSource, run_pipeline
+
+PAYLOAD = {"id": "resource-1", "customer": {"email": PAYLOAD_MARKER}}
+
+
+def recorded_text(result: RunResult) -> str:
+    """Everything the run recorded: every action's inputs, outputs, errors, attempts and the answer."""
+    parts: list[Any] = [result.error_message, result.outputs]
+    if result.response is not None:
+        parts += [result.response.headers, result.response.body]
+    for record in [result.trigger, *result.all_records]:
+        parts += [record.inputs, record.outputs, record.error_code, record.error_message, record.tracked_properties,
+                  [attempt.error for attempt in record.attempts]]
+    return json.dumps(parts, default=str)
+
+
+@pytest.mark.parametrize(
+    ("case", "replies", "bus_faults", "data"),
+    [
+        ("queued", [HttpResponse(200, {}, PAYLOAD)], [], None),
+        ("parked after 404", [HttpResponse(404, {}, PAYLOAD)], [], None),
+        ("source down", [HttpResponse(503, {}, PAYLOAD)], [], None),
+        ("Service Bus refuses", [HttpResponse(200, {}, PAYLOAD)], [401], None),
+        ("malformed event", [HttpResponse(200, {}, PAYLOAD)], [], {"unexpected": True}),
+    ],
+)
+def test_the_key_and_the_payload_appear_nowhere_in_the_recorded_run(
+    pipeline: Pipeline, service_bus: FakeServiceBus, case: str, replies: list[HttpResponse], bus_faults: list[int],
+    data: dict[str, Any] | None,
+) -> None:
+    service_bus.fail_next(*bus_faults)
+    source = ScriptedSource(service_bus.clock, list(replies))
+    event = pipeline.event(1) if data is None else pipeline.event(1, data=data)
+
+    result = run_pipeline(pipeline, [event], source_base_url="https://source.example", source=source,
+                          service_bus=service_bus)
+
+    text = recorded_text(result)
+    assert API_KEY not in text, f"{case}: the API key leaked into run history"
+    assert PAYLOAD_MARKER not in text, f"{case}: the fetched payload leaked into run history"
+    if source.requests:
+        assert source.requests[0].headers["X-Api-Key"] == API_KEY, "the key was sent, only hidden from history"
+
+
+def test_the_fetch_and_send_inputs_are_recorded_as_redacted(pipeline: Pipeline, service_bus: FakeServiceBus) -> None:
+    source = ScriptedSource(service_bus.clock, [HttpResponse(200, {}, PAYLOAD)])
+
+    result = run_pipeline(pipeline, [pipeline.event(1)], source_base_url="https://source.example", source=source,
+                          service_bus=service_bus)
+
+    fetch, send = result.action(pipeline.fetch_action), result.action(pipeline.send_action)
+    assert (fetch.inputs, fetch.outputs, send.inputs) == (REDACTED, REDACTED, REDACTED)
+    assert service_bus.messages(pipeline.queue)[0].body == PAYLOAD
