@@ -75,7 +75,7 @@ class Integrator(pulumi.ComponentResource):
             resource_group_name=deployment.resource_group_name,
             type="Block",
             content_type="application/zip",
-            source=pulumi.FileAsset(str(args.package.path)),
+            source=pulumi.FileAsset(args.package.asset_path),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.host_storage.containers[PACKAGE_CONTAINER]]),
         )
         self.plan = web.AppServicePlan(

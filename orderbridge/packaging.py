@@ -46,6 +46,11 @@ class PackageRef:
     def blob_name(self) -> str:
         return f"integrator-{self.source_hash[:16]}.zip"
 
+    @property
+    def asset_path(self) -> str:
+        """The zip relative to the project root, where Pulumi runs the program: the same on every machine."""
+        return f"{self.path.parent.name}/{self.path.name}"
+
 
 def _source_files(repo_root: Path) -> Iterator[tuple[str, Path]]:
     """(archive name, file) for everything from the repo that goes into the zip, in a stable order."""

@@ -51,10 +51,17 @@ class SynthResource:
     parent: str | None
     custom: bool
     inputs: dict[str, Any]
+    protect: bool = False
+    retain_on_delete: bool = False
+    replace_on_changes: tuple[str, ...] = ()
 
     def public_inputs(self) -> dict[str, Any]:
         """Inputs with every secret value replaced by `REDACTED`."""
         return _redact(self.inputs)
+
+    def revealed_inputs(self) -> dict[str, Any]:
+        """Inputs with secrets unwrapped, for offline wiring checks; never print these."""
+        return _redact(_plain(self.inputs))
 
     def secret_paths(self) -> list[str]:
         """Dotted paths of the inputs Pulumi treats as secret."""
@@ -256,6 +263,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             self.records.append(SynthResource(
                 urn=response.urn, type=request.type, name=request.name, parent=_parent_name(request.parent),
                 custom=bool(request.custom), inputs=rpc.deserialize_properties(request.object),
+                protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
+                replace_on_changes=tuple(request.replaceOnChanges),
             ))
         return response
 

@@ -1,0 +1,115 @@
+"""`orderbridge package`: layout, reproducibility and the pip call, with pip replaced by a fake."""
+from __future__ import annotations
+
+import json
+import subprocess
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from orderbridge.packaging import (
+    MANIFEST_NAME,
+    PackagingError,
+    build_package,
+    package_reference,
+    source_hash,
+)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A minimal checkout: integrator sources (with local noise) and one schema."""
+    root = tmp_path / "repo"
+    (root / "integrator_func" / "order_integration" / "__pycache__").mkdir(parents=True)
+    (root / "integrator_func" / "function_app.py").write_text("app = None\n")
+    (root / "integrator_func" / "host.json").write_text('{"version": "2.0"}\n')
+    (root / "integrator_func" / "requirements.txt").write_text("httpx==0.28.1\n")
+    (root / "integrator_func" / "order_integration" / "__init__.py").write_text("")
+    (root / "integrator_func" / "order_integration" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
+    (root / "integrator_func" / "local.settings.json").write_text('{"Values": {"ERP_API_KEY": "s3cret"}}')
+    (root / "schemas").mkdir()
+    (root / "schemas" / "order.schema.json").write_text("{}\n")
+    return root
+
+
+class FakePip:
+    """Records the pip command and drops a fake wheel's files into --target, as pip would."""
+
+    def __init__(self, returncode: int = 0, stderr: str = "") -> None:
+        self.commands: list[list[str]] = []
+        self.returncode, self.stderr = returncode, stderr
+
+    def __call__(self, command: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        self.commands.append(list(command))
+        target = Path(command[command.index("--target") + 1])
+        (target / "httpx").mkdir(parents=True, exist_ok=True)
+        (target / "httpx" / "__init__.py").write_text("__version__ = '0.28.1'\n")
+        return subprocess.CompletedProcess(command, self.returncode, "", self.stderr)
+
+
+def test_zip_has_sources_at_root_schemas_beside_and_wheels_in_python_packages(repo: Path) -> None:
+    ref = build_package(repo, pip=FakePip())
+    names = set(zipfile.ZipFile(ref.path).namelist())
+    assert names == {
+        "function_app.py", "host.json", "requirements.txt", "order_integration/__init__.py",
+        "schemas/order.schema.json", ".python_packages/lib/site-packages/httpx/__init__.py",
+    }, "local.settings.json (secrets) and caches must not ship"
+
+
+def test_pip_is_asked_for_linux_python_311_wheels_only(repo: Path) -> None:
+    pip = FakePip()
+    build_package(repo, pip=pip)
+    (command,) = pip.commands
+    assert command[1:4] == ["-m", "pip", "install"]
+    for flag, value in (("--platform", "manylinux2014_x86_64"), ("--python-version", "3.11"),
+                        ("-r", str(repo / "integrator_func" / "requirements.txt"))):
+        assert command[command.index(flag) + 1] == value
+    assert "--only-binary=:all:" in command
+    assert command[command.index("--target") + 1].endswith(".python_packages/lib/site-packages")
+
+
+def test_build_is_reproducible_and_manifest_records_hashes(repo: Path) -> None:
+    first = build_package(repo, pip=FakePip()).path.read_bytes()
+    ref = build_package(repo, pip=FakePip())
+    assert ref.path.read_bytes() == first
+    manifest = json.loads((ref.path.parent / MANIFEST_NAME).read_text())
+    assert manifest["sourceHash"] == source_hash(repo) == ref.source_hash
+    assert manifest["blobName"] == ref.blob_name == f"integrator-{ref.source_hash[:16]}.zip"
+    assert not (repo / "dist" / "staging").exists()
+
+
+def test_source_hash_follows_code_and_schemas_not_local_noise(repo: Path) -> None:
+    before = source_hash(repo)
+    (repo / "integrator_func" / "local.settings.json").write_text("{}")
+    assert source_hash(repo) == before
+    (repo / "schemas" / "order.schema.json").write_text('{"type": "object"}\n')
+    assert source_hash(repo) != before
+
+
+def test_pip_failure_is_a_packaging_error_with_pips_message(repo: Path) -> None:
+    with pytest.raises(PackagingError, match="no matching distribution for httpx"):
+        build_package(repo, pip=FakePip(returncode=1, stderr="ERROR: no matching distribution for httpx"))
+
+
+def test_missing_requirements_is_reported(repo: Path) -> None:
+    (repo / "integrator_func" / "requirements.txt").unlink()
+    with pytest.raises(PackagingError, match="requirements.txt is missing"):
+        build_package(repo, pip=FakePip())
+
+
+def test_synth_reference_needs_no_dist(repo: Path) -> None:
+    ref = package_reference(repo, require_built=False)
+    assert not (repo / "dist").exists()
+    assert ref.source_hash == source_hash(repo)
+
+
+def test_deployment_refuses_a_missing_or_stale_package(repo: Path) -> None:
+    with pytest.raises(PackagingError, match="run `orderbridge package`"):
+        package_reference(repo, require_built=True)
+    build_package(repo, pip=FakePip())
+    assert package_reference(repo, require_built=True).path.is_file()
+    (repo / "integrator_func" / "function_app.py").write_text("app = 'changed'\n")
+    with pytest.raises(PackagingError, match="other sources than the checkout"):
+        package_reference(repo, require_built=True)

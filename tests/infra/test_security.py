@@ -1,0 +1,153 @@
+"""Security rules of the topology, one rule per test; failures name the resource URN."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from infra import roles
+from orderbridge.synth import REDACTED, Synthesis, SynthResource
+
+ROLE_BY_ID = {role.id: role for role in roles.DATA_PLANE_ROLES}
+# The narrowest scopes Azure offers for each role: one queue, one topic, one container, the vault.
+NARROW_SCOPE = {
+    roles.SERVICE_BUS_DATA_SENDER: r"/namespaces/[^/]+/queues/[^/]+$",
+    roles.SERVICE_BUS_DATA_RECEIVER: r"/namespaces/[^/]+/queues/[^/]+$",
+    roles.STORAGE_BLOB_DATA_CONTRIBUTOR: r"/blobServices/default/containers/[^/]+$",
+    roles.STORAGE_BLOB_DATA_READER: r"/blobServices/default/containers/[^/]+$",
+    roles.KEY_VAULT_SECRETS_USER: r"/Microsoft\.KeyVault/vaults/[^/]+$",
+    roles.EVENTGRID_DATA_SENDER: r"/Microsoft\.EventGrid/topics/[^/]+$",
+    # The Functions host creates its own containers in AzureWebJobsStorage: account scope is the
+    # documented requirement, on an account that holds nothing else.
+    roles.STORAGE_BLOB_DATA_OWNER: r"/storageAccounts/storderbridge[a-z0-9]*fn[a-z0-9]*$",
+}
+
+
+def inputs(resource: SynthResource) -> dict:
+    return resource.public_inputs()
+
+
+def test_service_bus_local_auth_is_off_and_tls_12(stack: Synthesis) -> None:
+    (namespace,) = stack.of_type("servicebus:Namespace")
+    assert inputs(namespace)["disableLocalAuth"] is True, namespace.urn
+    assert inputs(namespace)["minimumTlsVersion"] == "1.2", namespace.urn
+    assert inputs(namespace)["sku"]["name"] == "Standard", f"{namespace.urn}: sessions need Standard"
+
+
+def test_topics_accept_entra_only_and_tls_12(stack: Synthesis) -> None:
+    for topic in stack.of_type("eventgrid:Topic"):
+        assert inputs(topic)["disableLocalAuth"] is True, topic.urn
+        assert inputs(topic)["minimumTlsVersionAllowed"] == "1.2", topic.urn
+        assert inputs(topic)["identity"]["type"] == "SystemAssigned", topic.urn
+
+
+def test_storage_has_no_public_blobs_no_keys_https_tls_12(stack: Synthesis) -> None:
+    for account in stack.of_type("storage:StorageAccount"):
+        settings = inputs(account)
+        assert settings["allowBlobPublicAccess"] is False, account.urn
+        assert settings["allowSharedKeyAccess"] is False, account.urn
+        assert settings["enableHttpsTrafficOnly"] is True, account.urn
+        assert settings["minimumTlsVersion"] == "TLS1_2", account.urn
+    for container in stack.of_type("storage:BlobContainer"):
+        assert inputs(container)["publicAccess"] == "None", container.urn
+
+
+def test_function_app_is_https_only_with_tls_12(stack: Synthesis) -> None:
+    (app,) = stack.of_type("web:WebApp")
+    assert inputs(app)["httpsOnly"] is True, app.urn
+    assert inputs(app)["siteConfig"]["minTlsVersion"] == "1.2", app.urn
+    assert inputs(app)["siteConfig"]["ftpsState"] == "Disabled", app.urn
+
+
+def test_vault_uses_rbac_and_prod_has_purge_protection(dev: Synthesis, prod: Synthesis) -> None:
+    for synthesis, purge in ((dev, None), (prod, True)):
+        (vault,) = synthesis.of_type("keyvault:Vault")
+        properties = inputs(vault)["properties"]
+        assert properties["enableRbacAuthorization"] is True, vault.urn
+        assert properties.get("enablePurgeProtection") is purge, vault.urn
+
+
+@pytest.mark.parametrize(
+    ("resource_name", "secret_path"),
+    [
+        ("secrets-ecp-api-key", "properties"),
+        ("secrets-erp-api-key", "properties"),
+        ("ecp-to-erp-workflow", "parameters"),
+        ("erp-to-ecp-workflow", "parameters"),
+        ("ecp-to-erp-subscription", "destination"),
+        ("erp-to-ecp-subscription", "destination"),
+    ],
+)
+def test_secrets_reach_the_engine_marked_secret(stack: Synthesis, resource_name: str, secret_path: str) -> None:
+    resource = stack.named(resource_name)
+    assert secret_path in resource.secret_paths(), f"{resource.urn}: {secret_path} is not a Pulumi secret"
+    assert inputs(resource)[secret_path] == REDACTED
+
+
+def test_no_plain_secret_anywhere_in_the_public_state(stack: Synthesis) -> None:
+    public = json.dumps(stack.as_json()) + json.dumps(stack.outputs)
+    assert "offline-placeholder-for-" not in public, "an API key placeholder leaked unredacted"
+    assert "sig=" not in public, "a Logic App callback URL (with its SAS signature) leaked unredacted"
+
+
+def test_api_keys_reach_the_function_only_as_key_vault_references(stack: Synthesis) -> None:
+    (app,) = stack.of_type("web:WebApp")
+    settings = {s["name"]: s["value"] for s in inputs(app)["siteConfig"]["appSettings"]}
+    for key, secret in (("ERP_API_KEY", "erp-api-key"), ("ECP_API_KEY", "ecp-api-key")):
+        assert re.fullmatch(rf"@Microsoft\.KeyVault\(VaultName=kv-orderbridge-\w+;SecretName={secret}\)",
+                            settings[key]), f"{app.urn}: {key}={settings[key]}"
+    assert not [k for k in settings if "ConnectionString" in k or k == "AzureWebJobsStorage"], (
+        f"{app.urn}: connections must be identity-based"
+    )
+
+
+def test_every_role_assignment_is_a_narrowly_scoped_data_plane_role(stack: Synthesis) -> None:
+    assignments = stack.of_type("authorization:RoleAssignment")
+    assert assignments
+    for assignment in assignments:
+        settings = inputs(assignment)
+        role_id = settings["roleDefinitionId"].rsplit("/", 1)[-1]
+        role = ROLE_BY_ID.get(role_id)
+        assert role is not None, f"{assignment.urn}: {role_id} is not one of the allowed data-plane roles"
+        assert re.search(NARROW_SCOPE[role], settings["scope"]), (
+            f"{assignment.urn}: {role.name} on {settings['scope']} is broader than the platform requires"
+        )
+
+
+def test_no_role_on_namespace_resource_group_or_subscription(stack: Synthesis) -> None:
+    for assignment in stack.of_type("authorization:RoleAssignment"):
+        scope = inputs(assignment)["scope"]
+        assert not re.search(r"(/namespaces/[^/]+|/resourceGroups/[^/]+|/subscriptions/[^/]+)$", scope), (
+            f"{assignment.urn}: scope {scope}"
+        )
+
+
+def test_each_identity_gets_only_what_it_needs(stack: Synthesis) -> None:
+    """Workflows send to their own queue and parking queue; nothing else."""
+    for workflow in stack.of_type("logic:Workflow"):
+        prefix = workflow.name.removesuffix("-workflow")
+        grants = [a for a in stack.of_type("authorization:RoleAssignment")
+                  if a.name.startswith(f"{prefix}-workflow-")]
+        scopes = sorted(inputs(a)["scope"].rsplit("/", 1)[-1] for a in grants)
+        expected = {"ecp-to-erp": ["online-orders", "online-orders-rejected"],
+                    "erp-to-ecp": ["order-updates", "order-updates-rejected"]}[prefix]
+        assert scopes == expected, f"{workflow.urn} may send to {scopes}"
+        assert {inputs(a)["description"] for a in grants} == {roles.SERVICE_BUS_DATA_SENDER.name}
+
+
+def test_prod_protects_queues_vault_and_storage(prod: Synthesis) -> None:
+    data = (prod.of_type("servicebus:Queue") + prod.of_type("keyvault:Vault")
+            + prod.of_type("storage:StorageAccount") + prod.of_type("storage:BlobContainer")
+            + prod.of_type("servicebus:Namespace"))
+    for resource in data:
+        assert resource.protect and resource.retain_on_delete, f"{resource.urn} is not protected in prod"
+
+
+def test_dev_can_be_torn_down(dev: Synthesis) -> None:
+    assert not [r.urn for r in dev.resources if r.protect]
+
+
+def test_stack_outputs_hold_nothing_secret(stack: Synthesis) -> None:
+    rendered = json.dumps(stack.outputs)
+    assert REDACTED not in rendered and "sig=" not in rendered, rendered

@@ -1,0 +1,87 @@
+"""`orderbridge synth`: the snapshot is current, secrets are redacted, queue replacements warn."""
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from orderbridge.cli import main
+from orderbridge.synth import REDACTED, SNAPSHOT_DIR, Synthesis, load_snapshot, queue_replacements, synthesize
+
+
+def test_snapshot_is_current(stack: Synthesis) -> None:
+    committed = load_snapshot(stack.stack)
+    assert committed is not None, f"{SNAPSHOT_DIR / stack.stack}.json missing: run `make snapshots`"
+    assert stack.as_json() == committed, (
+        f"tests/snapshots/{stack.stack}.json is stale: run `make snapshots` and commit the diff for review"
+    )
+
+
+def test_synth_of_a_stack_takes_under_five_seconds() -> None:
+    started = time.perf_counter()
+    synthesize("dev")
+    assert time.perf_counter() - started < 5
+
+
+def test_json_lists_the_topology_with_secrets_redacted() -> None:
+    result = CliRunner().invoke(main, ["synth", "--stack", "dev", "--json"])
+    assert result.exit_code == 0, result.output
+    state = json.loads(result.stdout)
+    assert {"type", "name", "parent", "inputs"} == set(state[0])
+    by_name = {r["name"]: r for r in state}
+    assert by_name["secrets-ecp-api-key"]["inputs"]["properties"] == REDACTED
+    assert by_name["ecp-to-erp-subscription"]["inputs"]["destination"] == REDACTED
+    assert "offline-placeholder" not in result.stdout and "sig=" not in result.stdout
+    assert by_name["ecp-to-erp-queue"]["parent"] == "ecp-to-erp"
+    assert by_name["resource-group"]["parent"] is None
+
+
+def test_table_shows_types_names_and_key_settings() -> None:
+    result = CliRunner().invoke(main, ["synth", "--stack", "dev"])
+    assert result.exit_code == 0, result.output
+    line = next(l for l in result.stdout.splitlines() if l.startswith("servicebus:Queue") and "erp-to-ecp-queue" in l)
+    assert "queueName=order-updates" in line and "requiresSession=true" in line
+    assert "Azure resources" in result.stdout.splitlines()[-1]
+
+
+def test_invalid_config_fails_naming_the_key(tmp_path) -> None:
+    stack_file = (SNAPSHOT_DIR.parent.parent / "Pulumi.dev.yaml").read_text(encoding="utf-8")
+    (tmp_path / "Pulumi.broken.yaml").write_text(
+        stack_file.replace("orderbridge:eventBatchSize: 1", "orderbridge:eventBatchSize: 9999"), encoding="utf-8"
+    )
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError, match="orderbridge:eventBatchSize"):
+        synthesize("broken", repo_root=tmp_path)
+
+
+def test_unknown_stack_is_a_clear_cli_error() -> None:
+    result = CliRunner().invoke(main, ["synth", "--stack", "nope"])
+    assert result.exit_code == 1
+    assert "no stack file" in result.output and "dev, prod" in result.output
+
+
+def test_changing_sessions_of_a_queue_warns_about_replacement(dev: Synthesis) -> None:
+    baseline = dev.as_json()
+    current = copy.deepcopy(baseline)
+    queue = next(r for r in current if r["name"] == "ecp-to-erp-queue")
+    queue["inputs"]["requiresSession"] = True
+    (warning,) = queue_replacements(current, baseline)
+    assert "online-orders" in warning and "requiresSession False -> True" in warning and "REPLACE" in warning
+
+
+def test_unchanged_queues_do_not_warn(dev: Synthesis) -> None:
+    assert queue_replacements(dev.as_json(), dev.as_json()) == []
+
+
+def test_cli_prints_the_replacement_warning_against_a_baseline(tmp_path, dev: Synthesis) -> None:
+    baseline = dev.as_json()
+    next(r for r in baseline if r["name"] == "erp-to-ecp-queue")["inputs"]["requiresDuplicateDetection"] = False
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(baseline), encoding="utf-8")
+    result = CliRunner().invoke(main, ["synth", "--stack", "dev", "--baseline", str(path)])
+    assert result.exit_code == 0
+    assert "WARNING: queue order-updates" in result.stderr and "requiresDuplicateDetection" in result.stderr
