@@ -197,7 +197,8 @@ def values_equal(left: Any, right: Any) -> bool:
     if _numeric_like(left) and _numeric_like(right):
         if isinstance(left, bool) and isinstance(right, bool):
             return left is right
-        return _as_comparable_number(left) == _as_comparable_number(right)
+        a, b = _comparable_numbers(left, right)
+        return a == b
     if isinstance(left, list) and isinstance(right, list):
         return len(left) == len(right) and all(map(values_equal, left, right))
     if isinstance(left, dict) and isinstance(right, dict):
@@ -212,7 +213,7 @@ def compare_values(function: str, left: Any, right: Any) -> int:
     left = "" if left is None else left
     right = "" if right is None else right
     if is_number(left) and is_number(right):
-        a, b = _as_comparable_number(left), _as_comparable_number(right)
+        a, b = _comparable_numbers(left, right)
     elif isinstance(left, str) and isinstance(right, str):
         a, b = left, right
     else:
@@ -225,5 +226,10 @@ def _numeric_like(value: Any) -> bool:
     return is_number(value) or isinstance(value, bool)
 
 
-def _as_comparable_number(value: Any) -> int | float | Decimal:
-    return int(value) if isinstance(value, bool) else value
+def _comparable_numbers(left: Any, right: Any) -> tuple[Any, Any]:
+    """true counts as 1; a decimal met with a float compares as a float (0.1 equals decimal '0.1')."""
+    a = int(left) if isinstance(left, bool) else left
+    b = int(right) if isinstance(right, bool) else right
+    if isinstance(a, float) or isinstance(b, float):
+        return float(a), float(b)
+    return a, b

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from orderbridge.wdl._functions._common import (
     MAX_STRING_LENGTH,
@@ -100,11 +100,16 @@ def slice_(text: Any, start_index: Any, end_index: Any = None) -> str:
 
 
 def to_lower(text: Any) -> str:
-    return expect_string("toLower", 1, text).lower()
+    return _one_to_one(expect_string("toLower", 1, text), str.lower)
 
 
 def to_upper(text: Any) -> str:
-    return expect_string("toUpper", 1, text).upper()
+    return _one_to_one(expect_string("toUpper", 1, text), str.upper)
+
+
+def _one_to_one(text: str, convert: Callable[[str], str]) -> str:
+    """.NET maps case one character to one character: 'ß' stays 'ß' where Python writes 'SS'."""
+    return "".join(mapped if len(mapped := convert(char)) == 1 else char for char in text)
 
 
 def trim(text: Any) -> str:

@@ -48,6 +48,8 @@ def test_documented_example(expression, expected):
     ("equals(json('{\"a\": [1, {\"b\": null}]}'), json('{\"a\": [1, {\"b\": \"\"}]}'))", True),
     ("equals(json('{\"a\": 1}'), json('{\"a\": 1, \"b\": 2}'))", False),
     ("greater(2.5, 2)", True),
+    ("equals(decimal('0.1'), 0.1)", True),
+    ("less(decimal('0.1'), 0.2)", True),
     ("less(null, 'a')", True),
     ("lessOrEquals(-1, -1.0)", True),
     ("if(false, 'yes', createArray(1))", [1]),

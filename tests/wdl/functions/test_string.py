@@ -59,6 +59,8 @@ def test_documented_example(expression, expected):
     ("substring('hello', 0, 5)", "hello"),
     ("concat('n=', 1, ', f=', 2.5, ', b=', true, ', null=', null)", "n=1, f=2.5, b=True, null="),
     ("concat('a')", "a"),
+    ("toUpper('straße')", "STRAßE"),                       # one character stays one character
+    ("length(toLower('İstanbul'))", 8),
 ])
 def test_behaviour_beyond_the_examples(expression, expected):
     assert_same(evaluate(expression), expected, expression)
