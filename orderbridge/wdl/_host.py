@@ -51,6 +51,18 @@ class WorkflowHost:
         self.peak_active = 0
         self._has_response = _has_response(self.workflow.graph)
 
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for a free run slot now."""
+        with self._lock:
+            return self._waiting
+
+    @property
+    def active(self) -> int:
+        """Runs executing now."""
+        with self._lock:
+            return self._active
+
     def call(self, trigger: TriggerInput) -> HostReply:
         """Handle one trigger call: run it (maybe after waiting) or answer 429 when too many wait."""
         if self._slots is not None and not self._enter_queue():

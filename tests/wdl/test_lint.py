@@ -1,0 +1,81 @@
+"""lint(): each defect of the issue is caught in a seeded bad definition, with its action path."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from orderbridge.wdl import lint
+from orderbridge.workflow_definitions import WORKFLOWS_DIR
+
+from tests.wdl.helpers import definition
+
+
+def compose(value: Any, run_after: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    return {"type": "Compose", "inputs": value, "runAfter": run_after or {}}
+
+
+def problems(found: list[Any]) -> list[tuple[str, str]]:
+    return [(p.path, p.message) for p in found]
+
+
+def test_a_clean_definition_has_no_problems() -> None:
+    clean = definition({
+        "Init": {"type": "InitializeVariable", "runAfter": {},
+                 "inputs": {"variables": [{"name": "n", "type": "integer", "value": 0}]}},
+        "Get": {"type": "Http", "runAfter": {"Init": []},
+                "inputs": {"method": "GET", "uri": "@{parameters('base')}/x?n=@{variables('n')}"}},
+        "Each": {"type": "Foreach", "foreach": "@body('Get')", "runAfter": {"Get": []}, "actions": {
+            "Inner": compose("@items('Each')"), "Next": compose("@outputs('Inner')", {"Inner": []})}},
+        "Done": compose("@body('Get')", {"Each": ["Succeeded", "Failed"]}),
+    }, parameters={"base": {"type": "String"}})
+    assert lint(clean) == []
+
+
+@pytest.mark.parametrize(("actions", "path", "fragment"), [
+    ({"A": compose("@concat('a'")}, "actions.A.inputs", "expected ')'"),
+    ({"A": compose("x @{length(}")}, "actions.A.inputs", "ends too early"),
+    ({"A": compose("@frobnicate(1)")}, "actions.A.inputs", "unknown function 'frobnicate'"),
+    ({"A": compose(1, {"Ghost": []})}, "actions.A", "runAfter names 'Ghost'"),
+    ({"A": compose(1, {"B": []}), "B": compose(1, {"A": []})}, "actions.A", "cycle"),
+    ({"A": compose("@parameters('nope')")}, "actions.A.inputs", "parameters('nope') is not declared"),
+    ({"A": compose("@body('Missing')")}, "actions.A.inputs", "body('Missing') names an action that does not exist"),
+    ({"A": compose("@outputs('B')"), "B": compose(1)}, "actions.A.inputs", "cannot have run before 'A'"),
+    ({"A": compose(1), "B": compose("@body('A')", {"C": []}), "C": compose(1)}, "actions.B.inputs",
+     "body('A') names an action that cannot have run before 'B'"),
+    ({"A": {"type": "Function", "inputs": {}}}, "actions.A", "action type 'Function' is not supported"),
+    ({"A": compose("@variables('never')")}, "actions.A.inputs", "variables('never') is never initialized"),
+    ({"A": compose("@items('Nope')")}, "actions.A.inputs", "does not name an enclosing loop"),
+    ({"A": {"type": "Scope", "runAfter": {}, "actions": {"Deep": compose("@body('Gone')")}}},
+     "actions.A.actions.Deep.inputs", "does not exist"),
+    ({"A": compose(1, {"B": ["Sometimes"]}), "B": compose(1)}, "actions.A", "unknown status"),
+])
+def test_each_seeded_defect_is_reported_at_its_path(actions: dict[str, Any], path: str, fragment: str) -> None:
+    found = problems(lint(definition(actions)))
+    assert any(p == path and fragment in m for p, m in found), found
+
+
+@pytest.mark.parametrize("missing", ["$schema", "contentVersion"])
+def test_missing_schema_or_content_version_is_reported(missing: str) -> None:
+    bad = definition({})
+    del bad[missing]
+    assert problems(lint(bad)) == [(missing, f"the definition has no '{missing}'; Azure requires it")]
+
+
+def test_inner_actions_of_a_finished_container_can_be_referenced_after_it() -> None:
+    ok = definition({"Try": {"type": "Scope", "runAfter": {}, "actions": {"Step": compose(1)}},
+                     "After": compose("@outputs('Step')", {"Try": ["Failed"]})})
+    assert lint(ok) == []
+
+
+def test_unsupported_trigger_is_reported() -> None:
+    bad = definition({}, trigger={"type": "Recurrence", "recurrence": {"frequency": "Minute", "interval": 1}})
+    assert problems(lint(bad)) == [("triggers.manual", "trigger type 'Recurrence' is not supported (Request only)")]
+
+
+@pytest.mark.parametrize("name", ["order-events-processor", "erp-events-processor"])
+def test_the_project_workflows_lint_clean(name: str) -> None:
+    import json
+
+    workflow = json.loads((WORKFLOWS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    assert problems(lint(workflow)) == []
