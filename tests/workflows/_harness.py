@@ -282,12 +282,14 @@ def run_pipeline(
     source_base_url: str,
     source: Transport,
     service_bus: FakeServiceBus,
+    body: Any = None,
 ) -> RunResult:
-    """One delivery of `events` by Event Grid to the workflow as Azure receives it."""
+    """One delivery of `events` by Event Grid to the workflow as Azure receives it (or of `body`)."""
     definition = load_definition(pipeline.workflow, trigger_concurrency=5, maximum_waiting_runs=15)
     return run(
         definition,
-        trigger=TriggerInput(body=list(events), headers={"aeg-event-type": "Notification"}),
+        trigger=TriggerInput(body=list(events) if body is None else body,
+                             headers={"aeg-event-type": "Notification"}),
         parameters=pipeline.parameters(source_base_url),
         http=routed(source, service_bus),
         clock=service_bus.clock,

@@ -3,14 +3,25 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from orderbridge.wdl import HttpResponse, lint
+from orderbridge.wdl import HttpRequest, HttpResponse, SystemClock, TriggerInput, WorkflowHost, lint
 from orderbridge.workflow_definitions import declared_parameters, load_definition, trigger_name, workflow_path
 
-from tests.workflows._harness import ERP_EVENTS, ORDER_EVENTS, FakeServiceBus, Pipeline, ScriptedSource, run_pipeline
+from tests.workflows._harness import (
+    ERP_EVENTS,
+    ORDER_EVENTS,
+    FakeServiceBus,
+    Pipeline,
+    ScriptedSource,
+    routed,
+    run_pipeline,
+)
 
 AGREED_PARAMETERS = {
     "sourceBaseUrl": "String",
@@ -117,3 +128,45 @@ def test_source_calls_of_one_run_are_bounded_by_the_foreach_repetitions(
 def test_the_loop_degree_is_set_on_purpose(name: str) -> None:
     foreach = load_definition(name, trigger_concurrency=1, maximum_waiting_runs=11)["actions"]["For_each_event"]
     assert foreach["runtimeConfiguration"]["concurrency"]["repetitions"] == FOREACH_REPETITIONS
+
+
+class CountingSource:
+    """A source API in real time that remembers the most calls it ever had in flight."""
+
+    def __init__(self, seconds_per_call: float) -> None:
+        self.seconds_per_call = seconds_per_call
+        self.in_flight = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with self._lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        time.sleep(self.seconds_per_call)
+        with self._lock:
+            self.in_flight -= 1
+        return HttpResponse(200, {}, {"id": "x"})
+
+
+def test_concurrent_runs_call_the_source_at_most_runs_times_repetitions(
+    pipeline: Pipeline, service_bus: FakeServiceBus
+) -> None:
+    """Four deliveries of 20 events at once, trigger concurrency 2: at most 2 x 10 calls in flight."""
+    runs = 2
+    source = CountingSource(seconds_per_call=0.05)
+    host = WorkflowHost(
+        load_definition(pipeline.workflow, trigger_concurrency=runs, maximum_waiting_runs=runs + 10),
+        parameters=pipeline.parameters("https://source.example"),
+        http=routed(source, service_bus),
+        clock=SystemClock(),
+    )
+    batches = [[pipeline.event(100 * b + n) for n in range(20)] for b in range(4)]
+
+    with ThreadPoolExecutor(max_workers=4) as callers:
+        replies = list(callers.map(lambda batch: host.call(TriggerInput(body=batch)), batches))
+
+    assert [reply.status_code for reply in replies] == [200] * 4
+    assert host.peak_active <= runs
+    assert source.peak <= runs * FOREACH_REPETITIONS
+    assert len(service_bus.messages(pipeline.queue)) == 80

@@ -87,6 +87,19 @@ def test_subscription_validation_handshake_is_answered_without_calling_anyone(
     assert source_server.requests == [] and service_bus.requests == []
 
 
+@pytest.mark.parametrize("body", [{"eventType": "not an array"}, ["not an object"], "text"])
+def test_a_request_that_is_not_an_event_grid_array_is_refused_with_400(
+    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
+    body: Any,
+) -> None:
+    """Event Grid always posts an array of events; anything else is a caller's mistake."""
+    result = run_pipeline(pipeline, [], source_base_url=source_server.base_url, source=http_client,
+                          service_bus=service_bus, body=body)
+
+    assert result.response is not None and result.response.status_code == 400
+    assert result.all_records == [] and service_bus.requests == []
+
+
 def test_batch_of_ten_with_one_malformed_event_queues_nine_parks_one_and_answers_200(
     pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
 ) -> None:
