@@ -20,7 +20,7 @@ from orderbridge.wdl._functions._common import (
 )
 from orderbridge.wdl._functions._spec import FunctionSpec
 
-_INTEGER = re.compile(r"\s*([+-]?)(\d+)\s*")
+_INTEGER = re.compile(r"\s*([+-]?)([0-9]+)\s*")
 
 
 def array(value: Any) -> list:
@@ -125,7 +125,7 @@ def parse_float(text: str, culture: _locales.Culture) -> float | None:
     point = re.escape(culture.decimal_separator)
     pattern = (rf"\s*(?P<lead>[+-])?\s*(?P<int>\d[\d{group}]*)?(?:{point}(?P<frac>\d*))?"
                rf"(?:[eE](?P<exp>[+-]?\d+))?\s*(?P<trail>[+-])?\s*")
-    match = re.fullmatch(pattern, text)
+    match = re.fullmatch(pattern, text, re.ASCII)  # .NET reads only ASCII digits
     if not match or not (match["int"] or match["frac"]) or (match["lead"] and match["trail"]):
         return None
     digits = re.sub(f"[{group}]", "", match["int"] or "0")
