@@ -32,7 +32,10 @@ MAX_FOREACH_DEGREE = 50
 # Until defaults: 60 iterations, one hour (https://learn.microsoft.com/azure/logic-apps/logic-apps-control-flow-loops#until).
 DEFAULT_UNTIL_COUNT = 60
 DEFAULT_UNTIL_TIMEOUT = "PT1H"
+# Credentials are sent but never recorded; Azure: "Authorization headers are never visible through
+# inputs or outputs" (https://learn.microsoft.com/azure/logic-apps/logic-apps-securing-a-logic-app#secure-action-parameters).
 SECRET_KEYS = frozenset({"password", "pfx", "secret", "clientsecret"})
+HIDDEN_SECRET = "<redacted: credential>"
 
 Iteration = tuple[int, ...]
 
@@ -112,6 +115,8 @@ def http(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Ite
     authentication = inputs.get("authentication")
     request = HttpRequest(method, url, headers, inputs.get("body"), authentication, None)
     recorded = {key: value for key, value in inputs.items() if key != "retryPolicy"}
+    if "headers" in recorded:
+        recorded["headers"] = {k: (HIDDEN_SECRET if k.lower() == "authorization" else v) for k, v in headers.items()}
     if authentication is not None:
         recorded["authentication"] = _hide_secrets(authentication)
     policy = parse_retry_policy(inputs.get("retryPolicy"), node.path)
@@ -127,7 +132,7 @@ def _with_queries(uri: str, queries: Any) -> str:
 
 def _hide_secrets(authentication: dict[str, Any]) -> dict[str, Any]:
     """Record authentication (type, audience, identity) but never passwords or certificates."""
-    return {k: ("<redacted: secret>" if k.lower() in SECRET_KEYS else v) for k, v in authentication.items()}
+    return {k: (HIDDEN_SECRET if k.lower() in SECRET_KEYS else v) for k, v in authentication.items()}
 
 
 def _action_timeout(node: ActionNode) -> float | None:

@@ -93,6 +93,7 @@ def compile_definition(definition: dict[str, Any]) -> CompiledWorkflow:
             path=f"triggers.{trigger_name}",
         )
     graph = compile_graph(definition.get("actions") or {}, "actions")
+    _propagate_secure_data(graph)
     outputs = {
         name: compile_value(spec.get("value"), f"outputs.{name}")
         for name, spec in (definition.get("outputs") or {}).items()
@@ -105,6 +106,46 @@ def compile_definition(definition: dict[str, Any]) -> CompiledWorkflow:
         parameters=dict(definition.get("parameters") or {}),
         outputs=outputs,
     )
+
+
+# Actions whose Secure Inputs setting also hides their outputs, and which hide both when they use
+# secured data (https://learn.microsoft.com/azure/logic-apps/logic-apps-securing-a-logic-app#obfuscate).
+_INPUTS_HIDE_OUTPUTS = frozenset({"compose", "parsejson", "response"})
+_ACTION_REFERENCES = frozenset({"body", "outputs", "actions", "actionbody", "actionoutputs"})
+
+
+def _all_nodes(graph: Graph) -> list[ActionNode]:
+    nodes = []
+    for node in graph.nodes.values():
+        nodes.append(node)
+        for child in node.graphs.values():
+            nodes.extend(_all_nodes(child))
+    return nodes
+
+
+def _propagate_secure_data(graph: Graph) -> None:
+    """Hide run-history data as Azure does around actions with secureData.
+
+    An action that explicitly uses data of an action with secured inputs or outputs gets its
+    inputs hidden (Compose/ParseJson/Response: inputs and outputs) without turning on its own
+    setting, so the hiding does not travel further. Compose/ParseJson/Response have only Secure
+    Inputs, which hides their outputs as well.
+    """
+    nodes = _all_nodes(graph)
+    secured = {node.name for node in nodes if node.secure_inputs or node.secure_outputs}
+    for node in nodes:
+        if node.kind in _INPUTS_HIDE_OUTPUTS and node.secure_inputs:
+            node.secure_outputs = True
+        uses = {
+            call.literal_args[0]
+            for expression in node.inputs.expressions
+            for call in expression.calls
+            if call.name.lower() in _ACTION_REFERENCES and call.literal_args and call.literal_args[0] in secured
+        }
+        if uses - {node.name}:
+            node.secure_inputs = True
+            if node.kind in _INPUTS_HIDE_OUTPUTS:
+                node.secure_outputs = True
 
 
 def compile_graph(actions: dict[str, Any], path: str) -> Graph:
