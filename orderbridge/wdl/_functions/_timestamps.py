@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from functools import lru_cache
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Iterator
@@ -228,14 +229,24 @@ def _parse_exact(text: str, pattern: str, culture: Culture) -> Stamp | None:
         if standard is None:
             return None
         pattern, culture = standard
-    regex = "".join(_parse_token(token, culture) for token in _tokens(pattern) if token != "%")
-    match = re.fullmatch(regex, text.strip(), re.IGNORECASE)
+    regex = _pattern_regex(pattern, culture)
+    match = regex.fullmatch(text.strip()) if regex else None
     if not match:
         return None
     fields = {key: value for key, value in match.groupdict().items() if value is not None}
     if "GMT" in pattern:
         fields["zone"] = "Z"
     return _build(fields, culture)
+
+
+@lru_cache(maxsize=256)
+def _pattern_regex(pattern: str, culture: Culture) -> re.Pattern | None:
+    """The regex reading `pattern`; None when the pattern names a field twice (.NET rejects it)."""
+    try:
+        return re.compile("".join(_parse_token(token, culture) for token in _tokens(pattern) if token != "%"),
+                          re.IGNORECASE)
+    except re.error:
+        return None
 
 
 def _parse_token(token: str, culture: Culture) -> str:

@@ -184,6 +184,7 @@ def test_behaviour_beyond_the_examples(expression, expected):
     ("convertFromUtc('2018-03-15', 'Mars Standard Time')", "time zone 'Mars Standard Time'"),
     ("convertFromUtc('2018-03-15', 'America/Los_Angeles')", "Windows time zone id"),
     ("parseDateTime('2018-03-15', 'en-US', 'ddMMyyyy')", "the format 'ddMMyyyy'"),
+    ("parseDateTime('15 15', 'en-US', 'dd dd')", "the format 'dd dd'"),
 ])
 def test_bad_input_is_a_typed_error(expression, message):
     with pytest.raises(FunctionArgumentError, match=message):
