@@ -14,6 +14,9 @@ from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import pulumi
+from pulumi.runtime import config as runtime_config
+
 PROJECT = "orderbridge"
 LOCATION_KEY = "azure-native:location"
 
@@ -355,9 +358,6 @@ def parse_config(stack: str, values: Mapping[str, str], secret_keys: set[str]) -
 
 def load_config() -> StackConfig:
     """The current stack's config, read from the Pulumi runtime (real deployment or mocks)."""
-    import pulumi
-    from pulumi.runtime import config as runtime_config
-
     # A deployment hands config over in the environment, mocks (synth, tests) through set_all_config;
     # the SDK has no public "all keys" accessor, so both sources are merged here.
     values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}

@@ -18,6 +18,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.stack import run_pulumi_func
@@ -32,8 +33,10 @@ REDACTED = "[secret]"
 SNAPSHOT_DIR = REPO_ROOT / "tests" / "snapshots"
 MOCK_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 MOCK_TENANT = "00000000-0000-0000-0000-00000000000a"
-_SECRET_SIG = rpc._special_secret_sig  # the marker Pulumi puts on secret values on the wire
+# Markers Pulumi puts on special values on the wire (secrets, assets).
 _SIG_KEY = rpc._special_sig_key
+_SECRET_SIG = rpc._special_secret_sig
+_ASSET_SIG = rpc._special_asset_sig
 _QUEUE_TYPE = "azure-native:servicebus:Queue"
 
 
@@ -100,13 +103,13 @@ def _redact(value: Any) -> Any:
     if isinstance(value, dict):
         if value.get(_SIG_KEY) == _SECRET_SIG:
             return REDACTED
+        if value.get(_SIG_KEY) == _ASSET_SIG:
+            return {"asset": value.get("path") or value.get("uri") or "<text>"}
         return {k: _redact(v) for k, v in sorted(value.items())}
     if isinstance(value, list):
         return [_redact(v) for v in value]
     if isinstance(value, float) and value.is_integer():
-        return int(value)  # the mock monitor hands every number over as a float
-    if isinstance(value, pulumi.Asset):
-        return {"asset": getattr(value, "path", None) or repr(value)}
+        return int(value)  # protobuf carries every number as a float
     return value
 
 
@@ -262,7 +265,9 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.type != "pulumi:pulumi:Stack":
             self.records.append(SynthResource(
                 urn=response.urn, type=request.type, name=request.name, parent=_parent_name(request.parent),
-                custom=bool(request.custom), inputs=rpc.deserialize_properties(request.object),
+                # Read straight off the wire, not through rpc.deserialize_properties, which marks a whole
+                # object secret when one field is: this keeps the marker on the secret field alone.
+                custom=bool(request.custom), inputs=json_format.MessageToDict(request.object),
                 protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
                 replace_on_changes=tuple(request.replaceOnChanges),
             ))

@@ -71,18 +71,33 @@ def test_vault_uses_rbac_and_prod_has_purge_protection(dev: Synthesis, prod: Syn
 @pytest.mark.parametrize(
     ("resource_name", "secret_path"),
     [
-        ("secrets-ecp-api-key", "properties"),
-        ("secrets-erp-api-key", "properties"),
-        ("ecp-to-erp-workflow", "parameters"),
-        ("erp-to-ecp-workflow", "parameters"),
-        ("ecp-to-erp-subscription", "destination"),
-        ("erp-to-ecp-subscription", "destination"),
+        ("secrets-ecp-api-key", "properties.value"),
+        ("secrets-erp-api-key", "properties.value"),
+        ("ecp-to-erp-workflow", "parameters.sourceApiKey.value"),
+        ("erp-to-ecp-workflow", "parameters.sourceApiKey.value"),
+        ("ecp-to-erp-subscription", "destination.endpointUrl"),
+        ("erp-to-ecp-subscription", "destination.endpointUrl"),
     ],
 )
 def test_secrets_reach_the_engine_marked_secret(stack: Synthesis, resource_name: str, secret_path: str) -> None:
     resource = stack.named(resource_name)
     assert secret_path in resource.secret_paths(), f"{resource.urn}: {secret_path} is not a Pulumi secret"
-    assert inputs(resource)[secret_path] == REDACTED
+    value = inputs(resource)
+    for part in secret_path.split("."):
+        value = value[part]
+    assert value == REDACTED
+
+
+def test_nothing_else_is_secret(stack: Synthesis) -> None:
+    """Only the keys and the callback URLs are secret, so reviewers see every other setting."""
+    secret = {(r.name, p) for r in stack.resources for p in r.secret_paths()}
+    assert secret == {
+        ("secrets-ecp-api-key", "properties.value"), ("secrets-erp-api-key", "properties.value"),
+        ("ecp-to-erp-workflow", "parameters.sourceApiKey.value"),
+        ("erp-to-ecp-workflow", "parameters.sourceApiKey.value"),
+        ("ecp-to-erp-subscription", "destination.endpointUrl"),
+        ("erp-to-ecp-subscription", "destination.endpointUrl"),
+    }
 
 
 def test_no_plain_secret_anywhere_in_the_public_state(stack: Synthesis) -> None:
