@@ -5,7 +5,7 @@ import copy
 import re
 from typing import Any
 
-from orderbridge.fake_apis._server import FakeApiServer, RecordedRequest, Reply, error_reply
+from orderbridge.fake_apis._server import FakeApiServer, Latency, RecordedRequest, Reply, error_reply
 
 _ORDER_PATH = re.compile(r"^/orders/([^/]+)$")
 
@@ -19,7 +19,7 @@ class FakeEcp(FakeApiServer):
 
     name = "fake-ecp"
 
-    def __init__(self, *, api_key: str, latency: float = 0.0) -> None:
+    def __init__(self, *, api_key: str, latency: Latency = 0.0) -> None:
         super().__init__(api_key=api_key, latency=latency)
         self._orders: dict[str, dict[str, Any]] = {}
 

@@ -6,7 +6,7 @@ import itertools
 import re
 from typing import Any, Callable
 
-from orderbridge.fake_apis._server import FakeApiServer, RecordedRequest, Reply, error_reply
+from orderbridge.fake_apis._server import FakeApiServer, Latency, RecordedRequest, Reply, error_reply
 
 _FILTER = re.compile(r"^externalDocumentNumber eq '((?:[^']|'')*)'$")
 _STATE_PATH = re.compile(r"^/salesOrders/([^/]+)/state$")
@@ -29,7 +29,7 @@ class FakeErp(FakeApiServer):
         self,
         *,
         api_key: str,
-        latency: float = 0.0,
+        latency: Latency = 0.0,
         validate: Callable[[Any], str | None] | None = None,
     ) -> None:
         super().__init__(api_key=api_key, latency=latency)

@@ -58,12 +58,18 @@ def error_reply(status: int, code: str, message: str) -> Reply:
     return Reply(status, {"error": {"code": code, "message": message}})
 
 
+Latency = float | Callable[[RecordedRequest], float]
+
+
 class FakeApiServer:
-    """Base of the fake ERP and ECP: subclasses implement `route`; use as a context manager."""
+    """Base of the fake ERP and ECP: subclasses implement `route`; use as a context manager.
+
+    `latency` is seconds added to every request, or a function of the request (e.g. only POSTs).
+    """
 
     name = "fake-api"
 
-    def __init__(self, *, api_key: str, latency: float = 0.0) -> None:
+    def __init__(self, *, api_key: str, latency: Latency = 0.0) -> None:
         self.api_key = api_key
         self.latency = latency
         self._lock = threading.RLock()
@@ -148,8 +154,9 @@ class FakeApiServer:
         """The reply to send, or None to drop the connection."""
         with self._lock:
             self._requests.append(request)
-        if self.latency:
-            time.sleep(self.latency)
+        delay = self.latency(request) if callable(self.latency) else self.latency
+        if delay:
+            time.sleep(delay)
         fault = self._fault_for(request)
         if fault is not None:
             if fault.applied:
