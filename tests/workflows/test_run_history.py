@@ -62,3 +62,19 @@ def test_the_fetch_and_send_inputs_are_recorded_as_redacted(pipeline: Pipeline, 
     fetch, send = result.action(pipeline.fetch_action), result.action(pipeline.send_action)
     assert (fetch.inputs, fetch.outputs, send.inputs) == (REDACTED, REDACTED, REDACTED)
     assert service_bus.messages(pipeline.queue)[0].body == PAYLOAD
+
+
+
+def test_an_action_reading_the_fetchs_secured_outputs_has_its_inputs_hidden_too(
+    pipeline: Pipeline, service_bus: FakeServiceBus
+) -> None:
+    """Azure hides the inputs of an action that uses secured outputs
+    (https://learn.microsoft.com/azure/logic-apps/logic-apps-securing-a-logic-app#considerations-for-securing-inputs-and-outputs):
+    the parking reason is therefore read from Park_event's headers, not from Classify_failure."""
+    source = ScriptedSource(service_bus.clock, [HttpResponse(404, {}, PAYLOAD)])
+
+    result = run_pipeline(pipeline, [pipeline.event(1)], source_base_url="https://source.example", source=source,
+                          service_bus=service_bus)
+
+    assert result.action("Classify_failure").inputs == REDACTED
+    assert result.action("Park_event").inputs["headers"]["reason"] == '"OrderNotFound"'
