@@ -15,6 +15,12 @@ ERP would get a second sales order. host.json keeps that from happening:
 - `maxAutoLockRenewalDuration` (10 min) is longer than `functionTimeout`, so the host keeps renewing
   the lock (and, for `order-updates`, the session lock) for as long as any invocation can run.
   https://learn.microsoft.com/azure/azure-functions/functions-bindings-service-bus#hostjson-settings
+
+Concurrency: the functions are synchronous (httpx.Client), so the Python worker runs them on its
+thread pool, min(32, CPUs + 4) threads unless `PYTHON_THREADPOOL_THREAD_COUNT` says otherwise.
+host.json allows 16 calls plus 16 sessions at once, so the app setting must be 32 or the pool,
+not host.json, would cap throughput.
+  https://learn.microsoft.com/azure/azure-functions/python-scale-performance-reference
 """
 from __future__ import annotations
 
