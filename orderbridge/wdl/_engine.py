@@ -178,14 +178,22 @@ def _parameter_values(workflow: CompiledWorkflow, given: Mapping[str, Any]) -> d
         else:
             problems.append(f"'{name}' has no value and no defaultValue")
             continue
-        expected = _PARAMETER_TYPES.get(str(spec.get("type", "")).lower())
-        if expected and not isinstance(value, expected) or (isinstance(value, bool) and expected and bool not in expected):
+        if not _has_parameter_type(value, str(spec.get("type", ""))):
             problems.append(f"'{name}' must be of type {spec.get('type')}, got {type(value).__name__}")
         values[name] = value
     if problems:
         raise DefinitionError("workflow parameters are wrong: " + "; ".join(problems) +
                               ". Pass parameters={...} matching the definition's 'parameters'")
     return values
+
+
+def _has_parameter_type(value: Any, declared: str) -> bool:
+    expected = _PARAMETER_TYPES.get(declared.lower())
+    if expected is None:
+        return True
+    if isinstance(value, bool):
+        return bool in expected
+    return isinstance(value, expected)
 
 
 def _workflow_info(name: str, run_id: str) -> dict[str, Any]:

@@ -7,12 +7,14 @@ Reference: https://learn.microsoft.com/azure/logic-apps/logic-apps-exception-han
   (retry 1: [max(0, minimum), min(interval, maximum)]);
 - count 1..90, intervals 5 s .. 1 day; retried: 408, 429, 5xx and connection failures.
 
-`limit.timeout` semantics in this engine: it bounds the WHOLE action — every attempt and every
-retry wait (Azure reports such an action as TimedOut). Each attempt also has the platform's
-outbound request limit of 120 s (https://learn.microsoft.com/azure/logic-apps/logic-apps-limits-and-config#timeout-duration).
+`limit.timeout` semantics in this engine (the documentation we found does not say whether the
+limit is per attempt or per action; this is our reading, kept in one place): it bounds the WHOLE
+action, every attempt and every retry wait, and an action that exceeds it ends TimedOut. Each
+attempt is also bounded by the platform's 120 s outbound synchronous request limit
+(https://learn.microsoft.com/azure/logic-apps/logic-apps-limits-and-config#request-limits).
 The engine cannot preempt a transport: it passes the attempt's allowance as `HttpRequest.timeout`;
 a transport (or a VirtualClock-driven fake) must raise `TransportTimeout` when it would exceed it,
-and a response that arrives after the allowance (measured on the clock) is treated as a timeout.
+and an answer that arrives after the allowance (measured on the clock) counts as a timeout.
 """
 from __future__ import annotations
 

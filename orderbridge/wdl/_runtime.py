@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ._clock import Clock, SystemClock, timeline
+from ._clock import Clock, simulates_time, timeline
 from ._context import EvaluationContext
 from ._definition import ActionNode, CompiledWorkflow, Graph
 from ._errors import DefinitionError, WdlError
@@ -98,7 +98,8 @@ class RunState:
 
     @property
     def threaded(self) -> bool:
-        return isinstance(self.clock, SystemClock)
+        """Real-time clocks run parallel iterations on threads; a VirtualClock simulates them."""
+        return not simulates_time(self.clock)
 
     def terminate(self, termination: Termination) -> None:
         with self._lock:

@@ -200,3 +200,30 @@ def test_terminate_inside_a_loop_stops_the_remaining_iterations() -> None:
                       body=[1, 2, 3, 4])
     assert result.status == "Cancelled"
     assert len(result.records("Check")) == 2
+
+
+def test_foreach_with_the_real_clock_runs_iterations_on_threads_and_keeps_records_ordered() -> None:
+    import threading
+    import time
+
+    from orderbridge.wdl import HttpRequest, HttpResponse, SystemClock
+
+    in_flight = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def slow(request: HttpRequest) -> HttpResponse:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.05)
+        with lock:
+            in_flight -= 1
+        return ok(request.body)
+
+    result = run_body(foreach_workflow(runtimeConfiguration={"concurrency": {"repetitions": 4}}),
+                      body=list(range(8)), http=slow, clock=SystemClock())
+    assert peak == 4
+    assert [r.outputs["body"] for r in result.records("Call")] == list(range(8))
+    assert [r.iteration for r in result.records("Call")] == [(i,) for i in range(8)]
