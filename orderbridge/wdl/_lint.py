@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._definition import SUPPORTED_ACTION_TYPES, SUPPORTED_TRIGGER_TYPES, parse_run_after
+from ._durations import parse_duration
 from ._errors import WdlError
 from ._expressions import WORKFLOW_FUNCTIONS, FunctionCall, library_lookup
+from ._retry import parse_retry_policy
 from ._templates import compile_value
 
 ACTION_REFERENCES = frozenset({"body", "outputs", "actions", "actionbody", "actionoutputs"})
@@ -62,6 +64,7 @@ def lint(definition: Any) -> list[LintProblem]:
     }
     for action in actions:
         problems += _lint_structure(action)
+        problems += _lint_settings(action)
         for where, text, calls in _expressions(action.body, action.path, problems):
             problems += _lint_calls(action, where, text, calls, by_name, declared, initialized)
     return problems
@@ -106,6 +109,36 @@ def _lint_structure(action: _Action) -> list[LintProblem]:
                                                      "at the same level"))
     if action.name in _predecessors(action.name, action.siblings):
         problems.append(LintProblem(action.path, "runAfter forms a cycle through this action"))
+    return problems
+
+
+# Built-in actions that don't support secureData
+# (https://learn.microsoft.com/azure/logic-apps/logic-apps-securing-a-logic-app#obfuscate).
+_NO_SECURE_INPUTS = frozenset({"appendtoarrayvariable", "appendtostringvariable", "decrementvariable", "foreach",
+                               "if", "incrementvariable", "initializevariable", "scope", "setvariable", "switch",
+                               "terminate", "until"})
+_NO_SECURE_OUTPUTS = _NO_SECURE_INPUTS | {"compose", "parsejson", "response", "wait"}
+
+
+def _lint_settings(action: _Action) -> list[LintProblem]:
+    """secureData where Azure supports it, no trackedProperties on secured data, valid retry/limit values."""
+    body, kind = action.body, str(action.body.get("type", "")).lower()
+    secured = ((body.get("runtimeConfiguration") or {}).get("secureData") or {}).get("properties") or []
+    problems = []
+    for side, unsupported in (("inputs", _NO_SECURE_INPUTS), ("outputs", _NO_SECURE_OUTPUTS)):
+        if side in secured and kind in unsupported:
+            problems.append(LintProblem(action.path, f"{body.get('type')} actions don't support securing {side}"))
+    if secured and body.get("trackedProperties"):
+        problems.append(LintProblem(action.path, "trackedProperties cannot be used on an action with secureData"))
+    try:
+        retry = (body.get("inputs") or {}).get("retryPolicy") if isinstance(body.get("inputs"), dict) else None
+        if isinstance(retry, dict):
+            parse_retry_policy(retry, action.path)
+        timeout = (body.get("limit") or {}).get("timeout")
+        if timeout is not None:
+            parse_duration(timeout, path=action.path, what="limit.timeout")
+    except WdlError as exc:
+        problems.append(LintProblem(action.path, exc.reason))
     return problems
 
 

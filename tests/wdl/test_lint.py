@@ -49,6 +49,17 @@ def test_a_clean_definition_has_no_problems() -> None:
     ({"A": {"type": "Scope", "runAfter": {}, "actions": {"Deep": compose("@body('Gone')")}}},
      "actions.A.actions.Deep.inputs", "does not exist"),
     ({"A": compose(1, {"B": ["Sometimes"]}), "B": compose(1)}, "actions.A", "unknown status"),
+    ({"A": {**compose(1), "runtimeConfiguration": {"secureData": {"properties": ["outputs"]}}}}, "actions.A",
+     "Compose actions don't support securing outputs"),
+    ({"A": {"type": "Scope", "actions": {}, "runtimeConfiguration": {"secureData": {"properties": ["inputs"]}}}},
+     "actions.A", "Scope actions don't support securing inputs"),
+    ({"A": {**compose(1), "trackedProperties": {"x": 1},
+            "runtimeConfiguration": {"secureData": {"properties": ["inputs"]}}}}, "actions.A", "trackedProperties"),
+    ({"A": {"type": "Http", "inputs": {"method": "GET", "uri": "http://x",
+                                       "retryPolicy": {"type": "fixed", "count": 3, "interval": "PT1S"}}}},
+     "actions.A", "must be between PT5S and P1D"),
+    ({"A": {"type": "Http", "inputs": {"method": "GET", "uri": "http://x"}, "limit": {"timeout": "10s"}}},
+     "actions.A", "not an ISO 8601 duration"),
 ])
 def test_each_seeded_defect_is_reported_at_its_path(actions: dict[str, Any], path: str, fragment: str) -> None:
     found = problems(lint(definition(actions)))
