@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from orderbridge.fake_apis._server import FakeApiServer
-from orderbridge.wdl import HttpxTransport, RunResult
+from orderbridge.wdl import HttpRequest, HttpResponse, HttpxTransport, RunResult, Transport
 
 from tests.workflows._harness import (
     API_KEY,
@@ -25,7 +25,7 @@ from tests.workflows._harness import (
 
 
 def deliver(pipeline: Pipeline, events: list[dict[str, Any]], server: FakeApiServer,
-            transport: HttpxTransport, service_bus: FakeServiceBus) -> RunResult:
+            transport: Transport, service_bus: FakeServiceBus) -> RunResult:
     return run_pipeline(pipeline, events, source_base_url=server.base_url, source=transport,
                         service_bus=service_bus)
 
@@ -39,14 +39,23 @@ def test_happy_path_fetches_with_the_key_and_queues_the_resource_as_fetched(
 ) -> None:
     event = pipeline.event(1)
     resource = pipeline.seed(source_server, event)
+    sent_to_source: list[HttpRequest] = []
 
-    result = deliver(pipeline, [event], source_server, http_client, service_bus)
+    def recording(request: HttpRequest) -> HttpResponse:
+        sent_to_source.append(request)
+        return http_client(request)
+
+    result = deliver(pipeline, [event], source_server, recording, service_bus)
 
     assert result.status == "Succeeded", result.error_message
     assert result.response is not None and result.response.status_code == 200
-    [fetch] = source_server.requests
-    assert (fetch.method, fetch.path) == ("GET", pipeline.fetch_path(event))
-    assert fetch.headers["x-api-key"] == API_KEY
+    [fetch] = sent_to_source
+    assert (fetch.method, fetch.url) == ("GET", source_server.base_url + pipeline.fetch_path(event))
+    assert fetch.headers == {"Accept": "application/json", "X-Api-Key": API_KEY}
+    assert fetch.body is None and fetch.authentication is None
+    [received] = source_server.requests
+    assert (received.method, received.path, received.headers["x-api-key"]) == (
+        "GET", pipeline.fetch_path(event), API_KEY)
     [send] = service_bus.requests
     assert send.method == "POST"
     assert send.url == f"https://{SERVICE_BUS_HOST}/{pipeline.queue}/messages"
