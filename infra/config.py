@@ -19,6 +19,10 @@ from pulumi.runtime import config as runtime_config
 
 PROJECT = "orderbridge"
 LOCATION_KEY = "azure-native:location"
+# "st" + "orderbridge" + "dl" (storage accounts) and "kv-orderbridge-" (the vault) leave 9 of the
+# 24 characters those names may have for stack name + nameSuffix
+# (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules).
+MAX_STACK_AND_SUFFIX = 9
 
 T = TypeVar("T")
 
@@ -300,6 +304,11 @@ def parse_config(stack: str, values: Mapping[str, str], secret_keys: set[str]) -
     if alert_email and not _EMAIL.match(alert_email):
         read.problems.append(f"{PROJECT}:alertEmail '{alert_email}' is not an e-mail address")
     suffix = read.text("nameSuffix", "", allow_empty=True)
+    if not re.fullmatch(r"[a-z0-9]+", stack) or len(stack) + len(suffix) > MAX_STACK_AND_SUFFIX:
+        read.problems.append(
+            f"stack name '{stack}' with nameSuffix '{suffix}' must be lowercase letters/digits and at most"
+            f" {MAX_STACK_AND_SUFFIX} characters together: they go into storage account and Key Vault names"
+        )
     if not _SUFFIX.match(suffix):
         read.problems.append(
             f"{PROJECT}:nameSuffix must be at most 5 lowercase letters or digits (it goes into "

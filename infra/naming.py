@@ -12,7 +12,11 @@ from infra.config import PROJECT
 
 @dataclass(frozen=True)
 class Names:
-    """Physical names for one stack; `suffix` keeps globally unique names unique across tenants."""
+    """Physical names for one stack; `suffix` keeps globally unique names unique across tenants.
+
+    `infra.config.MAX_STACK_AND_SUFFIX` limits stack name + suffix so that the longest
+    names (storage accounts and the vault, 24 characters at most) never need truncating.
+    """
 
     stack: str
     suffix: str = ""
@@ -23,7 +27,7 @@ class Names:
     def _compact(self, kind: str) -> str:
         # Storage account names: 3-24 lowercase letters and digits, globally unique
         # (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftstorage).
-        return f"st{PROJECT}{self.stack}{kind}{self.suffix}"[:24]
+        return f"st{PROJECT}{self.stack}{kind}{self.suffix}"
 
     @property
     def resource_group(self) -> str:
@@ -53,7 +57,7 @@ class Names:
     @property
     def key_vault(self) -> str:
         # Key Vault names are 3-24 characters.
-        return self._dashed("kv")[:24]
+        return self._dashed("kv")
 
     @property
     def dead_letter_storage(self) -> str:

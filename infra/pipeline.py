@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import eventgrid, logic, servicebus
+from pulumi_azure_native import eventgrid, logic
 
 from infra import roles
 from infra.config import EventDelivery, QueueSettings, SecretText
@@ -16,6 +16,9 @@ from infra.storage import HardenedStorage
 from infra.topology import PipelineSpec
 from orderbridge.workflow_definitions import load_definition, trigger_name
 
+# Metric namespaces; metric names from the Azure Monitor references
+# https://learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/microsoft-servicebus-namespaces-metrics,
+# .../microsoft-logic-workflows-metrics and .../microsoft-eventgrid-topics-metrics.
 SERVICE_BUS_METRICS = "Microsoft.ServiceBus/namespaces"
 LOGIC_METRICS = "Microsoft.Logic/workflows"
 EVENT_GRID_METRICS = "Microsoft.EventGrid/topics"

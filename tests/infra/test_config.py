@@ -132,3 +132,19 @@ def test_dev_and_prod_differ_where_teams_differ() -> None:
     assert prod.function_maximum_instances > dev.function_maximum_instances
     assert prod.protect_data and not dev.protect_data
     assert prod.alert_email != dev.alert_email
+
+
+@pytest.mark.parametrize(("stack", "suffix"), [("staging", "abc"), ("Dev", ""), ("my-dev", "")])
+def test_stack_name_and_suffix_must_fit_globally_unique_names(stack: str, suffix: str) -> None:
+    values = {**VALID, "orderbridge:nameSuffix": suffix}
+    with pytest.raises(ConfigError) as raised:
+        parse_config(stack, values, SECRET_KEYS)
+    assert any(f"stack name '{stack}'" in p for p in raised.value.problems)
+
+
+def test_names_fit_azure_limits_for_the_longest_allowed_stack() -> None:
+    from infra.naming import Names
+
+    names = Names("stage", "abcd")
+    assert len(names.dead_letter_storage) <= 24 and len(names.function_storage) <= 24
+    assert len(names.key_vault) <= 24
