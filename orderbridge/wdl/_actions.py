@@ -9,12 +9,14 @@ import html
 import io
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
 import jsonschema
 
+from ._clock import Clock
 from ._context import EvaluationContext, LoopFrame
 from ._definition import ActionNode
 from ._durations import parse_duration
@@ -142,6 +144,20 @@ def _action_timeout(node: ActionNode) -> float | None:
     return parse_duration(limit["timeout"], path=node.path, what="limit.timeout")
 
 
+class _Budget:
+    """What is left of an action's limit.timeout (None: no limit), on the run's clock."""
+
+    def __init__(self, clock: Clock, seconds: float | None) -> None:
+        self.clock = clock
+        self.deadline = None if seconds is None else clock.now().timestamp() + seconds
+
+    def left(self) -> float | None:
+        return None if self.deadline is None else max(0.0, self.deadline - self.clock.now().timestamp())
+
+    def spent(self) -> bool:
+        return self.left() == 0.0
+
+
 def call_with_retries(
     run: RunState,
     node: ActionNode,
@@ -151,47 +167,45 @@ def call_with_retries(
     recorded_inputs: Any,
 ) -> Outcome:
     """Send with retries on 408/429/5xx/connection failures, within limit.timeout (see _retry)."""
-    clock = run.clock
-    budget = _action_timeout(node)
-    deadline = clock.now().timestamp() + budget if budget is not None else None
+    budget = _Budget(run.clock, _action_timeout(node))
     attempts: list[Attempt] = []
-    answer: HttpResponse | None = None
     while True:
-        remaining = None if deadline is None else deadline - clock.now().timestamp()
-        allowance = OUTBOUND_REQUEST_LIMIT_SECONDS if remaining is None else min(remaining, OUTBOUND_REQUEST_LIMIT_SECONDS)
-        began = clock.now()
-        answer, error = _attempt(send, HttpRequest(**{**request.__dict__, "timeout": allowance}))
-        ended = clock.now()
-        if answer is not None and (ended - began).total_seconds() > allowance:
-            answer, error = None, f"the answer came after the attempt's {allowance:g} s allowance"
-        attempts.append(Attempt(began, ended, answer.status_code if answer else None, error))
+        left = budget.left()
+        allowance = OUTBOUND_REQUEST_LIMIT_SECONDS if left is None else min(left, OUTBOUND_REQUEST_LIMIT_SECONDS)
+        answer, error = _attempt(run.clock, send, replace(request, timeout=allowance), attempts)
         outputs = _http_outputs(answer)
         if answer is not None and 200 <= answer.status_code < 300:
             return Outcome(SUCCEEDED, recorded_inputs, outputs, attempts=attempts)
-        out_of_time = deadline is not None and clock.now().timestamp() >= deadline
         retryable = answer is None or is_retryable_status(answer.status_code)
-        if not out_of_time and retryable and len(attempts) <= policy.count:
-            delay = policy.delay(len(attempts), run.jitter)
-            if deadline is not None:
-                delay = min(delay, max(0.0, deadline - clock.now().timestamp()))
-            clock.sleep(delay)
-            if deadline is None or clock.now().timestamp() < deadline:
+        if retryable and len(attempts) <= policy.count and not budget.spent():
+            wait = policy.delay(len(attempts), run.jitter)
+            left = budget.left()
+            run.clock.sleep(wait if left is None else min(wait, left))
+            if not budget.spent():
                 continue
-            out_of_time = True
-        if out_of_time:
+        if budget.spent():
             return Outcome(TIMED_OUT, recorded_inputs, outputs, "ActionTimedOut",
-                           f"the action did not finish within limit.timeout "
-                           f"{node.raw['limit']['timeout']} ({len(attempts)} attempt(s))", attempts)
+                           f"the action did not finish within limit.timeout {node.raw['limit']['timeout']} "
+                           f"({len(attempts)} attempt(s))", attempts)
         return Outcome(FAILED, recorded_inputs, outputs, *_failure(answer, error, len(attempts)), attempts)
 
 
-def _attempt(send: Callable[[HttpRequest], HttpResponse], request: HttpRequest) -> tuple[HttpResponse | None, str | None]:
+def _attempt(clock: Clock, send: Callable[[HttpRequest], HttpResponse], request: HttpRequest,
+             attempts: list[Attempt]) -> tuple[HttpResponse | None, str | None]:
+    """One try, recorded in `attempts`; an answer later than the allowance counts as a timeout."""
+    began = clock.now()
+    answer: HttpResponse | None = None
     try:
-        return send(request), None
+        answer, error = send(request), None
     except TransportTimeout as exc:
-        return None, f"timeout: {exc}"
+        error = f"timeout: {exc}"
     except TransportError as exc:
-        return None, f"connection failure: {exc}"
+        error = f"connection failure: {exc}"
+    ended = clock.now()
+    if answer is not None and request.timeout is not None and (ended - began).total_seconds() > request.timeout:
+        answer, error = None, f"timeout: the answer came after the attempt's {request.timeout:g} s allowance"
+    attempts.append(Attempt(began, ended, answer.status_code if answer else None, error))
+    return answer, error
 
 
 def _http_outputs(answer: HttpResponse | None) -> dict[str, Any] | None:
@@ -343,8 +357,9 @@ def until(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: It
         if condition_result(node, ctx):
             break
         if run.clock.now().timestamp() >= deadline:
+            within = limit.get("timeout", DEFAULT_UNTIL_TIMEOUT)
             return Outcome(TIMED_OUT, None, None, "ActionTimedOut",
-                           f"the Until loop did not meet its condition within {limit.get('timeout', DEFAULT_UNTIL_TIMEOUT)}")
+                           f"the Until loop did not meet its condition within {within}")
     return Outcome(status, {"iterations": index + 1 if count else 0}, None, *_container_error(status))
 
 

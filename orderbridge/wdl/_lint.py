@@ -75,7 +75,8 @@ def _lint_triggers(triggers: Any) -> list[LintProblem]:
         return [LintProblem("triggers", "the engine runs definitions with exactly one trigger")]
     (name, trigger), = triggers.items()
     if str((trigger or {}).get("type", "")).lower() not in SUPPORTED_TRIGGER_TYPES:
-        return [LintProblem(f"triggers.{name}", f"trigger type {trigger.get('type')!r} is not supported (Request only)")]
+        message = f"trigger type {trigger.get('type')!r} is not supported (Request only)"
+        return [LintProblem(f"triggers.{name}", message)]
     return []
 
 
@@ -155,7 +156,8 @@ def _predecessors(name: str, siblings: dict[str, dict[str, Any]]) -> set[str]:
     return seen
 
 
-def _expressions(body: dict[str, Any], path: str, problems: list[LintProblem]) -> Iterator[tuple[str, str, list[FunctionCall]]]:
+def _expressions(body: dict[str, Any], path: str,
+                 problems: list[LintProblem]) -> Iterator[tuple[str, str, list[FunctionCall]]]:
     for key, value in body.items():
         if key in STRUCTURAL_KEYS:
             continue

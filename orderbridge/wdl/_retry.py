@@ -72,7 +72,9 @@ def parse_retry_policy(raw: Any, path: str) -> RetryPolicy:
     if kind == "none":
         return NO_RETRY
     if kind not in ("fixed", "exponential"):
-        raise DefinitionError(f"retryPolicy type {raw['type']!r} is not one of default/none/fixed/exponential", path=path)
+        raise DefinitionError(
+            f"retryPolicy type {raw['type']!r} is not one of default/none/fixed/exponential", path=path
+        )
     count = raw.get("count", 4)
     if not isinstance(count, int) or not 1 <= count <= MAX_RETRY_COUNT:
         raise DefinitionError(f"retryPolicy count must be 1..{MAX_RETRY_COUNT}, got {count!r}", path=path)

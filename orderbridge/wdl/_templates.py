@@ -25,10 +25,6 @@ class Template:
     evaluate: ValueEvaluator
     expressions: list[Expression] = field(default_factory=list)
 
-    @property
-    def is_constant(self) -> bool:
-        return not self.expressions
-
 
 def compile_value(value: Any, path: str | None = None) -> Template:
     """Compile any JSON value; syntax errors are raised now, with `path`."""
