@@ -19,8 +19,14 @@ from orderbridge.synth import REDACTED, SNAPSHOT_DIR, Synthesis, load_snapshot, 
 def test_snapshot_is_current(stack: Synthesis) -> None:
     committed = load_snapshot(stack.stack)
     assert committed is not None, f"{SNAPSHOT_DIR / stack.stack}.json missing: run `make snapshots`"
-    assert stack.as_json() == committed, (
-        f"tests/snapshots/{stack.stack}.json is stale: run `make snapshots` and commit the diff for review"
+    current = stack.as_json()
+    changed = sorted(
+        {f"{r['type']} {r['name']}" for r in current if r not in committed}
+        | {f"{r['type']} {r['name']} (removed)" for r in committed if r not in current}
+    )
+    assert not changed, (
+        f"tests/snapshots/{stack.stack}.json is stale (changed: {', '.join(changed)}): run `make snapshots`"
+        " and commit the diff for review"
     )
 
 
