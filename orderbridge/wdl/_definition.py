@@ -92,8 +92,13 @@ def compile_definition(definition: dict[str, Any]) -> CompiledWorkflow:
             f"trigger type {trigger.get('type')!r} is not supported; the engine runs Request triggers",
             path=f"triggers.{trigger_name}",
         )
+    if "splitOn" in trigger:
+        raise DefinitionError(
+            "splitOn starts one run per array item, which run() does not do; call run() once per item instead",
+            path=f"triggers.{trigger_name}",
+        )
     graph = compile_graph(definition.get("actions") or {}, "actions")
-    _propagate_secure_data(graph)
+    _propagate_secure_data(graph, trigger_secured=bool(secure_properties(trigger)))
     outputs = {
         name: compile_value(spec.get("value"), f"outputs.{name}")
         for name, spec in (definition.get("outputs") or {}).items()
@@ -123,7 +128,16 @@ def _all_nodes(graph: Graph) -> list[ActionNode]:
     return nodes
 
 
-def _propagate_secure_data(graph: Graph) -> None:
+def secure_properties(body: dict[str, Any]) -> list[str]:
+    """The `runtimeConfiguration.secureData.properties` of a trigger or action."""
+    return ((body.get("runtimeConfiguration") or {}).get("secureData") or {}).get("properties") or []
+
+
+_TRIGGER_REFERENCES = frozenset({"trigger", "triggerbody", "triggeroutputs", "triggerformdatavalue",
+                                 "triggerformdatamultivalues"})
+
+
+def _propagate_secure_data(graph: Graph, *, trigger_secured: bool) -> None:
     """Hide run-history data as Azure does around actions with secureData.
 
     An action that explicitly uses data of an action with secured inputs or outputs gets its
@@ -142,7 +156,10 @@ def _propagate_secure_data(graph: Graph) -> None:
             for call in expression.calls
             if call.name.lower() in _ACTION_REFERENCES and call.literal_args and call.literal_args[0] in secured
         }
-        if uses - {node.name}:
+        uses_trigger = trigger_secured and any(
+            call.name.lower() in _TRIGGER_REFERENCES for expression in node.inputs.expressions for call in expression.calls
+        )
+        if uses - {node.name} or uses_trigger:
             node.secure_inputs = True
             if node.kind in _INPUTS_HIDE_OUTPUTS:
                 node.secure_outputs = True
@@ -212,7 +229,7 @@ def _compile_action(name: str, body: Any, path: str) -> ActionNode:
             f"(supported: {sorted(SUPPORTED_ACTION_TYPES)})",
             path=path,
         )
-    secure = ((body.get("runtimeConfiguration") or {}).get("secureData") or {}).get("properties") or []
+    secure = secure_properties(body)
     node = ActionNode(
         name=name,
         path=path,

@@ -11,10 +11,10 @@ import jsonschema
 from ._actions import HANDLERS
 from ._clock import Clock, SystemClock, VirtualClock, timeline
 from ._context import EvaluationContext, NoWorkflowContext
-from ._definition import CompiledWorkflow, DefinitionCache
+from ._definition import CompiledWorkflow, DefinitionCache, secure_properties
 from ._errors import DefinitionError, WdlError
 from ._expressions import Environment
-from ._records import FAILED, SUCCEEDED, ActionRecord, RunResult, WorkflowResponse
+from ._records import FAILED, REDACTED, SUCCEEDED, ActionRecord, RunResult, WorkflowResponse
 from ._retry import Jitter
 from ._runtime import ConnectorRegistry, RunState, default_jitter, new_run_id
 from ._templates import compile_value
@@ -84,7 +84,7 @@ def run(
     with timeline(clock, started):
         trigger_record = _fire_trigger(workflow, trigger, state)
         ctx = EvaluationContext(
-            trigger=trigger_record.as_result(),
+            trigger=_visible_trigger(workflow, trigger, trigger_record),
             parameters=_parameter_values(workflow, parameters or {}),
             workflow=_workflow_info(workflow_name, run_id),
             clock=clock,
@@ -122,14 +122,11 @@ def _fire_trigger(workflow: CompiledWorkflow, trigger: TriggerInput, state: RunS
     spec = workflow.trigger
     inputs = spec.get("inputs") or {}
     now = state.clock.now()
-    outputs = {"headers": dict(trigger.headers), "body": trigger.body}
-    if trigger.queries:
-        outputs["queries"] = dict(trigger.queries)
-    path_parameters = _relative_path_parameters(inputs.get("relativePath"), trigger.relative_path)
-    if path_parameters:
-        outputs["relativePathParameters"] = path_parameters
+    outputs = trigger_outputs(trigger, inputs.get("relativePath"))
+    secured = secure_properties(spec)
     record = ActionRecord(workflow.trigger_name, f"triggers.{workflow.trigger_name}", spec.get("type", "Request"),
-                          SUCCEEDED, now, now, inputs=inputs, outputs=outputs)
+                          SUCCEEDED, now, now, inputs=REDACTED if "inputs" in secured else inputs,
+                          outputs=REDACTED if "outputs" in secured else outputs)
     state.billing.trigger += 1
     expected = inputs.get("method")
     if expected and expected.upper() != trigger.method.upper():
@@ -140,6 +137,23 @@ def _fire_trigger(workflow: CompiledWorkflow, trigger: TriggerInput, state: RunS
             _reject(state, record, 400, "TriggerInputSchemaMismatch",
                     "the request body does not match the trigger schema: " + "; ".join(p.message for p in problems[:5]))
     return record
+
+
+def _visible_trigger(workflow: CompiledWorkflow, trigger: TriggerInput, record: ActionRecord) -> dict[str, Any]:
+    """What `trigger()` returns: the real inputs and outputs, even when secureData hides them in the record."""
+    inputs = workflow.trigger.get("inputs") or {}
+    return {**record.as_result(), "inputs": inputs, "outputs": trigger_outputs(trigger, inputs.get("relativePath"))}
+
+
+def trigger_outputs(trigger: TriggerInput, relative_path: str | None = None) -> dict[str, Any]:
+    """What `triggerOutputs()` returns for a Request trigger call."""
+    outputs: dict[str, Any] = {"headers": dict(trigger.headers), "body": trigger.body}
+    if trigger.queries:
+        outputs["queries"] = dict(trigger.queries)
+    path_parameters = _relative_path_parameters(relative_path, trigger.relative_path)
+    if path_parameters:
+        outputs["relativePathParameters"] = path_parameters
+    return outputs
 
 
 def _reject(state: RunState, record: ActionRecord, status_code: int, code: str, message: str) -> None:

@@ -53,6 +53,7 @@ def lint(definition: Any) -> list[LintProblem]:
             problems.append(LintProblem(key, f"the definition has no '{key}'; Azure requires it"))
     problems += _lint_triggers(definition.get("triggers"))
     actions = list(_walk(definition.get("actions") or {}, "actions", None))
+    problems += _lint_split_on(definition.get("triggers"), actions)
     by_name = {action.name: action for action in actions}
     declared = set((definition.get("parameters") or {}).keys())
     initialized = {
@@ -78,6 +79,17 @@ def _lint_triggers(triggers: Any) -> list[LintProblem]:
         message = f"trigger type {trigger.get('type')!r} is not supported (Request only)"
         return [LintProblem(f"triggers.{name}", message)]
     return []
+
+
+def _lint_split_on(triggers: Any, actions: list[_Action]) -> list[LintProblem]:
+    """splitOn can't be combined with a Response action
+    (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers#split-on-debatch)."""
+    if not isinstance(triggers, dict):
+        return []
+    responding = [a.path for a in actions if str(a.body.get("type", "")).lower() == "response"]
+    return [LintProblem(f"triggers.{name}", f"splitOn cannot be combined with a Response action ({responding[0]})")
+            for name, trigger in triggers.items()
+            if isinstance(trigger, dict) and "splitOn" in trigger and responding]
 
 
 def _walk(actions: Any, path: str, parent: _Action | None) -> Iterator[_Action]:

@@ -90,3 +90,10 @@ def test_the_project_workflows_lint_clean(name: str) -> None:
 
     workflow = json.loads((WORKFLOWS_DIR / f"{name}.json").read_text(encoding="utf-8"))
     assert problems(lint(workflow)) == []
+
+
+def test_split_on_with_a_response_action_is_reported() -> None:
+    trigger = {"type": "Request", "kind": "Http", "inputs": {"method": "POST"}, "splitOn": "@triggerBody()"}
+    bad = definition({"Reply": {"type": "Response", "inputs": {"statusCode": 200}, "runAfter": {}}}, trigger=trigger)
+    assert problems(lint(bad)) == [("triggers.manual",
+                                    "splitOn cannot be combined with a Response action (actions.Reply)")]

@@ -79,3 +79,16 @@ def test_authorization_headers_are_never_recorded() -> None:
         trigger=TriggerInput(), http=server, clock=clock)
     assert server.requests[0].headers["Authorization"] == "Bearer abc"
     assert result.action("Call").inputs["headers"] == {"Authorization": "<redacted: credential>", "X-Id": "1"}
+
+
+def test_secured_trigger_outputs_are_hidden_and_actions_using_them_hide_their_inputs() -> None:
+    trigger = {"type": "Request", "kind": "Http", "inputs": {"method": "POST"},
+               "runtimeConfiguration": {"secureData": {"properties": ["outputs"]}}}
+    result = run(definition({
+        "Card": {"type": "Compose", "inputs": "@triggerBody()['card']", "runAfter": {}},
+        "Fixed": {"type": "Compose", "inputs": "constant", "runAfter": {}},
+    }, trigger=trigger), trigger=TriggerInput(body={"card": "4111"}), clock=VirtualClock())
+    assert result.trigger.outputs == REDACTED
+    assert (result.action("Card").inputs, result.action("Card").outputs) == (REDACTED, REDACTED)
+    assert result.action("Fixed").outputs == "constant"
+    assert "4111" not in repr(result.all_records) + repr(result.trigger)

@@ -83,3 +83,9 @@ def test_workflow_function_describes_the_run() -> None:
 def test_unsupported_action_type_is_a_definition_error() -> None:
     with pytest.raises(DefinitionError, match="action type 'Function' is not supported"):
         run(definition({"F": {"type": "Function", "inputs": {}}}), trigger=TriggerInput(), clock=VirtualClock())
+
+
+def test_split_on_is_refused_rather_than_ignored() -> None:
+    trigger = {"type": "Request", "kind": "Http", "inputs": {"method": "POST"}, "splitOn": "@triggerBody()"}
+    with pytest.raises(DefinitionError, match="splitOn"):
+        run(definition({}, trigger=trigger), trigger=TriggerInput(body=[1, 2]), clock=VirtualClock())
