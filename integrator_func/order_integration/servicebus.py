@@ -81,9 +81,13 @@ class InMemorySender:
 
     def take_due(self, queue: str, now: datetime) -> list[Sent]:
         """Remove and return the messages of `queue` visible at `now`, earliest first."""
+        due: list[Sent] = []
+        kept: list[Sent] = []
         with self._lock:
-            due = [s for s in self._sent if s.queue == queue and (s.enqueue_at is None or s.enqueue_at <= now)]
-            self._sent = [s for s in self._sent if s not in due]
+            for sent in self._sent:
+                is_due = sent.queue == queue and (sent.enqueue_at is None or sent.enqueue_at <= now)
+                (due if is_due else kept).append(sent)
+            self._sent = kept
         return sorted(due, key=lambda s: s.enqueue_at or now)
 
 

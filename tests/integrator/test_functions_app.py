@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,15 @@ def test_log_lines_carry_ids_but_no_keys_or_personal_data(harness, caplog):
 def _seconds(timespan: str) -> int:
     hours, minutes, seconds = (int(float(part)) for part in timespan.split(":"))
     return hours * 3600 + minutes * 60 + seconds
+
+
+def test_cold_start_imports_only_azure_functions():
+    """What a cold start loads: the handlers' dependencies must wait for the first message."""
+    code = (
+        "import sys, function_app; "
+        "print(sorted(m for m in ('httpx', 'jsonschema', 'jsonschema_rs', 'azure.servicebus', "
+        "'azure.identity', 'requests', 'order_integration.runtime') if m in sys.modules))"
+    )
+    func_dir = Path(__file__).parents[2] / "integrator_func"
+    out = subprocess.run([sys.executable, "-c", code], cwd=func_dir, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

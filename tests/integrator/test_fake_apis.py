@@ -1,0 +1,99 @@
+"""The fake ERP and ECP as the local stack will use them: endpoints, key check, faults, own process."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from orderbridge.fake_apis import FakeEcp, FakeErp, Fault
+
+KEY = {"X-Api-Key": "k"}
+SALES_ORDER = {
+    "externalDocumentNumber": "ord-1",
+    "customerNumber": "WEB",
+    "salesOrderLines": [{"sequence": 10000, "lineType": "Item", "lineObjectNumber": "A", "quantity": 1}],
+}
+
+
+def test_erp_deep_insert_lookup_and_state():
+    with FakeErp(api_key="k") as erp, httpx.Client(base_url=erp.base_url, headers=KEY) as client:
+        created = client.post("/salesOrders", json=SALES_ORDER)
+        assert created.status_code == 201
+        assert created.json()["salesOrderLines"][0]["documentId"] == created.json()["id"]
+        found = client.get(
+            "/salesOrders", params={"$filter": "externalDocumentNumber eq 'ord-1'", "$expand": "salesOrderLines"}
+        ).json()["value"]
+        assert [o["id"] for o in found] == [created.json()["id"]]
+        header_only = client.get("/salesOrders", params={"$filter": "externalDocumentNumber eq 'ord-1'"})
+        assert "salesOrderLines" not in header_only.json()["value"][0]
+        assert client.get(f"/salesOrders/{created.json()['id']}/state").status_code == 404
+        erp.set_state(created.json()["id"], {"status": "Shipped"})
+        assert client.get(f"/salesOrders/{created.json()['id']}/state").json() == {"status": "Shipped"}
+
+
+def test_erp_refuses_a_deep_insert_without_lines_and_uses_the_given_validator():
+    with FakeErp(api_key="k", validate=lambda body: "currencyCode is required") as erp, httpx.Client(
+        base_url=erp.base_url, headers=KEY
+    ) as client:
+        no_lines = client.post("/salesOrders", json={**SALES_ORDER, "salesOrderLines": []})
+        assert no_lines.status_code == 400 and "salesOrderLines" in no_lines.json()["error"]["message"]
+        invalid = client.post("/salesOrders", json=SALES_ORDER)
+        assert invalid.json() == {"error": {"code": "BadRequest", "message": "currencyCode is required"}}
+        assert erp.sales_orders == []
+
+
+def test_wrong_key_is_401_and_every_request_is_recorded():
+    with FakeEcp(api_key="k") as ecp, httpx.Client(base_url=ecp.base_url) as client:
+        assert client.get("/orders/x", headers={"X-Api-Key": "wrong"}).status_code == 401
+        assert [(r.method, r.path, r.headers["x-api-key"]) for r in ecp.requests] == [("GET", "/orders/x", "wrong")]
+
+
+def test_ecp_patch_merges_the_update():
+    with FakeEcp(api_key="k") as ecp, httpx.Client(base_url=ecp.base_url, headers=KEY) as client:
+        ecp.put_order({"id": "ord-1", "status": "pending", "total": "9.90"})
+        assert client.patch("/orders/ord-1", json={"status": "shipped", "erpChangeVersion": 2}).status_code == 200
+        assert ecp.order("ord-1") == {"id": "ord-1", "status": "shipped", "total": "9.90", "erpChangeVersion": 2}
+        assert client.patch("/orders/ord-2", json={}).status_code == 404
+
+
+def test_fault_sequences_and_conditions():
+    outage = {"on": True}
+    with FakeEcp(api_key="k") as ecp, httpx.Client(base_url=ecp.base_url, headers=KEY) as client:
+        ecp.put_order({"id": "o"})
+        ecp.fail_next(500, Fault(status=429, retry_after="7"), method="GET")
+        assert client.patch("/orders/o", json={}).status_code == 200  # not a GET: not consumed
+        first, second = client.get("/orders/o"), client.get("/orders/o")
+        assert (first.status_code, second.status_code, second.headers["retry-after"]) == (500, 429, "7")
+        ecp.fail_while(lambda: outage["on"], Fault(status=503))
+        assert client.get("/orders/o").status_code == 503
+        outage["on"] = False
+        assert client.get("/orders/o").status_code == 200
+
+
+def test_runs_in_its_own_process_with_latency_on_one_method():
+    repo = Path(__file__).parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orderbridge.fake_apis", "erp", "--api-key", "k", "--latency", "0.2",
+         "--latency-method", "POST"],
+        cwd=repo, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        line = process.stdout.readline().strip()
+        assert line.startswith("listening on http://127.0.0.1:")
+        with httpx.Client(base_url=line.removeprefix("listening on "), headers=KEY) as client:
+            lookup = client.get("/salesOrders", params={"$filter": "externalDocumentNumber eq 'x'"})
+            created = client.post("/salesOrders", json=SALES_ORDER)
+        assert lookup.json() == {"value": []} and lookup.elapsed.total_seconds() < 0.2
+        assert created.status_code == 201 and created.elapsed.total_seconds() >= 0.2
+    finally:
+        process.terminate()
+        assert process.wait(timeout=5) is not None
+
+
+@pytest.mark.parametrize("server", [FakeErp, FakeEcp])
+def test_base_url_before_start_explains_what_to_do(server):
+    with pytest.raises(RuntimeError, match="call start"):
+        server(api_key="k").base_url
