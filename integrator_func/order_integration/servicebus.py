@@ -94,8 +94,11 @@ class InMemorySender:
 class AzureServiceBusSender:
     """Sends with azure-servicebus and DefaultAzureCredential to one namespace, connecting lazily."""
 
-    def __init__(self, fully_qualified_namespace: str) -> None:
+    def __init__(self, fully_qualified_namespace: str, *, credential: Any = None, retry_total: int = 3) -> None:
+        """`credential` defaults to DefaultAzureCredential (the app's managed identity in Azure)."""
         self._namespace = fully_qualified_namespace
+        self._credential = credential
+        self._retry_total = retry_total
         self._client: Any = None
         # azure-servicebus clients are not thread-safe and Functions runs invocations on a thread
         # pool; sends happen only on failure paths, so one lock costs nothing measurable.
@@ -132,8 +135,12 @@ class AzureServiceBusSender:
 
     def _connect(self) -> Any:
         if self._client is None:
-            from azure.identity import DefaultAzureCredential
             from azure.servicebus import ServiceBusClient
 
-            self._client = ServiceBusClient(self._namespace, credential=DefaultAzureCredential())
+            credential = self._credential
+            if credential is None:
+                from azure.identity import DefaultAzureCredential
+
+                credential = DefaultAzureCredential()
+            self._client = ServiceBusClient(self._namespace, credential=credential, retry_total=self._retry_total)
         return self._client

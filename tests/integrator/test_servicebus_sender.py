@@ -1,0 +1,45 @@
+"""The Azure Service Bus sender: lazy, and a failed send becomes SendFailed (the host then abandons)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from azure.core.credentials import AccessToken
+
+from order_integration.servicebus import AzureServiceBusSender, OutboundMessage, SendFailed
+
+MESSAGE = OutboundMessage(body=b"{}", message_id="ord-1+retry1", application_properties={"retryAttempt": 1})
+
+
+class StaticCredential:
+    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+        return AccessToken("token", int(time.time()) + 3600)
+
+
+def test_creating_the_sender_connects_to_nothing_and_imports_nothing():
+    code = (
+        "import sys; from order_integration.servicebus import AzureServiceBusSender; "
+        "AzureServiceBusSender('sb-x.servicebus.windows.net'); "
+        "print([m for m in ('azure.servicebus', 'azure.identity') if m in sys.modules])"
+    )
+    func_dir = Path(__file__).parents[2] / "integrator_func"
+    out = subprocess.run([sys.executable, "-c", code], cwd=func_dir, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("scheduled", [False, True])
+def test_unreachable_namespace_raises_send_failed_naming_queue_and_message(scheduled):
+    # 127.0.0.1 has no AMQP listener: the connection is refused at once.
+    sender = AzureServiceBusSender("127.0.0.1", credential=StaticCredential(), retry_total=0)
+    with pytest.raises(SendFailed) as caught:
+        if scheduled:
+            sender.schedule("online-orders", MESSAGE, datetime(2026, 11, 27, 12, 5, tzinfo=timezone.utc))
+        else:
+            sender.send("online-orders-rejected", MESSAGE)
+    assert caught.value.message_id == "ord-1+retry1"
+    assert "ServiceBusConnectionError" in str(caught.value)
+    assert "Data Sender role" in str(caught.value)
