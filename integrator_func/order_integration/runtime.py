@@ -133,6 +133,11 @@ def _deliver(message: InboundMessage, pipeline: Pipeline, handler: Handler, runt
             raise
         log.log(logging.WARNING, "%s -> %s", loggable(error), outcome.value)
         return outcome
+    except Exception as error:
+        # A bug or bad settings: Service Bus redelivers, then dead-letters after maxDeliveryCount.
+        # Only the type is logged here; the host records the exception itself.
+        log.log(logging.ERROR, "unexpected %s; leaving the message to Service Bus", type(error).__name__)
+        raise
 
 
 def loggable(error: IntegrationError) -> str:
@@ -140,8 +145,8 @@ def loggable(error: IntegrationError) -> str:
     if isinstance(error, ContractViolation):
         return f"{error.reason}: {error.contract} {error.json_path} violates '{error.rule}'"
     if isinstance(error, MappingError):
-        return f"MappingFailed: cannot map {error.field}"
+        return f"{error.reason}: cannot map {error.field}"
     if isinstance(error, TargetRejected):
-        return f"TargetRejected: {error.target} answered HTTP {error.status_code}"
+        return f"{error.reason}: {error.target} answered HTTP {error.status_code}"
     # Our other errors are built from ids, statuses and exception class names only.
     return f"{getattr(error, 'reason', type(error).__name__)}: {error}"

@@ -1,11 +1,13 @@
 """erp_integrator as the host calls it, against the local fake ERP."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 
 import pytest
 
+from order_integration import runtime
 from order_integration.contracts import dump_json
 from order_integration.mapping import ErpDefaults, to_erp_sales_order
 from order_integration.servicebus import SendFailed
@@ -170,3 +172,14 @@ def test_if_retry_or_park_cannot_be_sent_the_function_raises_so_the_host_abandon
     with pytest.raises(SendFailed):
         erp_integrator(order_message(example("ecp-order")))
     assert harness.erp.orders_for("ord-100045") == []
+
+
+def test_an_unexpected_error_propagates_unsettled_with_a_log_line(harness, caplog):
+    # A bug stand-in: the runtime's ERP defaults are missing, so mapping fails with AttributeError.
+    broken = dataclasses.replace(runtime.current_runtime(), defaults=None)
+    runtime.install_runtime(broken)
+    with pytest.raises(AttributeError), caplog.at_level("ERROR", logger="order_integration"):
+        erp_integrator(order_message(example("ecp-order"), correlation_id="evt-bug"))
+    assert harness.bus.messages("online-orders") == [] and harness.parked(REJECTED) == []
+    [line] = [r.getMessage() for r in caplog.records if r.name == "order_integration"]
+    assert "unexpected AttributeError" in line and "correlationId=evt-bug" in line
