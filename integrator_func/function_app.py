@@ -1,6 +1,6 @@
 """Entry points of the integrator Functions app (Python v2 programming model).
 
-Only `azure.functions` is imported here: the handlers, and with them httpx, jsonschema,
+Only `azure.functions` is imported here: the handlers, and with them httpx, jsonschema-rs,
 azure-servicebus and azure-identity, load on the first message, so a cold start pays for the
 decorators alone (see benchmarks/bench_integrator.py).
 
@@ -13,13 +13,17 @@ ERP would get a second sales order. host.json keeps that from happening:
   at most ~75 s per request, two requests per message);
 - `functionTimeout` (5 min) bounds a whole invocation above that;
 - `maxAutoLockRenewalDuration` (10 min) is longer than `functionTimeout`, so the host keeps renewing
-  the lock (and, for `order-updates`, the session lock) for as long as any invocation can run.
+  the lock (the queue's shorter `lockDuration`; for `order-updates`, the session lock) for as long
+  as any invocation can run.
   https://learn.microsoft.com/azure/azure-functions/functions-bindings-service-bus#hostjson-settings
 
-Concurrency: the functions are synchronous (httpx.Client), so the Python worker runs them on its
-thread pool, min(32, CPUs + 4) threads unless `PYTHON_THREADPOOL_THREAD_COUNT` says otherwise.
-host.json allows 16 calls plus 16 sessions at once, so the app setting must be 32 or the pool,
-not host.json, would cap throughput.
+Concurrency: `maxConcurrentCalls` (16) applies to `erp_integrator`, `maxConcurrentSessions` (16)
+to the session-enabled `ecp_integrator`, which gets one call per session at a time (the extension
+ignores calls-per-session for session triggers, Azure/azure-sdk-for-net#38157), so the updates of
+one order are applied in order. The functions are synchronous (httpx.Client): the Python worker
+runs them on its thread pool, min(32, CPUs + 4) threads unless `PYTHON_THREADPOOL_THREAD_COUNT`
+says otherwise. host.json allows 16 calls plus 16 sessions at once, so that app setting must be
+32, or the pool, not host.json, would cap throughput.
   https://learn.microsoft.com/azure/azure-functions/python-scale-performance-reference
 """
 from __future__ import annotations
