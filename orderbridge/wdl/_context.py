@@ -92,6 +92,25 @@ def _form_values(ctx: EvaluationContext, key: str) -> list[str]:
     return values
 
 
+def _single_form_value(ctx: EvaluationContext, key: str) -> str:
+    values = _form_values(ctx, key)
+    if len(values) > 1:
+        raise ExpressionEvaluationError(
+            f"the trigger's form data has {len(values)} values for {key!r}; use triggerFormDataMultiValues()"
+        )
+    return values[0]
+
+
+def _part(body: Any, index: Any, owner: str) -> Any:
+    """Body of part `index` of a multipart body ({"$multipart": [{"headers", "body"}, …]})."""
+    parts = body.get("$multipart") if isinstance(body, dict) else None
+    if not isinstance(parts, list):
+        raise ExpressionEvaluationError(f"the body of {owner} is not multipart (no '$multipart' parts)")
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(parts):
+        raise ExpressionEvaluationError(f"{owner} has {len(parts)} part(s); part {index!r} does not exist")
+    return parts[index].get("body")
+
+
 def _action(ctx: EvaluationContext, name: Any) -> dict[str, Any]:
     if not isinstance(name, str):
         raise ExpressionEvaluationError(f"an action name must be a string, got {name!r}")
@@ -173,7 +192,9 @@ _WORKFLOW_FUNCTIONS: Mapping[str, Callable[..., Any]] = {
     "trigger": _trigger,
     "triggeroutputs": _trigger_outputs,
     "triggerbody": _trigger_body,
-    "triggerformdatavalue": lambda ctx, key: _form_values(ctx, key)[0],
+    "triggerformdatavalue": lambda ctx, key: _single_form_value(ctx, key),
+    "triggermultipartbody": lambda ctx, index: _part(_trigger_body(ctx), index, "the trigger"),
+    "multipartbody": lambda ctx, name, index: _part(_body(ctx, name), index, f"action '{name}'"),
     "triggerformdatamultivalues": _form_values,
     "body": _body,
     "actionbody": _body,

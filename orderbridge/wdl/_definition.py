@@ -116,7 +116,8 @@ def compile_definition(definition: dict[str, Any]) -> CompiledWorkflow:
 # Actions whose Secure Inputs setting also hides their outputs, and which hide both when they use
 # secured data (https://learn.microsoft.com/azure/logic-apps/logic-apps-securing-a-logic-app#obfuscate).
 _INPUTS_HIDE_OUTPUTS = frozenset({"compose", "parsejson", "response"})
-_ACTION_REFERENCES = frozenset({"body", "outputs", "actions", "actionbody", "actionoutputs"})
+# Workflow functions whose first argument names an action whose data they read.
+ACTION_REFERENCES = frozenset({"body", "outputs", "actions", "actionbody", "actionoutputs", "multipartbody"})
 
 
 def _all_nodes(graph: Graph) -> list[ActionNode]:
@@ -134,7 +135,7 @@ def secure_properties(body: dict[str, Any]) -> list[str]:
 
 
 _TRIGGER_REFERENCES = frozenset({"trigger", "triggerbody", "triggeroutputs", "triggerformdatavalue",
-                                 "triggerformdatamultivalues"})
+                                 "triggerformdatamultivalues", "triggermultipartbody"})
 
 
 def _propagate_secure_data(graph: Graph, *, trigger_secured: bool) -> None:
@@ -154,7 +155,7 @@ def _propagate_secure_data(graph: Graph, *, trigger_secured: bool) -> None:
             call.literal_args[0]
             for expression in node.inputs.expressions
             for call in expression.calls
-            if call.name.lower() in _ACTION_REFERENCES and call.literal_args and call.literal_args[0] in secured
+            if call.name.lower() in ACTION_REFERENCES and call.literal_args and call.literal_args[0] in secured
         }
         uses_trigger = trigger_secured and any(
             call.name.lower() in _TRIGGER_REFERENCES for expression in node.inputs.expressions for call in expression.calls

@@ -79,6 +79,7 @@ def run(
         jitter=jitter or default_jitter(),
         connectors=connectors or {},
         handlers=HANDLERS,
+        run_id=run_id,
     )
     started = clock.now()
     with timeline(clock, started):
@@ -216,6 +217,8 @@ def _workflow_info(name: str, run_id: str) -> dict[str, Any]:
         "id": workflow_id,
         "name": name,
         "type": "Microsoft.Logic/workflows",
+        "location": None,  # no Azure region offline
+        "tags": {},
         "run": {"id": f"{workflow_id}/runs/{run_id}", "name": run_id, "type": "Microsoft.Logic/workflows/runs"},
     }
 

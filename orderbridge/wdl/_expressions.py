@@ -41,6 +41,8 @@ WORKFLOW_FUNCTIONS: dict[str, tuple[int, int]] = {
         "triggerOutputs": (0, 0),
         "triggerFormDataValue": (1, 1),
         "triggerFormDataMultiValues": (1, 1),
+        "triggerMultipartBody": (1, 1),
+        "multipartBody": (2, 2),
         "body": (1, 1),
         "outputs": (1, 1),
         "actions": (1, 1),

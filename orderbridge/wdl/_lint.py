@@ -12,14 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._definition import SUPPORTED_ACTION_TYPES, SUPPORTED_TRIGGER_TYPES, parse_run_after
+from ._definition import ACTION_REFERENCES, SUPPORTED_ACTION_TYPES, SUPPORTED_TRIGGER_TYPES, parse_run_after
 from ._durations import parse_duration
 from ._errors import WdlError
 from ._expressions import WORKFLOW_FUNCTIONS, FunctionCall, library_lookup
 from ._retry import parse_retry_policy
 from ._templates import compile_value
 
-ACTION_REFERENCES = frozenset({"body", "outputs", "actions", "actionbody", "actionoutputs"})
 LOOP_REFERENCES = frozenset({"items", "iterationindexes"})
 # Keys of an action that hold child actions or structure rather than expressions.
 STRUCTURAL_KEYS = frozenset({"actions", "else", "cases", "default", "runAfter", "type", "kind", "description",

@@ -46,6 +46,8 @@ class ActionRecord:
     error_message: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     tracked_properties: dict[str, Any] | None = None
+    tracking_id: str = ""
+    client_tracking_id: str = ""
 
     def as_result(self) -> dict[str, Any]:
         """The object `actions('X')` / `result('Scope')` return for this execution."""
@@ -57,6 +59,8 @@ class ActionRecord:
             "endTime": self.end.isoformat().replace("+00:00", "Z"),
             "status": self.status,
             "code": self.error_code or ("OK" if self.status == SUCCEEDED else None),
+            "trackingId": self.tracking_id,
+            "clientTrackingId": self.client_tracking_id,
         }
         if self.error_message is not None:
             result["error"] = {"code": self.error_code, "message": self.error_message}

@@ -83,8 +83,10 @@ class RunState:
         jitter: Jitter,
         connectors: ConnectorRegistry,
         handlers: Mapping[str, Handler],
+        run_id: str,
     ) -> None:
         self.workflow = workflow
+        self.run_id = run_id
         self.http = http
         self.clock = clock
         self.jitter = jitter
@@ -115,6 +117,9 @@ class RunState:
             return True
 
     def add_record(self, record: ActionRecord) -> None:
+        # Each execution gets its own tracking id; the client tracking id defaults to the run's id.
+        record.tracking_id = str(uuid.uuid4())
+        record.client_tracking_id = self.run_id
         with self._lock:
             self.records.append(record)
             if record.status == SKIPPED:
@@ -157,8 +162,8 @@ class RunState:
         record = ActionRecord(node.name, node.path, node.type, SKIPPED, now, now, iteration,
                               error_code="ActionSkipped",
                               error_message="the runAfter conditions of this action were not met")
-        ctx.actions[node.name] = record.as_result()
         self.add_record(record)
+        ctx.actions[node.name] = record.as_result()
         return record
 
     def execute(self, node: ActionNode, ctx: EvaluationContext, iteration: tuple[int, ...]) -> ActionRecord:
@@ -188,13 +193,13 @@ class RunState:
             error_message=outcome.error_message,
             attempts=outcome.attempts,
         )
+        self.add_record(record)
         visible = record.as_result()
         visible["inputs"], visible["outputs"] = outcome.inputs, outcome.outputs
         if node.tracked is not None:
             record.tracked_properties = self._tracked(node, ctx, visible)
             visible["trackedProperties"] = record.tracked_properties
         ctx.actions[node.name] = visible
-        self.add_record(record)
         return record
 
     def _tracked(self, node: ActionNode, ctx: EvaluationContext, visible: dict[str, Any]) -> dict[str, Any]:
