@@ -129,7 +129,7 @@ def _deliver(message: InboundMessage, pipeline: Pipeline, handler: Handler, runt
         try:
             outcome = redelivery.handle(message, error)
         except SendFailed:
-            log.log(logging.ERROR, "could not retry or park after %s; leaving the message to Service Bus", loggable(error))
+            log.log(logging.ERROR, "could not retry or park after %s; leaving it to Service Bus", loggable(error))
             raise
         log.log(logging.WARNING, "%s -> %s", loggable(error), outcome.value)
         return outcome
