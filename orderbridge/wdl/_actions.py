@@ -77,7 +77,7 @@ def response(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration:
     except (TypeError, ValueError):
         return Outcome.failed("InvalidTemplate", f"Response statusCode {status_code!r} is not a number", inputs)
     headers = {str(k): to_interpolated_text(v) for k, v in (inputs.get("headers") or {}).items()}
-    if not run.set_response(WorkflowResponse(status_code, headers, inputs.get("body"))):
+    if not run.set_response(WorkflowResponse(status_code, headers, inputs.get("body"), run.clock.now())):
         return Outcome.failed("ActionResponseAlreadySent", "a Response was already sent for this run", inputs)
     return Outcome(SUCCEEDED, inputs, None)
 

@@ -5,11 +5,13 @@ Concurrency (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-ac
 further calls wait, up to `maximumWaitingRuns` (default 100 here, Azure's maximum); a call beyond
 that is answered 429, as Azure is reported to do. The caller of a Request trigger gets the
 `Response` action's answer; 202 when the workflow has no Response action; 502 `NoResponse` when
-it has one but the run ended without reaching it. This host answers once the run has finished.
+it has one but the run ended without reaching it; 504 when the Response came after the 120 s
+inbound limit. This host answers once the run has finished.
 """
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +23,9 @@ from ._errors import DefinitionError
 from ._records import RunResult
 
 DEFAULT_MAXIMUM_WAITING_RUNS = 100
+# A Request trigger's caller waits at most 120 s for the Response action
+# (https://learn.microsoft.com/azure/logic-apps/logic-apps-limits-and-config#request-limits).
+INBOUND_REQUEST_TIMEOUT_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -102,11 +107,15 @@ class WorkflowHost:
                 self._active -= 1
 
     def _reply(self, result: RunResult) -> HostReply:
-        if result.response is not None:
-            response = result.response
+        deadline = result.started + timedelta(seconds=INBOUND_REQUEST_TIMEOUT_SECONDS)
+        response = result.response
+        if response is not None and (response.sent_at is None or response.sent_at <= deadline):
             return HostReply(response.status_code, response.headers, response.body, result)
         if not self._has_response:
             return HostReply(202, {}, None, result)
+        if response is not None or result.ended > deadline:
+            return HostReply(504, {}, {"error": {"code": "GatewayTimeout", "message":
+                f"no Response within the {INBOUND_REQUEST_TIMEOUT_SECONDS:g} s inbound request limit"}}, result)
         return HostReply(502, {}, {"error": {"code": "NoResponse", "message":
                                              "The server did not receive a response from an upstream server."}}, result)
 

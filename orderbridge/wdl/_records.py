@@ -76,6 +76,7 @@ class WorkflowResponse:
     status_code: int
     headers: dict[str, str]
     body: Any
+    sent_at: datetime | None = None  # when the Response action answered (None: answered by the trigger)
 
 
 @dataclass

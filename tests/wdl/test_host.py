@@ -96,3 +96,18 @@ def test_caller_gets_202_without_a_response_action_and_502_when_it_never_ran() -
     reply = failing.call(TriggerInput())
     assert reply.status_code == 502 and reply.body["error"]["code"] == "NoResponse"
     assert reply.result is not None and reply.result.status == "Failed"
+
+
+def test_a_response_later_than_the_inbound_limit_reaches_the_caller_as_504() -> None:
+    from tests.wdl.helpers import FakeServer
+
+    clock = VirtualClock()
+    slow = FakeServer(clock, latency=100).reply("http://api/", ok({"n": 1}))
+    workflow = definition({
+        "First": {"type": "Http", "inputs": {"method": "GET", "uri": "http://api/1"}, "runAfter": {}},
+        "Second": {"type": "Http", "inputs": {"method": "GET", "uri": "http://api/2"}, "runAfter": {"First": []}},
+        "Reply": {"type": "Response", "inputs": {"statusCode": 200}, "runAfter": {"Second": []}},
+    })
+    reply = WorkflowHost(workflow, http=slow, clock=clock).call(TriggerInput())
+    assert reply.status_code == 504
+    assert reply.result is not None and reply.result.status == "Succeeded"
