@@ -34,6 +34,9 @@ MAX_FOREACH_DEGREE = 50
 # Until defaults: 60 iterations, one hour (https://learn.microsoft.com/azure/logic-apps/logic-apps-control-flow-loops#until).
 DEFAULT_UNTIL_COUNT = 60
 DEFAULT_UNTIL_TIMEOUT = "PT1H"
+# Loop size limits (https://learn.microsoft.com/azure/logic-apps/logic-apps-limits-and-config#looping-debatching-limits).
+MAX_FOREACH_ITEMS = 100_000
+MAX_UNTIL_COUNT = 5000
 # Credentials are sent but never recorded; Azure: "Authorization headers are never visible through
 # inputs or outputs" (https://learn.microsoft.com/azure/logic-apps/logic-apps-securing-a-logic-app#secure-action-parameters).
 SECRET_KEYS = frozenset({"password", "pfx", "secret", "clientsecret"})
@@ -331,6 +334,9 @@ def foreach(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: 
             "InvalidTemplate",
             f"the 'foreach' expression must give an array, got {type(items).__name__}",
         )
+    if len(items) > MAX_FOREACH_ITEMS:
+        return Outcome.failed("InvalidTemplate",
+                              f"the 'foreach' array has {len(items)} items; Foreach handles at most {MAX_FOREACH_ITEMS}")
     body = node.graphs["actions"]
 
     def one(index: int, item: Any) -> Callable[[], str]:
@@ -343,7 +349,9 @@ def foreach(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: 
 
 def until(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
     limit = node.raw.get("limit") or {}
-    count = int(limit.get("count", DEFAULT_UNTIL_COUNT))
+    count = limit.get("count", DEFAULT_UNTIL_COUNT)
+    if not isinstance(count, int) or not 0 < count <= MAX_UNTIL_COUNT:
+        raise DefinitionError(f"Until limit.count must be 1..{MAX_UNTIL_COUNT}, got {count!r}")
     budget = parse_duration(limit.get("timeout", DEFAULT_UNTIL_TIMEOUT), path=node.path, what="Until limit.timeout")
     deadline = run.clock.now().timestamp() + budget
     status = SUCCEEDED
@@ -360,7 +368,7 @@ def until(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: It
             within = limit.get("timeout", DEFAULT_UNTIL_TIMEOUT)
             return Outcome(TIMED_OUT, None, None, "ActionTimedOut",
                            f"the Until loop did not meet its condition within {within}")
-    return Outcome(status, {"iterations": index + 1 if count else 0}, None, *_container_error(status))
+    return Outcome(status, {"iterations": index + 1}, None, *_container_error(status))
 
 
 # -- variables ------------------------------------------------------------------------------------

@@ -227,3 +227,12 @@ def test_foreach_with_the_real_clock_runs_iterations_on_threads_and_keeps_record
     assert peak == 4
     assert [r.outputs["body"] for r in result.records("Call")] == list(range(8))
     assert [r.iteration for r in result.records("Call")] == [(i,) for i in range(8)]
+
+
+def test_loop_limits_are_enforced() -> None:
+    too_many = run_body({"Each": {"type": "Foreach", "foreach": "@range(0, 100001)", "runAfter": {},
+                                  "actions": {}}}).action("Each")
+    assert too_many.status == "Failed" and "at most 100000" in too_many.error_message
+    with pytest.raises(DefinitionError, match="Until limit.count must be 1..5000"):
+        run_body({"Poll": {"type": "Until", "expression": "@true", "limit": {"count": 5001}, "runAfter": {},
+                           "actions": {}}})
