@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -183,3 +184,16 @@ def test_an_unexpected_error_propagates_unsettled_with_a_log_line(harness, caplo
     assert harness.bus.messages("online-orders") == [] and harness.parked(REJECTED) == []
     [line] = [r.getMessage() for r in caplog.records if r.name == "order_integration"]
     assert "unexpected AttributeError" in line and "correlationId=evt-bug" in line
+
+
+def test_concurrent_invocations_share_one_pooled_client(harness):
+    """As the host runs them: maxConcurrentCalls invocations at once on one worker's thread pool."""
+    concurrency = 16
+    base = example("ecp-order")
+    messages = [order_message({**base, "id": f"ord-{300000 + n}"}) for n in range(4 * concurrency)]
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(erp_integrator, messages))
+    for n in range(4 * concurrency):
+        assert len(harness.erp.orders_for(f"ord-{300000 + n}")) == 1
+    assert harness.erp.connections_opened <= concurrency
+    assert harness.parked(REJECTED) == [] and harness.bus.messages("online-orders") == []
