@@ -230,8 +230,8 @@ def test_foreach_with_the_real_clock_runs_iterations_on_threads_and_keeps_record
 
 
 def test_loop_limits_are_enforced() -> None:
-    too_many = run_body({"Each": {"type": "Foreach", "foreach": "@range(0, 100001)", "runAfter": {},
-                                  "actions": {}}}).action("Each")
+    too_many = run_body({"Each": {"type": "Foreach", "foreach": "@triggerBody()", "runAfter": {},
+                                  "actions": {}}}, body=[0] * 100_001).action("Each")
     assert too_many.status == "Failed" and "at most 100000" in too_many.error_message
     with pytest.raises(DefinitionError, match="Until limit.count must be 1..5000"):
         run_body({"Poll": {"type": "Until", "expression": "@true", "limit": {"count": 5001}, "runAfter": {},
