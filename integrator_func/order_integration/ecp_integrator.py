@@ -11,13 +11,26 @@ from typing import Any
 from urllib.parse import quote
 
 from order_integration.contracts import dump_json, load_json, validate
-from order_integration.errors import TargetUnavailable
+from order_integration.errors import PermanentError, TargetRejected, TargetUnavailable
 from order_integration.http_clients import TargetApi
 from order_integration.mapping import to_ecp_order_update
 from order_integration.messages import InboundMessage, LogContext, Outcome
 from order_integration.redelivery import Pipeline
 
 PIPELINE = Pipeline(parked_by="ecp-integrator", queue="order-updates", parking_queue="order-updates-rejected")
+
+
+class OrderNotFound(PermanentError):
+    """The ECP has no order with the id the ERP state names (its externalDocumentNumber)."""
+
+    reason = "OrderNotFound"
+
+    def __init__(self, *, order_id: str) -> None:
+        self.order_id = order_id
+        super().__init__(
+            f"ECP answered HTTP 404 for order {order_id!r}: the ERP sales order names an ECP order that does "
+            "not exist; check its externalDocumentNumber in the ERP, then replay this message"
+        )
 
 
 class EcpApi:
@@ -28,7 +41,12 @@ class EcpApi:
 
     def get_order(self, order_id: str, *, correlation_id: str | None) -> dict[str, Any]:
         """The ECP order as the ECP holds it now."""
-        order = self._target.call("GET", f"/orders/{quote(order_id, safe='')}", correlation_id=correlation_id)
+        try:
+            order = self._target.call("GET", f"/orders/{quote(order_id, safe='')}", correlation_id=correlation_id)
+        except TargetRejected as error:
+            if error.status_code == 404:
+                raise OrderNotFound(order_id=order_id) from error
+            raise
         if not isinstance(order, dict):
             raise TargetUnavailable(f"ECP answered GET /orders/{order_id} without an order object")
         return order

@@ -95,7 +95,7 @@ def test_unknown_ecp_order_is_parked_with_the_original_message(harness):
     ecp_integrator(state_message(state(3), correlation_id="evt-5"))
     [parked] = harness.parked(REJECTED)
     props = parked.message.application_properties
-    assert props["reason"] == "TargetRejected" and "HTTP 404" in props["description"]
+    assert props["reason"] == "OrderNotFound" and "'ord-100045'" in props["description"]
     assert props["parkedBy"] == "ecp-integrator"
     assert props["originalMessageId"] == "SO-104233-3"
     assert parked.message.correlation_id == "evt-5"
@@ -110,6 +110,18 @@ def test_state_breaking_its_schema_is_parked_without_calling_the_ecp(harness):
     props = parked.message.application_properties
     assert props["reason"] == "SchemaViolation" and "$.changeVersion" in props["description"]
     assert harness.ecp.requests == []
+
+
+def test_ecp_validation_error_on_the_update_is_parked_with_the_ecps_message(harness):
+    put_ecp_order(harness, erp_change_version=2)
+    harness.ecp.fail_next(
+        Fault(status=422, body={"error": {"code": "Invalid", "message": "unknown carrier DHLX"}}), method="PATCH"
+    )
+    ecp_integrator(state_message(state(3)))
+    [parked] = harness.parked(REJECTED)
+    props = parked.message.application_properties
+    assert props["reason"] == "TargetRejected"
+    assert "HTTP 422" in props["description"] and "unknown carrier DHLX" in props["description"]
 
 
 @pytest.mark.parametrize("fault", [Fault(status=503, retry_after="45"), Fault(disconnect=True)])
