@@ -178,7 +178,7 @@ class RunState:
         except WdlError as exc:
             if exc.path is None:
                 exc.path = node.path
-            outcome = Outcome.failed("InvalidTemplate", str(exc))
+            outcome = Outcome.failed("InvalidTemplate", _visible_error(exc, node))
         record = ActionRecord(
             name=node.name,
             path=node.path,
@@ -238,6 +238,13 @@ class RunState:
         gap = (moment - self.clock.now()).total_seconds()
         if gap > 0 and not self.threaded:
             self.clock.sleep(gap)
+
+
+def _visible_error(exc: WdlError, node: ActionNode) -> str:
+    """The error for run history; with secureData its text (which may quote values) is withheld."""
+    if node.secure_inputs or node.secure_outputs:
+        return f"an expression failed at {node.path}; details are hidden because the action uses secureData"
+    return str(exc)
 
 
 def graph_status(graph: Graph, statuses: dict[str, str]) -> str:

@@ -92,3 +92,15 @@ def test_secured_trigger_outputs_are_hidden_and_actions_using_them_hide_their_in
     assert (result.action("Card").inputs, result.action("Card").outputs) == (REDACTED, REDACTED)
     assert result.action("Fixed").outputs == "constant"
     assert "4111" not in repr(result.all_records) + repr(result.trigger)
+
+
+def test_expression_errors_of_secured_actions_do_not_quote_values() -> None:
+    result = run(definition({"Convert": {
+        "type": "Http", "runAfter": {}, "runtimeConfiguration": {"secureData": {"properties": ["inputs"]}},
+        "inputs": {"method": "GET", "uri": "http://x/@{int(parameters('key'))}"}}},
+        parameters={"key": {"type": "SecureString"}}),
+        trigger=TriggerInput(), parameters={"key": "not-a-number-secret"}, clock=VirtualClock())
+    convert = result.action("Convert")
+    assert convert.status == "Failed" and convert.error_code == "InvalidTemplate"
+    assert "not-a-number-secret" not in repr(convert)
+    assert "actions.Convert" in convert.error_message
