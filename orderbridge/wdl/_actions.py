@@ -178,6 +178,8 @@ def call_with_retries(
         answer, error = _attempt(run.clock, send, replace(request, timeout=allowance), attempts)
         outputs = _http_outputs(answer)
         if answer is not None and 200 <= answer.status_code < 300:
+            if _starts_async_operation(answer, node):
+                return _finish_async(run, node, request, answer, budget, attempts, recorded_inputs)
             return Outcome(SUCCEEDED, recorded_inputs, outputs, attempts=attempts)
         retryable = answer is None or is_retryable_status(answer.status_code)
         if retryable and len(attempts) <= policy.count and not budget.spent():
@@ -193,8 +195,47 @@ def call_with_retries(
         return Outcome(FAILED, recorded_inputs, outputs, *_failure(answer, error, len(attempts)), attempts)
 
 
+# Asynchronous pattern: a 202 with a Location header is polled until the operation ends; the
+# engine waits Retry-After seconds, else 20 s (https://github.com/logicappsio/LogicAppsAsyncResponseSample).
+ASYNC_POLL_SECONDS = 20.0
+
+
+def _starts_async_operation(answer: HttpResponse, node: ActionNode) -> bool:
+    disabled = "disableasyncpattern" in str(node.raw.get("operationOptions", "")).lower()
+    return answer.status_code == 202 and _header(answer, "location") is not None and not disabled
+
+
+def _header(answer: HttpResponse, name: str) -> str | None:
+    return next((value for key, value in answer.headers.items() if key.lower() == name), None)
+
+
+def _finish_async(run: RunState, node: ActionNode, request: HttpRequest, answer: HttpResponse, budget: _Budget,
+                  attempts: list[Attempt], recorded_inputs: Any) -> Outcome:
+    """Poll the Location of an accepted operation (GET, same headers) until it stops answering 202."""
+    while _starts_async_operation(answer, node):
+        try:
+            wait = float(_header(answer, "retry-after") or ASYNC_POLL_SECONDS)
+        except ValueError:
+            wait = ASYNC_POLL_SECONDS
+        left = budget.left()
+        run.clock.sleep(wait if left is None else min(wait, left))
+        left = budget.left()
+        if left == 0.0:
+            return Outcome(TIMED_OUT, recorded_inputs, _http_outputs(answer), "ActionTimedOut",
+                           "the asynchronous operation did not finish within limit.timeout", attempts)
+        poll = HttpRequest("GET", str(_header(answer, "location")), request.headers, None, request.authentication,
+                           OUTBOUND_REQUEST_LIMIT_SECONDS if left is None else min(left, OUTBOUND_REQUEST_LIMIT_SECONDS))
+        polled, error = _attempt(run.clock, run.http, poll, attempts, poll=True)
+        if polled is None:
+            return Outcome(FAILED, recorded_inputs, None, *_failure(None, error, len(attempts)), attempts)
+        answer = polled
+    if 200 <= answer.status_code < 300:
+        return Outcome(SUCCEEDED, recorded_inputs, _http_outputs(answer), attempts=attempts)
+    return Outcome(FAILED, recorded_inputs, _http_outputs(answer), *_failure(answer, None, len(attempts)), attempts)
+
+
 def _attempt(clock: Clock, send: Callable[[HttpRequest], HttpResponse], request: HttpRequest,
-             attempts: list[Attempt]) -> tuple[HttpResponse | None, str | None]:
+             attempts: list[Attempt], poll: bool = False) -> tuple[HttpResponse | None, str | None]:
     """One try, recorded in `attempts`; an answer later than the allowance counts as a timeout."""
     began = clock.now()
     answer: HttpResponse | None = None
@@ -207,7 +248,7 @@ def _attempt(clock: Clock, send: Callable[[HttpRequest], HttpResponse], request:
     ended = clock.now()
     if answer is not None and request.timeout is not None and (ended - began).total_seconds() > request.timeout:
         answer, error = None, f"timeout: the answer came after the attempt's {request.timeout:g} s allowance"
-    attempts.append(Attempt(began, ended, answer.status_code if answer else None, error))
+    attempts.append(Attempt(began, ended, answer.status_code if answer else None, error, poll))
     return answer, error
 
 

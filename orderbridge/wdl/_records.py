@@ -21,12 +21,13 @@ ACTION_STATUSES = frozenset({SUCCEEDED, FAILED, SKIPPED, TIMED_OUT, CANCELLED})
 
 @dataclass(frozen=True)
 class Attempt:
-    """One try of an Http/ApiConnection action."""
+    """One request of an Http/ApiConnection action: a try, or a poll of an asynchronous operation."""
 
     start: datetime
     end: datetime
     status_code: int | None = None
     error: str | None = None
+    poll: bool = False
 
 
 @dataclass

@@ -124,11 +124,13 @@ class RunState:
             self.records.append(record)
             if record.status == SKIPPED:
                 return
+            # Polls of an asynchronous operation belong to the same execution; retries are new ones.
+            executions = max(1, sum(1 for attempt in record.attempts if not attempt.poll))
             if record.type.lower() == "apiconnection":
-                self.billing.connector_actions += max(1, len(record.attempts))
+                self.billing.connector_actions += executions
             else:
-                self.billing.builtin_actions += max(1, len(record.attempts))
-            self.billing.retries += max(0, len(record.attempts) - 1)
+                self.billing.builtin_actions += executions
+            self.billing.retries += executions - 1
 
     # -- graphs ---------------------------------------------------------------------------------
 

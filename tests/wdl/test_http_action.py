@@ -179,3 +179,30 @@ def test_an_expression_error_in_inputs_fails_the_action_with_invalid_template() 
     assert call.status == "Failed"
     assert call.error_code == "InvalidTemplate"
     assert "actions.Call" in call.error_message and "triggerBody()['missing']" in call.error_message
+
+
+def test_accepted_with_location_is_polled_until_done_honouring_retry_after() -> None:
+    clock = VirtualClock()
+    server = FakeServer(clock).reply("http://api/jobs", HttpResponse(202, {"Location": "http://api/status/1",
+                                                                             "Retry-After": "5"}))
+    server.reply("http://api/status/", HttpResponse(202, {"Location": "http://api/status/1"}),
+                 ok({"done": True}))
+    result = run_call(http_workflow({"method": "POST", "uri": "http://api/jobs"}), server, clock)
+    call = result.action("Call")
+    assert call.status == "Succeeded" and call.outputs["body"] == {"done": True}
+    assert server.urls() == ["POST http://api/jobs", "GET http://api/status/1", "GET http://api/status/1"]
+    # 5 s from Retry-After, then the default 20 s between polls.
+    assert [int((a.start - call.start).total_seconds()) for a in call.attempts] == [0, 5, 25]
+    assert [a.poll for a in call.attempts] == [False, True, True]
+    assert result.billing.builtin_actions == 1 and result.billing.retries == 0
+
+
+def test_async_pattern_can_be_disabled_and_is_bounded_by_limit_timeout() -> None:
+    clock = VirtualClock()
+    accepted = HttpResponse(202, {"Location": "http://api/status/1"})
+    server = FakeServer(clock).reply("http://api/", accepted)
+    disabled = run_call(http_workflow({}, operationOptions="DisableAsyncPattern"), server, clock).action("Call")
+    assert disabled.status == "Succeeded" and disabled.outputs["statusCode"] == 202
+    bounded = run_call(http_workflow({}, limit={"timeout": "PT1M"}), server, clock).action("Call")
+    assert bounded.status == "TimedOut"
+    assert (bounded.end - bounded.start).total_seconds() == 60
