@@ -296,7 +296,8 @@ def select(value: Any, key: Any, null_safe: bool) -> Any:
         if isinstance(key, str):
             if key in value:
                 return value[key]
-            # Property names resolve case-insensitively in Logic Apps.
+            # Exact name first, then case-insensitive: how Logic Apps resolves names in our experience;
+            # the documentation does not say (see README).
             folded = key.lower()
             for name, item in value.items():
                 if name.lower() == folded:
