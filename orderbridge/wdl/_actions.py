@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jsonschema
 
@@ -131,7 +131,8 @@ def http(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Ite
 def _with_queries(uri: str, queries: Any) -> str:
     if not queries:
         return uri
-    encoded = urlencode({str(k): to_interpolated_text(v) for k, v in queries.items()})
+    # Spaces as %20, as .NET's Uri.EscapeDataString writes them, not '+'.
+    encoded = urlencode({str(k): to_interpolated_text(v) for k, v in queries.items()}, quote_via=quote)
     return f"{uri}{'&' if '?' in uri else '?'}{encoded}"
 
 

@@ -85,6 +85,7 @@ class HttpxTransport:
             ) from exc
         return HttpResponse(
             status_code=answer.status_code,
-            headers=dict(answer.headers),
+            # Header names as the server wrote them (httpx's mapping view lower-cases them).
+            headers={name.decode("latin-1"): value.decode("latin-1") for name, value in answer.headers.raw},
             body=decode_body(answer.content, answer.headers.get("content-type")),
         )

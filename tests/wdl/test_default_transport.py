@@ -45,12 +45,13 @@ def server() -> Iterator[str]:
 def test_http_action_reaches_a_local_server_through_the_default_transport(server: str) -> None:
     _Handler.received.clear()
     result = run(definition({"Post": {"type": "Http", "runAfter": {}, "inputs": {
-        "method": "POST", "uri": f"{server}/orders", "queries": {"v": "1"}, "headers": {"X-Api-Key": "k"},
+        "method": "POST", "uri": f"{server}/orders", "queries": {"v": "1 2"}, "headers": {"X-Api-Key": "k"},
         "body": {"id": "@triggerBody()['id']"}}}}), trigger=TriggerInput(body={"id": "O-1"}))
     post = result.action("Post")
     assert post.status == "Succeeded"
     assert post.outputs["statusCode"] == 201 and post.outputs["body"] == {"accepted": True}
-    assert _Handler.received == [{"path": "/orders?v=1", "key": "k", "type": "application/json",
+    assert post.outputs["headers"]["Content-Type"] == "application/json"
+    assert _Handler.received == [{"path": "/orders?v=1%202", "key": "k", "type": "application/json",
                                   "body": {"id": "O-1"}}]
 
 
