@@ -21,6 +21,8 @@ class FakeErp(FakeApiServer):
 
     Like the real ERP it does not enforce unique externalDocumentNumbers. `validate`, when given,
     returns a message for a body the ERP should refuse with 400 (e.g. a JSON Schema check).
+    Stored orders and states are never changed in place (only added or replaced), so answers can
+    reference them without copying; callers get copies.
     """
 
     name = "fake-erp"
@@ -67,7 +69,7 @@ class FakeErp(FakeApiServer):
             state = self._states.get(state_match.group(1))
             if state is None:
                 return error_reply(404, "BadRequest_NotFound", f"no state for sales order {state_match.group(1)}")
-            return Reply(200, copy.deepcopy(state))
+            return Reply(200, state)
         return error_reply(404, "BadRequest_NotFound", f"no route {request.method} {request.path}")
 
     def _list(self, request: RecordedRequest) -> Reply:
@@ -81,13 +83,14 @@ class FakeErp(FakeApiServer):
             for order in self._orders
             if order.get("externalDocumentNumber") == wanted
         ]
-        return Reply(200, {"value": copy.deepcopy(found)})
+        return Reply(200, {"value": found})
 
     def _create(self, body: Any) -> Reply:
         problem = _structural_problem(body) or (self._validate(body) if self._validate else None)
         if problem:
             return error_reply(400, "BadRequest", problem)
-        return Reply(201, copy.deepcopy(self._store(copy.deepcopy(body))))
+        # Copied so the recorded request keeps the body exactly as it was sent.
+        return Reply(201, self._store(copy.deepcopy(body)))
 
     def _store(self, order: dict[str, Any]) -> dict[str, Any]:
         number = next(self._numbers)
