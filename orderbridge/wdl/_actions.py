@@ -358,15 +358,24 @@ def switch(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: I
     return Outcome(status, {"expressionValue": value}, None, *_container_error(status))
 
 
-def _foreach_degree(node: ActionNode) -> int:
-    if "sequential" in str(node.raw.get("operationOptions", "")).lower():
+def foreach_degree(body: dict[str, Any]) -> int:
+    """How many iterations of a Foreach definition run at once (DefinitionError when out of range)."""
+    if "sequential" in str(body.get("operationOptions", "")).lower():
         return 1
-    repetitions = ((node.raw.get("runtimeConfiguration") or {}).get("concurrency") or {}).get("repetitions")
+    repetitions = ((body.get("runtimeConfiguration") or {}).get("concurrency") or {}).get("repetitions")
     if repetitions is None:
         return DEFAULT_FOREACH_DEGREE
     if not isinstance(repetitions, int) or not 1 <= repetitions <= MAX_FOREACH_DEGREE:
         raise DefinitionError(f"Foreach concurrency.repetitions must be 1..{MAX_FOREACH_DEGREE}, got {repetitions!r}")
     return repetitions
+
+
+def until_count(body: dict[str, Any]) -> int:
+    """The iteration limit of an Until definition (DefinitionError when out of range)."""
+    count = (body.get("limit") or {}).get("count", DEFAULT_UNTIL_COUNT)
+    if not isinstance(count, int) or not 0 < count <= MAX_UNTIL_COUNT:
+        raise DefinitionError(f"Until limit.count must be 1..{MAX_UNTIL_COUNT}, got {count!r}")
+    return count
 
 
 def foreach(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
@@ -384,16 +393,14 @@ def foreach(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: 
     def one(index: int, item: Any) -> Callable[[], str]:
         return lambda: run.run_graph(body, ctx.child(LoopFrame(node.name, item, index)), iteration + (index,))
 
-    statuses = run.run_parallel([one(i, item) for i, item in enumerate(items)], _foreach_degree(node))
+    statuses = run.run_parallel([one(i, item) for i, item in enumerate(items)], foreach_degree(node.raw))
     status = FAILED if FAILED in statuses else SUCCEEDED
     return Outcome(status, {"foreachItems": len(items)}, None, *_container_error(status))
 
 
 def until(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
     limit = node.raw.get("limit") or {}
-    count = limit.get("count", DEFAULT_UNTIL_COUNT)
-    if not isinstance(count, int) or not 0 < count <= MAX_UNTIL_COUNT:
-        raise DefinitionError(f"Until limit.count must be 1..{MAX_UNTIL_COUNT}, got {count!r}")
+    count = until_count(node.raw)
     budget = parse_duration(limit.get("timeout", DEFAULT_UNTIL_TIMEOUT), path=node.path, what="Until limit.timeout")
     deadline = run.clock.now().timestamp() + budget
     status = SUCCEEDED

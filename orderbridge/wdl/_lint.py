@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ._actions import foreach_degree, until_count
 from ._definition import ACTION_REFERENCES, SUPPORTED_ACTION_TYPES, SUPPORTED_TRIGGER_TYPES, parse_run_after
 from ._durations import parse_duration
 from ._errors import WdlError
@@ -133,7 +134,7 @@ _NO_SECURE_OUTPUTS = _NO_SECURE_INPUTS | {"compose", "parsejson", "response", "w
 
 
 def _lint_settings(action: _Action) -> list[LintProblem]:
-    """secureData where Azure supports it, no trackedProperties on secured data, valid retry/limit values."""
+    """secureData where Azure supports it, no trackedProperties on secured data, valid retry/limit/loop values."""
     body, kind = action.body, str(action.body.get("type", "")).lower()
     secured = ((body.get("runtimeConfiguration") or {}).get("secureData") or {}).get("properties") or []
     problems = []
@@ -149,6 +150,10 @@ def _lint_settings(action: _Action) -> list[LintProblem]:
         timeout = (body.get("limit") or {}).get("timeout")
         if timeout is not None:
             parse_duration(timeout, path=action.path, what="limit.timeout")
+        if kind == "foreach":
+            foreach_degree(body)
+        if kind == "until":
+            until_count(body)
     except WdlError as exc:
         problems.append(LintProblem(action.path, exc.reason))
     return problems

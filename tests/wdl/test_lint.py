@@ -60,6 +60,10 @@ def test_a_clean_definition_has_no_problems() -> None:
      "actions.A", "must be between PT5S and P1D"),
     ({"A": {"type": "Http", "inputs": {"method": "GET", "uri": "http://x"}, "limit": {"timeout": "10s"}}},
      "actions.A", "not an ISO 8601 duration"),
+    ({"A": {"type": "Foreach", "foreach": "@createArray(1)", "actions": {},
+            "runtimeConfiguration": {"concurrency": {"repetitions": 0}}}}, "actions.A", "repetitions must be 1..50"),
+    ({"A": {"type": "Until", "expression": "@true", "actions": {}, "limit": {"count": 0}}}, "actions.A",
+     "limit.count must be 1..5000"),
 ])
 def test_each_seeded_defect_is_reported_at_its_path(actions: dict[str, Any], path: str, fragment: str) -> None:
     found = problems(lint(definition(actions)))
