@@ -9,6 +9,7 @@ httpx is imported on first use so that a cold start does not pay for it.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -44,6 +45,9 @@ def build_client(timeouts: HttpTimeouts = HttpTimeouts(), max_connections: int =
     """The process-wide pooled client; `max_connections` should cover host.json maxConcurrentCalls."""
     import httpx
 
+    # httpx logs every request at INFO without the correlation id; our own lines say what happened
+    # to each message, so keep httpx to warnings instead of doubling the App Insights volume.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return httpx.Client(
         timeout=httpx.Timeout(
             connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool
