@@ -189,6 +189,8 @@ def main() -> None:
     host_json = json.loads((FUNC_DIR / "host.json").read_text())
     concurrency = host_json["extensions"]["serviceBus"]["maxConcurrentCalls"]
 
+    # Throughput and timings depend on what else the machine runs; print it next to the figures.
+    print(f"machine: {os.cpu_count()} CPUs, load average {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     body = dump_json(ten_line_order()).encode()
     ours_cpu = cpu_per_message(ours, body, 400)
     naive_cpu = cpu_per_message(naive_factory(), body, 40)
