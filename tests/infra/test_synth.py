@@ -19,10 +19,12 @@ from orderbridge.synth import REDACTED, SNAPSHOT_DIR, Synthesis, load_snapshot, 
 def test_snapshot_is_current(stack: Synthesis) -> None:
     committed = load_snapshot(stack.stack)
     assert committed is not None, f"{SNAPSHOT_DIR / stack.stack}.json missing: run `make snapshots`"
-    current = stack.as_json()
+    now = {(r["type"], r["name"]): r for r in stack.as_json()}
+    before = {(r["type"], r["name"]): r for r in committed}
     changed = sorted(
-        {f"{r['type']} {r['name']}" for r in current if r not in committed}
-        | {f"{r['type']} {r['name']} (removed)" for r in committed if r not in current}
+        [f"{t} {n} (changed)" for (t, n), r in now.items() if (t, n) in before and before[(t, n)] != r]
+        + [f"{t} {n} (new)" for (t, n) in now.keys() - before.keys()]
+        + [f"{t} {n} (removed)" for (t, n) in before.keys() - now.keys()]
     )
     assert not changed, (
         f"tests/snapshots/{stack.stack}.json is stale (changed: {', '.join(changed)}): run `make snapshots`"
