@@ -11,7 +11,7 @@ import contextvars
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,19 +276,30 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
 
 # ---- running the program --------------------------------------------------------------------
 
-def _run(stack: str, values: Mapping[str, str], secret_keys: set[str], repo_root: Path) -> Synthesis:
+Program = Callable[[], Mapping[str, Any]]
+
+
+def _run(stack: str, values: Mapping[str, str], secret_keys: set[str], program: Program) -> Synthesis:
     monitor = _RecordingMonitor(OfflineMocks())
     pulumi.runtime.set_mocks(OfflineMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(values), sorted(secret_keys))
     outputs: dict[str, Any] = {}
 
-    def program() -> None:
-        stack_outputs = build(load_config(), package_reference(repo_root, require_built=False))
-        pulumi.Output.from_input(stack_outputs).apply(outputs.update)
+    def run_program() -> None:
+        pulumi.Output.from_input(program()).apply(outputs.update)
 
-    _sync_await(run_pulumi_func(program))
+    _sync_await(run_pulumi_func(run_program))
     resources = sorted(monitor.records, key=lambda r: (r.type, r.name))
     return Synthesis(stack, resources, outputs)
+
+
+def run_offline(stack: str, program: Program, *, values: Mapping[str, str], secret_keys: set[str]) -> Synthesis:
+    """Run `program` (which returns the stack outputs) under the offline mocks with the given config."""
+    started = time.perf_counter()
+    # A fresh context per run: Pulumi keeps its settings, root stack and config in context variables.
+    synthesis = contextvars.Context().run(_run, stack, values, secret_keys, program)
+    synthesis.seconds = time.perf_counter() - started
+    return synthesis
 
 
 def synthesize(
@@ -304,11 +315,12 @@ def synthesize(
     """
     if values is None:
         values, secret_keys = read_stack_file(stack, repo_root)
-    started = time.perf_counter()
-    # A fresh context per run: Pulumi keeps its settings, root stack and config in context variables.
-    synthesis = contextvars.Context().run(_run, stack, values, secret_keys or set(), repo_root)
-    synthesis.seconds = time.perf_counter() - started
-    return synthesis
+    return run_offline(
+        stack,
+        lambda: build(load_config(), package_reference(repo_root, require_built=False)),
+        values=values,
+        secret_keys=secret_keys or set(),
+    )
 
 
 # ---- presentation ----------------------------------------------------------------------------

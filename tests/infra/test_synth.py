@@ -3,17 +3,28 @@ from __future__ import annotations
 
 import copy
 import json
+import runpy
 import time
 from pathlib import Path
 
+import pulumi
 import pytest
 from click.testing import CliRunner
 
 from infra.config import ConfigError
-from orderbridge import synth
+from orderbridge import packaging, synth
 from orderbridge.cli import main
 from orderbridge.packaging import REPO_ROOT
-from orderbridge.synth import REDACTED, SNAPSHOT_DIR, Synthesis, load_snapshot, queue_replacements, synthesize
+from orderbridge.synth import (
+    REDACTED,
+    SNAPSHOT_DIR,
+    Synthesis,
+    load_snapshot,
+    queue_replacements,
+    read_stack_file,
+    run_offline,
+    synthesize,
+)
 
 
 def test_snapshot_is_current(stack: Synthesis) -> None:
@@ -107,3 +118,27 @@ def test_cli_prints_the_replacement_warning_against_a_baseline(
     result = CliRunner().invoke(main, ["synth", "--stack", "dev", "--baseline", str(path)])
     assert result.exit_code == 0
     assert "WARNING: queue order-updates" in result.stderr and "requiresDuplicateDetection" in result.stderr
+
+
+def test_main_program_reads_config_builds_and_exports_with_a_built_package(
+    dev: Synthesis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`__main__.py` as `pulumi up` runs it: it insists on a built package and exports build()'s outputs."""
+    requested: list[bool] = []
+    real_reference = packaging.package_reference
+
+    def reference(repo_root: Path = REPO_ROOT, *, require_built: bool) -> packaging.PackageRef:
+        requested.append(require_built)
+        return real_reference(repo_root, require_built=False)  # no dist/ offline
+
+    monkeypatch.setattr(packaging, "package_reference", reference)
+
+    def main_program() -> dict:
+        runpy.run_path(str(REPO_ROOT / "__main__.py"))
+        return dict(pulumi.runtime.get_root_resource().outputs)
+
+    values, secret_keys = read_stack_file("dev")
+    ran = run_offline("dev", main_program, values=values, secret_keys=secret_keys)
+    assert requested == [True]
+    assert ran.outputs == dev.outputs
+    assert ran.as_json() == dev.as_json()
