@@ -113,3 +113,32 @@ def test_deployment_refuses_a_missing_or_stale_package(repo: Path) -> None:
     (repo / "integrator_func" / "function_app.py").write_text("app = 'changed'\n")
     with pytest.raises(PackagingError, match="other sources than the checkout"):
         package_reference(repo, require_built=True)
+
+
+def test_real_pip_accepts_the_cross_platform_flags(repo: Path) -> None:
+    """pip itself parses the command (offline: --no-index), so a typo in a flag would show here."""
+    def offline_pip(command: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*command, "--no-index"], capture_output=True, text=True, check=False)
+
+    with pytest.raises(PackagingError) as raised:
+        build_package(repo, pip=offline_pip)
+    message = str(raised.value)
+    assert "httpx" in message and "no such option" not in message.lower(), message
+
+
+def test_cli_package_reports_the_artifact_and_maps_errors(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from orderbridge import packaging
+    from orderbridge.cli import main
+
+    real_build = packaging.build_package
+    monkeypatch.setattr(packaging, "build_package", lambda dist=None: real_build(repo, dist, pip=FakePip()))
+    result = CliRunner().invoke(main, ["package", "--dist", str(repo / "out")])
+    assert result.exit_code == 0, result.output
+    assert f"built {repo / 'out' / 'integrator.zip'}" in result.output and "blob integrator-" in result.output
+
+    monkeypatch.setattr(packaging, "build_package",
+                        lambda dist=None: real_build(repo, dist, pip=FakePip(1, "ERROR: boom")))
+    failed = CliRunner().invoke(main, ["package"])
+    assert failed.exit_code == 1 and "ERROR: boom" in failed.output
