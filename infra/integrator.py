@@ -19,6 +19,9 @@ from infra.vault import SecretsVault
 from orderbridge.packaging import PackageRef
 
 PACKAGE_CONTAINER = "deployment-package"
+# One Deploy on Flex Consumption reads the package under exactly this name from the deployment container
+# (https://learn.microsoft.com/azure/azure-functions/functions-infrastructure-as-code?pivots=flex-consumption-plan#deployment-package).
+PACKAGE_BLOB = "released-package.zip"
 ECP_API_KEY_SECRET = "ecp-api-key"
 ERP_API_KEY_SECRET = "erp-api-key"
 
@@ -68,8 +71,9 @@ class Integrator(pulumi.ComponentResource):
         )
         self.package_blob = storage.Blob(
             f"{name}-package",
-            # Named by content hash: new code is a new blob, and the snapshot shows which code deploys.
-            blob_name=args.package.blob_name,
+            blob_name=PACKAGE_BLOB,
+            # The sources' hash: new code changes the blob, and the snapshot shows which code deploys.
+            metadata={"sourceHash": args.package.source_hash},
             container_name=PACKAGE_CONTAINER,
             account_name=self.host_storage.account.name,
             resource_group_name=deployment.resource_group_name,

@@ -58,7 +58,7 @@ def package_command(dist: Path | None) -> None:
     except packaging.PackagingError as exc:
         raise click.ClickException(str(exc)) from exc
     size = ref.path.stat().st_size
-    click.echo(f"built {ref.path} ({size / 1_048_576:.1f} MiB), blob {ref.blob_name}")
+    click.echo(f"built {ref.path} ({size / 1_048_576:.1f} MiB) from sources {ref.source_hash[:16]}")
 
 
 if __name__ == "__main__":

@@ -43,10 +43,6 @@ class PackageRef:
     source_hash: str
 
     @property
-    def blob_name(self) -> str:
-        return f"integrator-{self.source_hash[:16]}.zip"
-
-    @property
     def asset_path(self) -> str:
         """The zip relative to the project root, where Pulumi runs the program: the same on every machine."""
         return f"{self.path.parent.name}/{self.path.name}"
@@ -143,7 +139,6 @@ def build_package(
     manifest = {
         "sourceHash": ref.source_hash,
         "zipSha256": hashlib.sha256(ref.path.read_bytes()).hexdigest(),
-        "blobName": ref.blob_name,
     }
     (dist / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return ref

@@ -335,7 +335,7 @@ _KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "monitor:DiagnosticSetting": ("resourceUri",),
     "storage:StorageAccount": ("accountName", "allowBlobPublicAccess", "allowSharedKeyAccess", "minimumTlsVersion"),
     "storage:BlobContainer": ("containerName", "publicAccess"),
-    "storage:Blob": ("blobName",),
+    "storage:Blob": ("blobName", "metadata.sourceHash"),
     "servicebus:Namespace": ("namespaceName", "sku.name", "disableLocalAuth", "minimumTlsVersion"),
     "servicebus:Queue": ("queueName", "requiresSession", "requiresDuplicateDetection",
                          "duplicateDetectionHistoryTimeWindow", "maxDeliveryCount", "lockDuration"),

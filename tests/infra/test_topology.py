@@ -185,12 +185,13 @@ def test_function_app_settings_are_the_agreed_ones(stack: Synthesis) -> None:
     assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"].startswith("InstrumentationKey=")
 
 
-def test_package_blob_is_named_by_source_hash_in_the_deployment_container(stack: Synthesis) -> None:
+def test_package_blob_carries_the_source_hash_under_the_one_deploy_name(stack: Synthesis) -> None:
     from orderbridge.packaging import package_reference
 
     blob = one(stack, "storage:Blob").revealed_inputs()
     assert blob["containerName"] == "deployment-package"
-    assert blob["blobName"] == package_reference(require_built=False).blob_name
+    assert blob["blobName"] == "released-package.zip"
+    assert blob["metadata"] == {"sourceHash": package_reference(require_built=False).source_hash}
 
 
 @functools.cache
