@@ -27,6 +27,7 @@ MappingError naming the JSON path of the field at fault for what a schema cannot
 """
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterable, Iterator, Mapping
@@ -187,6 +188,7 @@ def _reconcile(order: Mapping[str, Any], currency: str, subtotal: Decimal, shipp
         ),
         Decimal(0),
     )
+    discounts = round_amount(discounts, currency)  # exact already; gives 0 the currency's decimals
     grand = subtotal + shipping - discounts + (Decimal(0) if order["pricesIncludeTax"] else tax)
     expected = {
         "subtotal": (subtotal, "the sum of lines[].lineTotal"),
@@ -210,9 +212,9 @@ def _reconcile(order: Mapping[str, Any], currency: str, subtotal: Decimal, shipp
 
 
 def _comments(text: str) -> Iterator[dict[str, Any]]:
-    """Comment lines holding `text`, split at DESCRIPTION_LENGTH characters."""
-    for start in range(0, len(text), DESCRIPTION_LENGTH):
-        yield {"lineType": "Comment", "description": text[start : start + DESCRIPTION_LENGTH]}
+    """Comment lines holding `text` on one line, wrapped at word boundaries to DESCRIPTION_LENGTH."""
+    for chunk in textwrap.wrap(" ".join(text.split()), width=DESCRIPTION_LENGTH, break_on_hyphens=False):
+        yield {"lineType": "Comment", "description": chunk}
 
 
 def _discount_comments(discounts: Iterable[Mapping[str, Any]], currency: str) -> Iterator[dict[str, Any]]:
@@ -232,11 +234,10 @@ def _payment_comments(payments: Iterable[Mapping[str, Any]], currency: str) -> I
 
 
 def _note_comments(note: str) -> Iterator[dict[str, Any]]:
-    """The customer note on one line of text (ERP descriptions are single-line), after a heading."""
-    text = " ".join(note.split())
-    if text:
+    """The customer note (ERP descriptions are single-line), after a heading."""
+    if note.strip():
         yield from _comments("Customer note:")
-        yield from _comments(text)
+        yield from _comments(note)
 
 
 def _person_name(address: Mapping[str, Any], path: str) -> str:
