@@ -29,7 +29,6 @@ MINOR_UNITS: dict[str, int] = {
     **{code: 3 for code in _THREE_DECIMALS},
     **{code: 4 for code in _FOUR_DECIMALS},
 }
-UNIT_PRICE_DECIMALS = 5  # Business Central's default unit-amount rounding precision (0.00001)
 
 
 def minor_units(currency: str, *, field: str) -> int:
@@ -77,11 +76,9 @@ def amount(value: object, currency: str, *, field: str) -> Decimal:
 
 
 def unit_price(value: object, currency: str, *, field: str) -> Decimal:
-    """A unit price with at least the currency's decimals and at most UNIT_PRICE_DECIMALS."""
+    """A unit price with at least the currency's decimals, keeping finer ones (the schema allows up to 5)."""
     number = decimal_value(value, field=field)
     decimals = max(minor_units(currency, field="$.currency"), -min(number.normalize().as_tuple().exponent, 0))
-    if decimals > UNIT_PRICE_DECIMALS:
-        raise MappingError(field=field, message=f"has more than {UNIT_PRICE_DECIMALS} decimals")
     return number.quantize(_quantum(decimals))
 
 
