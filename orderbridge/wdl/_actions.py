@@ -25,6 +25,7 @@ from ._expressions import library_lookup, to_interpolated_text
 from ._records import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, Attempt, WorkflowResponse
 from ._retry import OUTBOUND_REQUEST_LIMIT_SECONDS, RetryPolicy, is_retryable_status, parse_retry_policy
 from ._runtime import Handler, Outcome, RunState, Termination
+from ._shapes import as_array, as_object
 from ._transport import HttpRequest, HttpResponse
 
 # Azure's default and maximum Foreach degree of parallelism
@@ -90,14 +91,14 @@ def terminate(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration
     status = str(inputs.get("runStatus", FAILED))
     if status not in (SUCCEEDED, FAILED, CANCELLED):
         raise DefinitionError(f"Terminate runStatus must be Succeeded, Failed or Cancelled, got {status!r}")
-    error = inputs.get("runError") or {}
+    error = as_object(inputs.get("runError"))
     run.terminate(Termination(status, error.get("code"), error.get("message")))
     return Outcome(SUCCEEDED, inputs, None)
 
 
 def wait(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
     inputs = _inputs(node, ctx)
-    interval = inputs.get("interval") or {}
+    interval = as_object(inputs.get("interval"))
     units = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
     unit = str(interval.get("unit", "")).lower()
     if unit not in units:
@@ -142,7 +143,7 @@ def _hide_secrets(authentication: dict[str, Any]) -> dict[str, Any]:
 
 
 def _action_timeout(node: ActionNode) -> float | None:
-    limit = node.raw.get("limit") or {}
+    limit = as_object(node.raw.get("limit"))
     if "timeout" not in limit:
         return None
     return parse_duration(limit["timeout"], path=node.path, what="limit.timeout")
@@ -362,7 +363,7 @@ def foreach_degree(body: dict[str, Any]) -> int:
     """How many iterations of a Foreach definition run at once (DefinitionError when out of range)."""
     if "sequential" in str(body.get("operationOptions", "")).lower():
         return 1
-    repetitions = ((body.get("runtimeConfiguration") or {}).get("concurrency") or {}).get("repetitions")
+    repetitions = as_object(as_object(body.get("runtimeConfiguration")).get("concurrency")).get("repetitions")
     if repetitions is None:
         return DEFAULT_FOREACH_DEGREE
     if not isinstance(repetitions, int) or not 1 <= repetitions <= MAX_FOREACH_DEGREE:
@@ -372,7 +373,7 @@ def foreach_degree(body: dict[str, Any]) -> int:
 
 def until_count(body: dict[str, Any]) -> int:
     """The iteration limit of an Until definition (DefinitionError when out of range)."""
-    count = (body.get("limit") or {}).get("count", DEFAULT_UNTIL_COUNT)
+    count = as_object(body.get("limit")).get("count", DEFAULT_UNTIL_COUNT)
     if not isinstance(count, int) or not 0 < count <= MAX_UNTIL_COUNT:
         raise DefinitionError(f"Until limit.count must be 1..{MAX_UNTIL_COUNT}, got {count!r}")
     return count
@@ -399,7 +400,7 @@ def foreach(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: 
 
 
 def until(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
-    limit = node.raw.get("limit") or {}
+    limit = as_object(node.raw.get("limit"))
     count = until_count(node.raw)
     budget = parse_duration(limit.get("timeout", DEFAULT_UNTIL_TIMEOUT), path=node.path, what="Until limit.timeout")
     deadline = run.clock.now().timestamp() + budget
@@ -434,7 +435,7 @@ _VARIABLE_TYPES: dict[str, tuple[type, ...]] = {
 
 def initialize_variable(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
     inputs = _inputs(node, ctx)
-    declared = inputs.get("variables") or []
+    declared = [as_object(variable) for variable in as_array(inputs.get("variables"))]
     with ctx.variables_lock:
         for variable in declared:
             name, kind = variable.get("name"), str(variable.get("type", "")).lower()

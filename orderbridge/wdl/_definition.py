@@ -12,6 +12,7 @@ from typing import Any
 
 from ._errors import DefinitionError
 from ._records import ACTION_STATUSES
+from ._shapes import as_array, as_object
 from ._templates import Template, compile_value
 
 # Action types the engine runs (lower-case, as Azure accepts any case).
@@ -83,10 +84,11 @@ def compile_definition(definition: dict[str, Any]) -> CompiledWorkflow:
     """Parse every expression and order every graph; raises DefinitionError / ExpressionSyntaxError."""
     if not isinstance(definition, dict):
         raise DefinitionError("a workflow definition must be a JSON object with 'triggers' and 'actions'")
-    triggers = definition.get("triggers") or {}
+    triggers = as_object(definition.get("triggers"))
     if len(triggers) != 1:
         raise DefinitionError(f"the engine runs definitions with exactly one trigger; found {sorted(triggers)}")
     trigger_name, trigger = next(iter(triggers.items()))
+    trigger = as_object(trigger)
     if str(trigger.get("type", "")).lower() not in SUPPORTED_TRIGGER_TYPES:
         raise DefinitionError(
             f"trigger type {trigger.get('type')!r} is not supported; the engine runs Request triggers",
@@ -97,18 +99,18 @@ def compile_definition(definition: dict[str, Any]) -> CompiledWorkflow:
             "splitOn starts one run per array item, which run() does not do; call run() once per item instead",
             path=f"triggers.{trigger_name}",
         )
-    graph = compile_graph(definition.get("actions") or {}, "actions")
+    graph = compile_graph(as_object(definition.get("actions")), "actions")
     _propagate_secure_data(graph, trigger_secured=bool(secure_properties(trigger)))
     outputs = {
-        name: compile_value(spec.get("value"), f"outputs.{name}")
-        for name, spec in (definition.get("outputs") or {}).items()
+        name: compile_value(as_object(spec).get("value"), f"outputs.{name}")
+        for name, spec in as_object(definition.get("outputs")).items()
     }
     return CompiledWorkflow(
         definition=definition,
         trigger_name=trigger_name,
         trigger=trigger,
         graph=graph,
-        parameters=dict(definition.get("parameters") or {}),
+        parameters={name: as_object(spec) for name, spec in as_object(definition.get("parameters")).items()},
         outputs=outputs,
     )
 
@@ -131,7 +133,7 @@ def _all_nodes(graph: Graph) -> list[ActionNode]:
 
 def secure_properties(body: dict[str, Any]) -> list[str]:
     """The `runtimeConfiguration.secureData.properties` of a trigger or action."""
-    return ((body.get("runtimeConfiguration") or {}).get("secureData") or {}).get("properties") or []
+    return as_array(as_object(as_object(body.get("runtimeConfiguration")).get("secureData")).get("properties"))
 
 
 _TRIGGER_REFERENCES = frozenset({"trigger", "triggerbody", "triggeroutputs", "triggerformdatavalue",
@@ -210,6 +212,8 @@ def parse_run_after(raw: Any, path: str) -> dict[str, frozenset[str]]:
     result: dict[str, frozenset[str]] = {}
     for predecessor, statuses in raw.items():
         statuses = statuses or ["Succeeded"]
+        if not isinstance(statuses, list):
+            raise DefinitionError(f"runAfter '{predecessor}' must list statuses, e.g. [\"Succeeded\"]", path=path)
         unknown = [s for s in statuses if str(s).lower() not in canonical]
         if unknown:
             raise DefinitionError(
@@ -276,18 +280,19 @@ def _compile_parts(node: ActionNode, body: dict[str, Any], path: str) -> None:
             raise DefinitionError("a Foreach action needs a 'foreach' expression", path=path)
         node.parts["foreach"] = compile_value(body["foreach"], f"{path}.foreach")
     if kind in ("if", "foreach", "scope", "until"):
-        node.graphs["actions"] = compile_graph(body.get("actions") or {}, f"{path}.actions")
+        node.graphs["actions"] = compile_graph(as_object(body.get("actions")), f"{path}.actions")
     if kind == "if":
-        otherwise = (body.get("else") or {}).get("actions") or {}
+        otherwise = as_object(as_object(body.get("else")).get("actions"))
         node.graphs["else"] = compile_graph(otherwise, f"{path}.else.actions")
     if kind == "switch":
-        for case_name, case in (body.get("cases") or {}).items():
+        for case_name, case in as_object(body.get("cases")).items():
+            case = as_object(case)
             case_path = f"{path}.cases.{case_name}"
             if "case" not in case:
                 raise DefinitionError("a Switch case needs a 'case' value", path=case_path)
             node.parts[f"case:{case_name}"] = compile_value(case["case"], f"{case_path}.case")
-            node.graphs[f"case:{case_name}"] = compile_graph(case.get("actions") or {}, f"{case_path}.actions")
-        default = (body.get("default") or {}).get("actions") or {}
+            node.graphs[f"case:{case_name}"] = compile_graph(as_object(case.get("actions")), f"{case_path}.actions")
+        default = as_object(as_object(body.get("default")).get("actions"))
         node.graphs["default"] = compile_graph(default, f"{path}.default.actions")
 
 

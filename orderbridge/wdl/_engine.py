@@ -17,6 +17,7 @@ from ._expressions import Environment
 from ._records import FAILED, REDACTED, SUCCEEDED, ActionRecord, RunResult, WorkflowResponse
 from ._retry import Jitter
 from ._runtime import ConnectorRegistry, RunState, default_jitter, new_run_id
+from ._shapes import as_object
 from ._templates import compile_value
 from ._transport import HttpxTransport, Transport
 
@@ -121,7 +122,7 @@ def _fire_trigger(workflow: CompiledWorkflow, trigger: TriggerInput, state: RunS
     (https://learn.microsoft.com/azure/logic-apps/logic-apps-pricing#triggers).
     """
     spec = workflow.trigger
-    inputs = spec.get("inputs") or {}
+    inputs = as_object(spec.get("inputs"))
     now = state.clock.now()
     outputs = trigger_outputs(trigger, inputs.get("relativePath"))
     secured = secure_properties(spec)
@@ -142,7 +143,7 @@ def _fire_trigger(workflow: CompiledWorkflow, trigger: TriggerInput, state: RunS
 
 def _visible_trigger(workflow: CompiledWorkflow, trigger: TriggerInput, record: ActionRecord) -> dict[str, Any]:
     """What `trigger()` returns: the real inputs and outputs, even when secureData hides them in the record."""
-    inputs = workflow.trigger.get("inputs") or {}
+    inputs = as_object(workflow.trigger.get("inputs"))
     return {**record.as_result(), "inputs": inputs, "outputs": trigger_outputs(trigger, inputs.get("relativePath"))}
 
 

@@ -21,6 +21,7 @@ from ._definition import CompiledWorkflow, Graph
 from ._engine import TriggerInput, prepare, run
 from ._errors import DefinitionError
 from ._records import RunResult
+from ._shapes import as_object
 
 DEFAULT_MAXIMUM_WAITING_RUNS = 100
 # A Request trigger's caller waits at most 120 s for the Response action
@@ -44,7 +45,7 @@ class WorkflowHost:
     def __init__(self, definition: dict[str, Any] | CompiledWorkflow, **run_options: Any) -> None:
         self.workflow = prepare(definition)
         self._options = run_options
-        concurrency = (self.workflow.trigger.get("runtimeConfiguration") or {}).get("concurrency") or {}
+        concurrency = as_object(as_object(self.workflow.trigger.get("runtimeConfiguration")).get("concurrency"))
         self.runs: int | None = concurrency.get("runs")
         self.maximum_waiting_runs: int = concurrency.get("maximumWaitingRuns", DEFAULT_MAXIMUM_WAITING_RUNS)
         if self.runs is not None and not (isinstance(self.runs, int) and self.runs >= 1):

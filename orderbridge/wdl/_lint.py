@@ -18,6 +18,7 @@ from ._durations import parse_duration
 from ._errors import WdlError
 from ._expressions import WORKFLOW_FUNCTIONS, FunctionCall, library_lookup
 from ._retry import parse_retry_policy
+from ._shapes import as_array, as_object
 from ._templates import compile_value
 
 LOOP_REFERENCES = frozenset({"items", "iterationindexes"})
@@ -60,7 +61,7 @@ def lint(definition: Any) -> list[LintProblem]:
         variable.get("name")
         for action in actions
         if str(action.body.get("type", "")).lower() == "initializevariable"
-        for variable in ((action.body.get("inputs") or {}).get("variables") or [])
+        for variable in as_array(as_object(action.body.get("inputs")).get("variables"))
         if isinstance(variable, dict)
     }
     for action in actions:
@@ -75,8 +76,9 @@ def _lint_triggers(triggers: Any) -> list[LintProblem]:
     if not isinstance(triggers, dict) or len(triggers) != 1:
         return [LintProblem("triggers", "the engine runs definitions with exactly one trigger")]
     (name, trigger), = triggers.items()
-    if str((trigger or {}).get("type", "")).lower() not in SUPPORTED_TRIGGER_TYPES:
-        message = f"trigger type {trigger.get('type')!r} is not supported (Request only)"
+    kind = as_object(trigger).get("type")
+    if str(kind).lower() not in SUPPORTED_TRIGGER_TYPES:
+        message = f"trigger type {kind!r} is not supported (Request only)"
         return [LintProblem(f"triggers.{name}", message)]
     return []
 
@@ -101,10 +103,10 @@ def _walk(actions: Any, path: str, parent: _Action | None) -> Iterator[_Action]:
         action = _Action(name, f"{path}.{name}", body, parent, actions)
         yield action
         yield from _walk(body.get("actions"), f"{action.path}.actions", action)
-        yield from _walk((body.get("else") or {}).get("actions"), f"{action.path}.else.actions", action)
-        for case_name, case in (body.get("cases") or {}).items():
-            yield from _walk((case or {}).get("actions"), f"{action.path}.cases.{case_name}.actions", action)
-        yield from _walk((body.get("default") or {}).get("actions"), f"{action.path}.default.actions", action)
+        yield from _walk(as_object(body.get("else")).get("actions"), f"{action.path}.else.actions", action)
+        for case_name, case in as_object(body.get("cases")).items():
+            yield from _walk(as_object(case).get("actions"), f"{action.path}.cases.{case_name}.actions", action)
+        yield from _walk(as_object(body.get("default")).get("actions"), f"{action.path}.default.actions", action)
 
 
 def _lint_structure(action: _Action) -> list[LintProblem]:
@@ -136,7 +138,7 @@ _NO_SECURE_OUTPUTS = _NO_SECURE_INPUTS | {"compose", "parsejson", "response", "w
 def _lint_settings(action: _Action) -> list[LintProblem]:
     """secureData where Azure supports it, no trackedProperties on secured data, valid retry/limit/loop values."""
     body, kind = action.body, str(action.body.get("type", "")).lower()
-    secured = ((body.get("runtimeConfiguration") or {}).get("secureData") or {}).get("properties") or []
+    secured = as_array(as_object(as_object(body.get("runtimeConfiguration")).get("secureData")).get("properties"))
     problems = []
     for side, unsupported in (("inputs", _NO_SECURE_INPUTS), ("outputs", _NO_SECURE_OUTPUTS)):
         if side in secured and kind in unsupported:
@@ -144,10 +146,10 @@ def _lint_settings(action: _Action) -> list[LintProblem]:
     if secured and body.get("trackedProperties"):
         problems.append(LintProblem(action.path, "trackedProperties cannot be used on an action with secureData"))
     try:
-        retry = (body.get("inputs") or {}).get("retryPolicy") if isinstance(body.get("inputs"), dict) else None
+        retry = as_object(body.get("inputs")).get("retryPolicy")
         if isinstance(retry, dict):
             parse_retry_policy(retry, action.path)
-        timeout = (body.get("limit") or {}).get("timeout")
+        timeout = as_object(body.get("limit")).get("timeout")
         if timeout is not None:
             parse_duration(timeout, path=action.path, what="limit.timeout")
         if kind == "foreach":
@@ -162,13 +164,13 @@ def _lint_settings(action: _Action) -> list[LintProblem]:
 def _predecessors(name: str, siblings: dict[str, dict[str, Any]]) -> set[str]:
     """Every action that `name` transitively runs after (cycle-safe)."""
     seen: set[str] = set()
-    stack = list(((siblings.get(name) or {}).get("runAfter") or {}).keys())
+    stack = list(as_object(as_object(siblings.get(name)).get("runAfter")))
     while stack:
         current = stack.pop()
         if current in seen or current not in siblings:
             continue
         seen.add(current)
-        stack.extend(((siblings[current] or {}).get("runAfter") or {}).keys())
+        stack.extend(as_object(as_object(siblings[current]).get("runAfter")))
     return seen
 
 
