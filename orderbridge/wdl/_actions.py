@@ -46,12 +46,37 @@ HIDDEN_SECRET = "<redacted: credential>"
 Iteration = tuple[int, ...]
 
 
-def _inputs(node: ActionNode, ctx: EvaluationContext) -> Any:
-    return node.inputs.evaluate(ctx)
+def _member(inputs: dict[str, Any], key: str, expected: type, node: ActionNode, default: Any = None) -> Any:
+    """inputs[key] checked against the JSON type the action needs; an absent key gives `default`."""
+    value = inputs.get(key, default)
+    if value is not None and not isinstance(value, expected):
+        raise ExpressionEvaluationError(
+            f"inputs.{key} of a {node.type} action has the wrong type: {json.dumps(value, default=str)[:60]}",
+            path=node.path,
+        )
+    return value
+
+
+def _text_map(value: dict[str, Any] | None) -> dict[str, str]:
+    """Headers and queries as text, the way they go on the wire."""
+    return {str(k): to_interpolated_text(v) for k, v in (value or {}).items()}
+
+
+def _inputs(node: ActionNode, ctx: EvaluationContext) -> dict[str, Any]:
+    """The evaluated `inputs` of an action whose inputs are an object (all but Compose)."""
+    inputs = node.inputs.evaluate(ctx)
+    if inputs is None:
+        return {}
+    if not isinstance(inputs, dict):
+        raise ExpressionEvaluationError(
+            f"the inputs of a {node.type} action must be an object, got {json.dumps(inputs, default=str)[:60]}",
+            path=node.path,
+        )
+    return inputs
 
 
 def compose(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
-    value = _inputs(node, ctx)
+    value = node.inputs.evaluate(ctx)
     return Outcome(SUCCEEDED, value, value)
 
 
@@ -63,9 +88,14 @@ def parse_json(run: RunState, node: ActionNode, ctx: EvaluationContext, iteratio
             content = json.loads(content)
         except json.JSONDecodeError as exc:
             return Outcome.failed("InvalidJSON", f"the content is not valid JSON: {exc}", inputs)
-    schema = inputs.get("schema") or {}
+    schema = _member(inputs, "schema", dict, node, {})
     validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft4Validator)
-    problems = sorted(validator_class(schema).iter_errors(content), key=lambda e: list(e.absolute_path))
+    try:
+        validator_class.check_schema(schema)
+        problems = sorted(validator_class(schema).iter_errors(content), key=lambda e: list(e.absolute_path))
+    except (jsonschema.SchemaError, jsonschema.exceptions.UnknownType) as exc:
+        reason = getattr(exc, "message", exc)
+        return Outcome.failed("InvalidSchema", f"the ParseJson schema is not a valid JSON schema: {reason}", inputs)
     if problems:
         described = "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in problems[:10])
         return Outcome.failed("ValidationFailed", f"the schema validation failed: {described}", inputs,
@@ -80,7 +110,7 @@ def response(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration:
         status_code = int(status_code)
     except (TypeError, ValueError):
         return Outcome.failed("InvalidTemplate", f"Response statusCode {status_code!r} is not a number", inputs)
-    headers = {str(k): to_interpolated_text(v) for k, v in (inputs.get("headers") or {}).items()}
+    headers = _text_map(_member(inputs, "headers", dict, node))
     if not run.set_response(WorkflowResponse(status_code, headers, inputs.get("body"), run.clock.now())):
         return Outcome.failed("ActionResponseAlreadySent", "a Response was already sent for this run", inputs)
     return Outcome(SUCCEEDED, inputs, None)
@@ -103,7 +133,10 @@ def wait(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Ite
     unit = str(interval.get("unit", "")).lower()
     if unit not in units:
         raise DefinitionError(f"Wait interval unit must be one of {sorted(units)}, got {interval.get('unit')!r}")
-    run.clock.sleep(float(interval.get("count", 0)) * units[unit])
+    count = interval.get("count", 0)
+    if isinstance(count, bool) or not isinstance(count, (int, float)) or count < 0:
+        raise DefinitionError(f"Wait interval count must be a non-negative number, got {count!r}")
+    run.clock.sleep(float(count) * units[unit])
     return Outcome(SUCCEEDED, inputs, None)
 
 
@@ -116,9 +149,9 @@ def http(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Ite
     uri = inputs.get("uri")
     if not method or not isinstance(uri, str):
         raise DefinitionError("an Http action needs 'method' and a string 'uri'")
-    url = _with_queries(uri, inputs.get("queries"))
-    headers = {str(k): to_interpolated_text(v) for k, v in (inputs.get("headers") or {}).items()}
-    authentication = inputs.get("authentication")
+    url = _with_queries(uri, _member(inputs, "queries", dict, node))
+    headers = _text_map(_member(inputs, "headers", dict, node))
+    authentication = _member(inputs, "authentication", dict, node)
     request = HttpRequest(method, url, headers, inputs.get("body"), authentication, None)
     recorded = {key: value for key, value in inputs.items() if key != "retryPolicy"}
     if "headers" in recorded:
@@ -129,11 +162,11 @@ def http(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Ite
     return call_with_retries(run, node, lambda req: run.http(req), request, policy, recorded)
 
 
-def _with_queries(uri: str, queries: Any) -> str:
+def _with_queries(uri: str, queries: dict[str, Any] | None) -> str:
     if not queries:
         return uri
     # Spaces as %20, as .NET's Uri.EscapeDataString writes them, not '+'.
-    encoded = urlencode({str(k): to_interpolated_text(v) for k, v in queries.items()}, quote_via=quote)
+    encoded = urlencode(_text_map(queries), quote_via=quote)
     return f"{uri}{'&' if '?' in uri else '?'}{encoded}"
 
 
@@ -275,7 +308,7 @@ def _failure(answer: HttpResponse | None, error: str | None, attempts: int) -> t
 def api_connection(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
     """A managed connector call, served by the connector registered under the connection's name."""
     inputs = _inputs(node, ctx)
-    connection = ((inputs.get("host") or {}).get("connection") or {}).get("name")
+    connection = as_object(as_object(inputs.get("host")).get("connection")).get("name")
     connector = run.connectors.get(connection) if isinstance(connection, str) else None
     if connector is None:
         raise DefinitionError(
@@ -283,8 +316,8 @@ def api_connection(run: RunState, node: ActionNode, ctx: EvaluationContext, iter
             "callable}} to run()"
         )
     method = str(inputs.get("method", "get")).upper()
-    url = _with_queries(str(inputs.get("path", "/")), inputs.get("queries"))
-    headers = {str(k): to_interpolated_text(v) for k, v in (inputs.get("headers") or {}).items()}
+    url = _with_queries(str(inputs.get("path", "/")), _member(inputs, "queries", dict, node))
+    headers = _text_map(_member(inputs, "headers", dict, node))
     request = HttpRequest(method, url, headers, inputs.get("body"), None, None)
     policy = parse_retry_policy(inputs.get("retryPolicy"), node.path)
     recorded = {key: value for key, value in inputs.items() if key != "retryPolicy"}
@@ -438,7 +471,7 @@ def initialize_variable(run: RunState, node: ActionNode, ctx: EvaluationContext,
     declared = [as_object(variable) for variable in as_array(inputs.get("variables"))]
     with ctx.variables_lock:
         for variable in declared:
-            name, kind = variable.get("name"), str(variable.get("type", "")).lower()
+            name, kind = _member(variable, "name", str, node), str(variable.get("type", "")).lower()
             if kind not in _VARIABLE_TYPES:
                 raise DefinitionError(f"variable {name!r} has unknown type {variable.get('type')!r}; "
                                       f"use one of {sorted(_VARIABLE_TYPES)}")
@@ -464,7 +497,7 @@ def _has_type(value: Any, kind: str) -> bool:
 def _variable_update(update: Callable[[Any, Any], Any]) -> Handler:
     def handler(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
         inputs = _inputs(node, ctx)
-        name = inputs.get("name")
+        name = _member(inputs, "name", str, node)
         with ctx.variables_lock:
             if name not in ctx.variables:
                 return Outcome.failed("InvalidOperation",
@@ -540,12 +573,18 @@ def join(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Ite
     return Outcome(SUCCEEDED, inputs, {"body": text})
 
 
+def _columns(row: Any, node: ActionNode) -> list[dict[str, Any]]:
+    if not isinstance(row, list) or not all(isinstance(column, dict) for column in row):
+        raise ExpressionEvaluationError("Table columns must be an array of {header, value} objects", path=node.path)
+    return row
+
+
 def table(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
     inputs = _inputs(node, ctx)
     items = _from_array(inputs, node)
     if "columns" in node.parts:
-        rows = _per_item(node, ctx, "columns", items)
-        headers = [column.get("header", "") for column in rows[0]] if rows else []
+        rows = [_columns(row, node) for row in _per_item(node, ctx, "columns", items)]
+        headers = [to_interpolated_text(column.get("header", "")) for column in rows[0]] if rows else []
         values = [[column.get("value") for column in row] for row in rows]
     else:
         headers = list(dict.fromkeys(key for item in items if isinstance(item, dict) for key in item))

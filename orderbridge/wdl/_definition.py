@@ -271,6 +271,8 @@ def _compile_parts(node: ActionNode, body: dict[str, Any], path: str) -> None:
     for key in _ITEM_TEMPLATES.get(kind, ()):
         if key in inputs:
             node.parts[key] = compile_value(inputs[key], f"{path}.inputs.{key}")
+        elif kind != "table":
+            raise DefinitionError(f"a {body['type']} action needs inputs.{key}", path=path)
     if kind in ("if", "switch", "until"):
         if "expression" not in body:
             raise DefinitionError(f"a {body['type']} action needs an 'expression'", path=path)

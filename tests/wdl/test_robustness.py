@@ -48,3 +48,29 @@ def test_compiling_any_shape_succeeds_or_raises_a_typed_error(actions: dict[str,
         prepare(definition)
     except WdlError as exc:
         assert str(exc)
+
+
+INPUT_KEYS = st.sampled_from(["from", "select", "where", "columns", "name", "value", "content", "schema", "headers",
+                              "queries", "method", "uri", "body", "statusCode", "interval", "variables", "runStatus",
+                              "runError", "joinWith", "format", "authentication", "retryPolicy"])
+RUNNABLE = st.fixed_dictionaries(
+    {"type": st.sampled_from(["Compose", "Http", "ParseJson", "Response", "Terminate", "Wait", "SetVariable",
+                              "InitializeVariable", "Select", "Query", "Join", "Table", "If", "Foreach"])},
+    optional={"inputs": JSON | st.dictionaries(INPUT_KEYS, JSON, max_size=4), "expression": st.sampled_from(["@true", "@triggerBody()", True]),
+              "foreach": st.sampled_from(["@triggerBody()", "@createArray(1, 2)"]), "actions": st.just({})})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["A", "B", "C"]), RUNNABLE, max_size=3), JSON)
+def test_running_any_runnable_shape_records_failures_instead_of_crashing(actions: dict[str, Any], body: Any) -> None:
+    from orderbridge.wdl import HttpResponse, TriggerInput, VirtualClock, run
+
+    definition = {"triggers": {"manual": {"type": "Request", "inputs": {}}}, "actions": actions}
+    try:
+        result = run(definition, trigger=TriggerInput(body=body), clock=VirtualClock(),
+                     http=lambda request: HttpResponse(200))
+    except WdlError as exc:
+        assert str(exc)
+        return
+    assert result.status in ("Succeeded", "Failed", "Cancelled")
+    assert all(record.status in ("Succeeded", "Failed", "Skipped", "TimedOut") for record in result.all_records)
