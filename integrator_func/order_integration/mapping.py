@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Iterator, Mapping
 
 from .errors import MappingError
-from .money import amount, as_text, decimal_value, minor_units, round_amount, unit_price
+from .money import Currency, as_text, decimal_value
 
 SEQUENCE_STEP = 10000
 DESCRIPTION_LENGTH = 100  # BC sales line Description: Text[100]
@@ -79,8 +79,7 @@ def _is_code20(value: str) -> bool:
 
 def to_erp_sales_order(order: Mapping[str, Any], defaults: ErpDefaults) -> dict[str, Any]:
     """The ERP sales order (deep insert body) for a valid ECP order; MappingError names the field at fault."""
-    currency: str = order["currency"]
-    minor_units(currency, field="$.currency")
+    currency = Currency.of(order["currency"], field="$.currency")
     item_lines, subtotal, line_tax = _item_lines(order["lines"], currency)
     shipping_lines, shipping_total, shipping_tax = _shipping(order.get("shipping"), currency, defaults)
     discount_total = _reconcile(order, currency, subtotal, shipping_total, line_tax + shipping_tax)
@@ -102,7 +101,7 @@ def to_erp_sales_order(order: Mapping[str, Any], defaults: ErpDefaults) -> dict[
         "orderDate": order["createdAt"][:10],
         "customerNumber": defaults.web_customer_number,
         "customerName": _party_name(billing, "$.billingAddress"),
-        "currencyCode": currency,
+        "currencyCode": currency.code,
         "pricesIncludeTax": order["pricesIncludeTax"],
         "email": customer["email"],
     }
@@ -120,28 +119,28 @@ def to_erp_sales_order(order: Mapping[str, Any], defaults: ErpDefaults) -> dict[
     return header
 
 
-def _item_lines(lines: Iterable[Mapping[str, Any]], currency: str) -> tuple[list[dict[str, Any]], Decimal, Decimal]:
+def _item_lines(lines: Iterable[Mapping[str, Any]], currency: Currency) -> tuple[list[dict[str, Any]], Decimal, Decimal]:
     """ERP Item lines, the recomputed subtotal and the lines' tax."""
     result: list[dict[str, Any]] = []
     subtotal = Decimal(0)
     tax = Decimal(0)
     for index, line in enumerate(lines):
         path = f"$.lines[{index}]"
-        price = unit_price(line["unitPrice"], currency, field=f"{path}.unitPrice")
-        discount = amount(line.get("discountAmount", "0"), currency, field=f"{path}.discountAmount")
-        gross = round_amount(line["quantity"] * price, currency)
+        price = currency.unit_price(line["unitPrice"], field=f"{path}.unitPrice")
+        discount = currency.amount(line.get("discountAmount", "0"), field=f"{path}.discountAmount")
+        gross = currency.round(line["quantity"] * price)
         if line.get("gift", False) and price != 0:
             raise MappingError(field=f"{path}.unitPrice", message="a gift line must be free (unit price 0)")
         if discount > gross:
             raise MappingError(field=f"{path}.discountAmount", message=f"exceeds the line amount {as_text(gross)}")
-        line_total = amount(line["lineTotal"], currency, field=f"{path}.lineTotal")
+        line_total = currency.amount(line["lineTotal"], field=f"{path}.lineTotal")
         if line_total != gross - discount:
             raise MappingError(
                 field=f"{path}.lineTotal",
                 message=f"is {as_text(line_total)} but round(quantity x unitPrice) - discountAmount is {as_text(gross - discount)}",
             )
         subtotal += line_total
-        tax += amount(line.get("taxAmount", "0"), currency, field=f"{path}.taxAmount")
+        tax += currency.amount(line.get("taxAmount", "0"), field=f"{path}.taxAmount")
         erp_line: dict[str, Any] = {
             "lineType": "Item",
             "lineObjectNumber": line["sku"].upper(),
@@ -157,16 +156,16 @@ def _item_lines(lines: Iterable[Mapping[str, Any]], currency: str) -> tuple[list
 
 
 def _shipping(
-    shipping: Mapping[str, Any] | None, currency: str, defaults: ErpDefaults
+    shipping: Mapping[str, Any] | None, currency: Currency, defaults: ErpDefaults
 ) -> tuple[list[dict[str, Any]], Decimal, Decimal]:
     """The shipping charge line (none for digital orders), the net shipping charge and its tax."""
     if shipping is None:
         return [], Decimal(0), Decimal(0)
-    price = amount(shipping["price"], currency, field="$.shipping.price")
-    discount = amount(shipping.get("discountAmount", "0"), currency, field="$.shipping.discountAmount")
+    price = currency.amount(shipping["price"], field="$.shipping.price")
+    discount = currency.amount(shipping.get("discountAmount", "0"), field="$.shipping.discountAmount")
     if discount > price:
         raise MappingError(field="$.shipping.discountAmount", message=f"exceeds the shipping price {as_text(price)}")
-    tax = amount(shipping.get("taxAmount", "0"), currency, field="$.shipping.taxAmount")
+    tax = currency.amount(shipping.get("taxAmount", "0"), field="$.shipping.taxAmount")
     line = {
         "lineType": "Item",
         "lineObjectNumber": defaults.shipping_charge_item,
@@ -178,17 +177,17 @@ def _shipping(
     return [line], price - discount, tax
 
 
-def _reconcile(order: Mapping[str, Any], currency: str, subtotal: Decimal, shipping: Decimal, tax: Decimal) -> Decimal:
+def _reconcile(order: Mapping[str, Any], currency: Currency, subtotal: Decimal, shipping: Decimal, tax: Decimal) -> Decimal:
     """Check every ECP total against the recomputed one; returns the order discount total."""
     totals = order["totals"]
     discounts = sum(
         (
-            amount(discount["amount"], currency, field=f"$.discounts[{index}].amount")
+            currency.amount(discount["amount"], field=f"$.discounts[{index}].amount")
             for index, discount in enumerate(order.get("discounts", []))
         ),
         Decimal(0),
     )
-    discounts = round_amount(discounts, currency)  # exact already; gives 0 the currency's decimals
+    discounts = currency.round(discounts)  # exact already; gives 0 the currency's decimals
     grand = subtotal + shipping - discounts + (Decimal(0) if order["pricesIncludeTax"] else tax)
     expected = {
         "subtotal": (subtotal, "the sum of lines[].lineTotal"),
@@ -198,7 +197,7 @@ def _reconcile(order: Mapping[str, Any], currency: str, subtotal: Decimal, shipp
         "grandTotal": (grand, "subtotal + shippingTotal - discountTotal (+ taxTotal when prices exclude tax)"),
     }
     for name, (value, rule) in expected.items():
-        stated = amount(totals[name], currency, field=f"$.totals.{name}")
+        stated = currency.amount(totals[name], field=f"$.totals.{name}")
         if stated != value:
             raise MappingError(
                 field=f"$.totals.{name}", message=f"is {as_text(stated)} but {rule} is {as_text(value)}"
@@ -217,17 +216,17 @@ def _comments(text: str) -> Iterator[dict[str, Any]]:
         yield {"lineType": "Comment", "description": chunk}
 
 
-def _discount_comments(discounts: Iterable[Mapping[str, Any]], currency: str) -> Iterator[dict[str, Any]]:
+def _discount_comments(discounts: Iterable[Mapping[str, Any]], currency: Currency) -> Iterator[dict[str, Any]]:
     for index, discount in enumerate(discounts):
         label = discount.get("code") or discount.get("description") or "order discount"
-        value = amount(discount["amount"], currency, field=f"$.discounts[{index}].amount")
+        value = currency.amount(discount["amount"], field=f"$.discounts[{index}].amount")
         yield from _comments(f"Discount {label}: {as_text(value)}")
 
 
-def _payment_comments(payments: Iterable[Mapping[str, Any]], currency: str) -> Iterator[dict[str, Any]]:
+def _payment_comments(payments: Iterable[Mapping[str, Any]], currency: Currency) -> Iterator[dict[str, Any]]:
     for index, payment in enumerate(payments):
-        value = amount(payment["amount"], currency, field=f"$.payments[{index}].amount")
-        text = f"Payment {payment['method']} {payment['status']} {as_text(value)} {currency}"
+        value = currency.amount(payment["amount"], field=f"$.payments[{index}].amount")
+        text = f"Payment {payment['method']} {payment['status']} {as_text(value)} {currency.code}"
         if payment.get("transactionReference"):
             text += f" ref {payment['transactionReference']}"
         yield from _comments(text)
@@ -269,8 +268,7 @@ def _address_fields(prefix: str, address: Mapping[str, Any]) -> dict[str, Any]:
 
 def to_ecp_order_update(state: Mapping[str, Any]) -> dict[str, Any]:
     """The ECP order update for a valid ERP sales order state; MappingError names the field at fault."""
-    currency: str = state["currencyCode"]
-    minor_units(currency, field="$.currencyCode")
+    currency = Currency.of(state["currencyCode"], field="$.currencyCode")
     invoices = [_invoice(invoice, currency, index) for index, invoice in enumerate(state.get("invoices", []))]
     return {
         "erpChangeVersion": state["changeVersion"],
@@ -308,11 +306,11 @@ def _whole_units(value: object, field: str) -> int:
     return int(quantity)
 
 
-def _invoice(invoice: Mapping[str, Any], currency: str, index: int) -> tuple[dict[str, Any], Decimal, Decimal]:
+def _invoice(invoice: Mapping[str, Any], currency: Currency, index: int) -> tuple[dict[str, Any], Decimal, Decimal]:
     """The ECP invoice entry with its total and remaining amount."""
     path = f"$.invoices[{index}]"
-    total = amount(invoice["totalAmountIncludingTax"], currency, field=f"{path}.totalAmountIncludingTax")
-    remaining = amount(invoice["remainingAmount"], currency, field=f"{path}.remainingAmount")
+    total = currency.amount(invoice["totalAmountIncludingTax"], field=f"{path}.totalAmountIncludingTax")
+    remaining = currency.amount(invoice["remainingAmount"], field=f"{path}.remainingAmount")
     if remaining > total:
         raise MappingError(field=f"{path}.remainingAmount", message=f"exceeds the invoice total {as_text(total)}")
     entry = {

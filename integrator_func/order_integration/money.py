@@ -6,6 +6,7 @@ Most currencies have 2 minor units; the exceptions are listed explicitly. Roundi
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from .errors import MappingError
@@ -31,18 +32,46 @@ MINOR_UNITS: dict[str, int] = {
 }
 
 
-def minor_units(currency: str, *, field: str) -> int:
-    """The currency's decimals; an unknown currency is a MappingError on `field`."""
-    try:
-        return MINOR_UNITS[currency]
-    except KeyError:
-        raise MappingError(
-            field=field, message=f"currency {currency!r} is not an active ISO 4217 currency the integration supports"
-        ) from None
+@dataclass(frozen=True)
+class Currency:
+    """A currency and its ISO 4217 minor units: the precision every amount in it must have."""
 
+    code: str
+    decimals: int
 
-def _quantum(decimals: int) -> Decimal:
-    return Decimal(1).scaleb(-decimals)
+    @classmethod
+    def of(cls, code: str, *, field: str) -> Currency:
+        """The currency `code`; an unknown one is a MappingError on `field`."""
+        try:
+            return cls(code, MINOR_UNITS[code])
+        except KeyError:
+            raise MappingError(
+                field=field, message=f"currency {code!r} is not an active ISO 4217 currency the integration supports"
+            ) from None
+
+    @property
+    def _quantum(self) -> Decimal:
+        return Decimal(1).scaleb(-self.decimals)
+
+    def amount(self, value: object, *, field: str) -> Decimal:
+        """`value` with exactly this currency's decimals; significant digits beyond them are a MappingError."""
+        number = decimal_value(value, field=field)
+        exact = number.quantize(self._quantum)
+        if exact != number:
+            raise MappingError(
+                field=field, message=f"has more decimals than {self.code} allows ({self.decimals}); the sender must round it"
+            )
+        return exact
+
+    def unit_price(self, value: object, *, field: str) -> Decimal:
+        """A unit price with at least this currency's decimals, keeping finer ones (the schema allows up to 5)."""
+        number = decimal_value(value, field=field)
+        decimals = max(self.decimals, -min(number.normalize().as_tuple().exponent, 0))
+        return number.quantize(Decimal(1).scaleb(-decimals))
+
+    def round(self, value: Decimal) -> Decimal:
+        """Round half up to this currency's decimals, as the ERP rounds line amounts."""
+        return value.quantize(self._quantum, rounding=ROUND_HALF_UP)
 
 
 def decimal_value(value: object, *, field: str) -> Decimal:
@@ -61,30 +90,6 @@ def decimal_value(value: object, *, field: str) -> Decimal:
     if not number.is_finite():
         raise MappingError(field=field, message="must be a finite number")
     return number
-
-
-def amount(value: object, currency: str, *, field: str) -> Decimal:
-    """An amount with exactly the currency's decimals; more significant decimals are a MappingError."""
-    number = decimal_value(value, field=field)
-    decimals = minor_units(currency, field="$.currency")
-    exact = number.quantize(_quantum(decimals))
-    if exact != number:
-        raise MappingError(
-            field=field, message=f"has more decimals than {currency} allows ({decimals}); the ECP must round it"
-        )
-    return exact
-
-
-def unit_price(value: object, currency: str, *, field: str) -> Decimal:
-    """A unit price with at least the currency's decimals, keeping finer ones (the schema allows up to 5)."""
-    number = decimal_value(value, field=field)
-    decimals = max(minor_units(currency, field="$.currency"), -min(number.normalize().as_tuple().exponent, 0))
-    return number.quantize(_quantum(decimals))
-
-
-def round_amount(value: Decimal, currency: str) -> Decimal:
-    """Round half up to the currency's decimals, as the ERP rounds line amounts."""
-    return value.quantize(_quantum(minor_units(currency, field="$.currency")), rounding=ROUND_HALF_UP)
 
 
 def as_text(value: Decimal) -> str:

@@ -61,6 +61,13 @@ def test_first_error_is_chosen_by_json_path_with_numeric_indexes() -> None:
     assert "must be >= 1" in str(error) and "3 error(s)" in str(error)
 
 
+def test_unknown_currency_is_a_schema_violation() -> None:
+    order = _example("ecp-order")
+    order["currency"] = "ZZZ"
+    error = _violation("ecp-order", order)
+    assert (error.json_path, error.rule) == ("$.currency", "enum")
+
+
 def test_missing_property_names_it() -> None:
     order = _example("ecp-order")
     del order["currency"]

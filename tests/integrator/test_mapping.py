@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
@@ -11,6 +12,7 @@ import pytest
 from order_integration.contracts import dump_json, load_json, validate
 from order_integration.errors import MappingError
 from order_integration.mapping import ErpDefaults, to_ecp_order_update, to_erp_sales_order
+from order_integration.money import MINOR_UNITS, Currency
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 DEFAULTS = ErpDefaults(web_customer_number="WEB", shipping_charge_item="SHIPPING")
@@ -129,7 +131,6 @@ def _all(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]
 
 
 ORDER_FAILURES = [
-    ("unsupported currency", "us-gift-line-tax-on-top", _set("currency", "ZZZ"), "$.currency", "ISO 4217"),
     ("yen with decimals", "jp-yen-zero-decimals", _set("lines.1.discountAmount", "248.5"), "$.lines[1].discountAmount", "JPY allows (0)"),
     ("euro with 3 significant decimals", "de-multiline-discounts", _set("totals.taxTotal", "16.945"), "$.totals.taxTotal", "EUR allows (2)"),
     ("line total off by a cent", "de-multiline-discounts", _set("lines.1.lineTotal", "48.99"), "$.lines[1].lineTotal", "is 48.99 but"),
@@ -180,7 +181,6 @@ def test_unmappable_order_raises_mapping_error_naming_the_field(
 
 
 STATE_FAILURES = [
-    ("unsupported currency", "partially-shipped-partly-paid", _set("currencyCode", "ZZZ"), "$.currencyCode"),
     ("fractional shipped quantity", "partially-shipped-partly-paid", _set("shipments.0.lines.0.quantity", Decimal("1.5")), "$.shipments[0].lines[0].quantity"),
     ("paid more than invoiced", "invoiced-unpaid-yen", _set("invoices.0.remainingAmount", 8773), "$.invoices[0].remainingAmount"),
     ("yen with decimals", "invoiced-unpaid-yen", _set("invoices.0.totalAmountIncludingTax", Decimal("8772.5")), "$.invoices[0].totalAmountIncludingTax"),
@@ -199,6 +199,22 @@ def test_unmappable_state_raises_mapping_error_naming_the_field(
     with pytest.raises(MappingError) as caught:
         to_ecp_order_update(state)
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize("contract", ["ecp-order", "erp-sales-order-state"])
+def test_schemas_accept_exactly_the_currencies_the_mapping_can_round(contract: str) -> None:
+    """The schemas' currency enum and the minor-units table are one list: a currency the schema
+    admits can always be mapped, and an unknown one is parked as a schema violation."""
+    schema = json.loads((GOLDEN.parents[2] / "schemas" / f"{contract}.schema.json").read_text(encoding="utf-8"))
+    field = "currency" if contract == "ecp-order" else "currencyCode"
+    assert schema["properties"][field]["enum"] == sorted(MINOR_UNITS)
+    assert {MINOR_UNITS[code] for code in ("JPY", "KRW", "EUR", "USD", "KWD", "BHD", "CLF")} == {0, 2, 3, 4}
+
+
+def test_unknown_currency_is_a_mapping_error_for_unvalidated_callers() -> None:
+    with pytest.raises(MappingError) as caught:
+        Currency.of("ZZZ", field="$.currencyCode")
+    assert caught.value.field == "$.currencyCode" and "ISO 4217" in str(caught.value)
 
 
 def test_float_money_is_refused_with_the_fix_named() -> None:
