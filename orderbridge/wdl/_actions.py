@@ -22,6 +22,7 @@ from ._definition import ActionNode
 from ._durations import parse_duration
 from ._errors import DefinitionError, ExpressionEvaluationError, TransportError, TransportTimeout
 from ._expressions import library_lookup, to_interpolated_text
+from ._functions._common import type_name
 from ._records import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, Attempt, WorkflowResponse
 from ._retry import OUTBOUND_REQUEST_LIMIT_SECONDS, RetryPolicy, is_retryable_status, parse_retry_policy
 from ._runtime import Handler, Outcome, RunState, Termination
@@ -417,7 +418,7 @@ def foreach(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: 
     if not isinstance(items, list):
         return Outcome.failed(
             "InvalidTemplate",
-            f"the 'foreach' expression must give an array, got {type(items).__name__}",
+            f"the 'foreach' expression must give an array, got {type_name(items)}",
         )
     if len(items) > MAX_FOREACH_ITEMS:
         return Outcome.failed("InvalidTemplate",
@@ -544,7 +545,7 @@ def _append_to_string(current: Any, value: Any) -> str:
 def _from_array(inputs: dict[str, Any], node: ActionNode) -> list:
     items = inputs.get("from")
     if not isinstance(items, list):
-        raise ExpressionEvaluationError(f"'from' must be an array, got {type(items).__name__}", path=node.path)
+        raise ExpressionEvaluationError(f"'from' must be an array, got {type_name(items)}", path=node.path)
     return items
 
 

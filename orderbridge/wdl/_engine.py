@@ -14,6 +14,7 @@ from ._context import EvaluationContext, NoWorkflowContext
 from ._definition import CompiledWorkflow, DefinitionCache, secure_properties
 from ._errors import DefinitionError, WdlError
 from ._expressions import Environment
+from ._functions._common import type_name
 from ._records import FAILED, REDACTED, SUCCEEDED, ActionRecord, RunResult, WorkflowResponse
 from ._retry import Jitter
 from ._runtime import ConnectorRegistry, RunState, default_jitter, new_run_id
@@ -195,7 +196,7 @@ def _parameter_values(workflow: CompiledWorkflow, given: Mapping[str, Any]) -> d
             problems.append(f"'{name}' has no value and no defaultValue")
             continue
         if not _has_parameter_type(value, str(spec.get("type", ""))):
-            problems.append(f"'{name}' must be of type {spec.get('type')}, got {type(value).__name__}")
+            problems.append(f"'{name}' must be of type {spec.get('type')}, got {type_name(value)}")
         values[name] = value
     if problems:
         raise DefinitionError("workflow parameters are wrong: " + "; ".join(problems) +

@@ -31,6 +31,8 @@ from ._errors import (
     UnknownFunctionError,
     WdlError,
 )
+from ._functions import lookup as library_lookup
+from ._functions._common import type_name
 
 # Workflow functions read the run, so the engine resolves them (not the pure library); lower-case keys.
 WORKFLOW_FUNCTIONS: dict[str, tuple[int, int]] = {
@@ -325,14 +327,8 @@ def select(value: Any, key: Any, null_safe: bool) -> Any:
     if null_safe:
         return None
     raise ExpressionEvaluationError(
-        f"property {json.dumps(key)} cannot be selected on a value of type {type(value).__name__}"
+        f"property {json.dumps(key)} cannot be selected on a value of type {type_name(value)}"
     )
-
-
-def library_lookup(name: str) -> Any:
-    from . import _functions  # imported lazily so the parser works while the library is being built
-
-    return _functions.lookup(name)
 
 
 def parse_expression(text: str, path: str | None = None) -> Expression:

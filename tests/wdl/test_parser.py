@@ -63,7 +63,7 @@ def test_index_can_be_an_expression() -> None:
         ("parameters('order')['customer']['name']", "the value is null"),
         ("parameters('order')['lines'][3]", "out of range"),
         ("parameters('order')['lines']['sku']", "integer index"),
-        ("parameters('n').x", "cannot be selected on a value of type int"),
+        ("parameters('n').x", "cannot be selected on a value of type Integer"),
     ],
 )
 def test_access_without_question_mark_fails_with_the_reason(text: str, message: str) -> None:
