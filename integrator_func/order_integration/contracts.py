@@ -14,7 +14,7 @@ import json
 import re
 from decimal import Decimal
 from functools import cache
-from json.encoder import encode_basestring
+from json.encoder import encode_basestring, encode_basestring_ascii
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -27,6 +27,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 # Deployed, `schemas/` sits beside function_app.py (the package's parent); in the repo, one level up.
 SCHEMA_DIRS: tuple[Path, ...] = (_PACKAGE_DIR.parent / "schemas", _PACKAGE_DIR.parent.parent / "schemas")
 SCHEMA_SUFFIX = ".schema.json"
+
 
 def schema_dir() -> Path:
     """The `schemas/` directory this process reads: deployed layout first, then the repository's."""
@@ -160,9 +161,9 @@ def load_json(text: str | bytes) -> object:
         raise MalformedJson(detail=str(exc)) from exc
 
 
-def _encode(value: object, out: list[str]) -> None:
+def _encode(value: object, out: list[str], quote: Callable[[str], str]) -> None:
     if isinstance(value, str):
-        out.append(encode_basestring(value))
+        out.append(quote(value))
     elif value is None:
         out.append("null")
     elif value is True:
@@ -182,16 +183,16 @@ def _encode(value: object, out: list[str]) -> None:
                 raise TypeError(f"JSON object keys must be strings, got {type(key).__name__}")
             if index:
                 out.append(",")
-            out.append(encode_basestring(key))
+            out.append(quote(key))
             out.append(":")
-            _encode(item, out)
+            _encode(item, out, quote)
         out.append("}")
     elif isinstance(value, (list, tuple)):
         out.append("[")
         for index, item in enumerate(value):
             if index:
                 out.append(",")
-            _encode(item, out)
+            _encode(item, out, quote)
         out.append("]")
     else:
         # float included on purpose: money must stay Decimal from queue to target.
@@ -199,8 +200,19 @@ def _encode(value: object, out: list[str]) -> None:
 
 
 def dump_json(obj: object) -> str:
-    """Compact JSON with Decimals written exactly as they are (`Decimal('12.90')` -> `12.90`); floats refused."""
-    out: list[str] = []
-    _encode(obj, out)
-    return "".join(out)
+    """Compact JSON with Decimals written exactly as they are (`Decimal('12.90')` -> `12.90`); floats refused.
 
+    Text stays readable UTF-8; only a body holding a lone surrogate (which `load_json` accepts from a
+    `\\ud800` escape) is written with ASCII escapes, so the result can always be encoded and sent.
+    """
+    out: list[str] = []
+    _encode(obj, out, encode_basestring)
+    text = "".join(out)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            out.clear()
+            _encode(obj, out, encode_basestring_ascii)
+            text = "".join(out)
+    return text

@@ -175,6 +175,15 @@ def test_dump_json_writes_decimals_exactly_and_text_unescaped() -> None:
     assert load_json(text) == body
 
 
+def test_dump_json_output_is_always_sendable_even_with_a_lone_surrogate() -> None:
+    body = load_json('{"name": "Emoji half \\ud83d", "city": "Köln"}')
+
+    text = dump_json(body)
+
+    assert text.encode("utf-8") and text.isascii()
+    assert load_json(text) == body
+
+
 @pytest.mark.parametrize(
     ("value", "error"),
     [({"price": 12.9}, TypeError), ({"price": Decimal("NaN")}, ValueError), ({1: "a"}, TypeError), ({"s": {1, 2}}, TypeError)],
