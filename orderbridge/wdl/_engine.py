@@ -12,7 +12,7 @@ from ._actions import HANDLERS
 from ._clock import Clock, SystemClock, VirtualClock, timeline
 from ._context import EvaluationContext, NoWorkflowContext
 from ._definition import CompiledWorkflow, DefinitionCache, secure_properties
-from ._errors import DefinitionError, WdlError
+from ._errors import DefinitionError, WdlError, WorkflowContextError
 from ._expressions import Environment
 from ._functions._common import type_name
 from ._records import FAILED, REDACTED, SUCCEEDED, ActionRecord, RunResult, WorkflowResponse
@@ -36,12 +36,21 @@ class TriggerInput:
     queries: dict[str, str] = field(default_factory=dict)
 
 
-def evaluate(value: Any, context: EvaluationContext | Environment | None = None) -> Any:
+def evaluate(value: Any, context: EvaluationContext | Mapping[str, Any] | Environment | None = None) -> Any:
     """Evaluate a JSON value as it would stand in a definition (see _templates for the rules).
 
-    `context` is an EvaluationContext (workflow functions read it), or any object with `now()` and
-    `new_guid()` for the pure functions only; with None, workflow functions raise WorkflowContextError.
+    `context` is an EvaluationContext (workflow functions read it), a mapping of its fields (e.g.
+    `{"parameters": {...}, "variables": {...}}`), or any object with `now()` and `new_guid()` for the
+    pure functions only; with None, workflow functions raise WorkflowContextError.
     """
+    if isinstance(context, Mapping):
+        unknown = set(context) - set(EvaluationContext.__dataclass_fields__)
+        if unknown:
+            raise WorkflowContextError(
+                f"evaluate() context has unknown keys {sorted(unknown)}; use EvaluationContext's fields "
+                f"{sorted(EvaluationContext.__dataclass_fields__)}"
+            )
+        context = EvaluationContext(**context)
     if context is None or not hasattr(context, "workflow_function"):
         context = NoWorkflowContext(context)
     return compile_value(value).evaluate(context)

@@ -131,3 +131,9 @@ def test_if_evaluates_both_branches_like_azure() -> None:
     # Azure evaluates both arguments of if(); a failing branch fails even when not taken.
     with pytest.raises(Exception, match="div"):
         evaluate("@if(true, 1, div(1, 0))")
+
+
+def test_context_can_be_a_plain_mapping_of_context_fields() -> None:
+    assert evaluate("@{parameters('a')}-@{variables('b')}", {"parameters": {"a": 1}, "variables": {"b": 2}}) == "1-2"
+    with pytest.raises(WorkflowContextError, match="unknown keys \\['params'\\]"):
+        evaluate("@parameters('a')", {"params": {"a": 1}})

@@ -63,14 +63,3 @@ def test_connector_calls_are_counted_apart_from_built_in_actions() -> None:
     assert sent[0].body == {"ContentData": "aGk="}
     assert result.action("After").outputs == {"sent": True}
     assert (result.billing.connector_actions, result.billing.builtin_actions, result.billing.total) == (1, 1, 3)
-
-
-def test_api_connection_without_a_registered_connector_is_a_definition_error() -> None:
-    import pytest
-
-    from orderbridge.wdl import DefinitionError
-
-    with pytest.raises(DefinitionError, match="no connector is registered for connection 'sb'"):
-        run(definition({"Send": {"type": "ApiConnection", "runAfter": {},
-                                 "inputs": {"host": {"connection": {"name": "sb"}}, "method": "post", "path": "/"}}}),
-            trigger=TriggerInput(), clock=VirtualClock())
