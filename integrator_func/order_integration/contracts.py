@@ -8,15 +8,17 @@ it touches and every later message pays microseconds for validation.
 JSON numbers are read as `Decimal` (`load_json`) and written back exactly (`dump_json`): a money
 amount never passes through a binary float between a queue message and a target API.
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from functools import cache
 from json.encoder import encode_basestring, encode_basestring_ascii
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from .errors import ContractViolation, MalformedJson
 
@@ -35,7 +37,8 @@ def schema_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(
-        "no schemas/ directory found at " + " or ".join(str(p) for p in SCHEMA_DIRS)
+        "no schemas/ directory found at "
+        + " or ".join(str(p) for p in SCHEMA_DIRS)
         + "; the deployment package must contain schemas/ beside function_app.py"
     )
 
@@ -68,7 +71,9 @@ def compiled_validator(contract: str) -> Validator:
     try:
         jsonschema_rs.meta.validate(schema)
     except jsonschema_rs.ValidationError as exc:
-        raise ValueError(f"schemas/{contract}{SCHEMA_SUFFIX} is not a valid JSON Schema 2020-12: {exc}") from exc
+        raise ValueError(
+            f"schemas/{contract}{SCHEMA_SUFFIX} is not a valid JSON Schema 2020-12: {exc}"
+        ) from exc
     return jsonschema_rs.Draft202012Validator(schema, validate_formats=True)
 
 
@@ -104,7 +109,9 @@ _RULE_TEXT: dict[str, Callable[[Any], str]] = {
     "multipleOf": lambda v: f"must be a multiple of {v}",
 }
 # These keywords' own messages name property keys only, not values.
-_KEY_ONLY_RULES = frozenset({"required", "additionalProperties", "dependentRequired", "unevaluatedProperties"})
+_KEY_ONLY_RULES = frozenset(
+    {"required", "additionalProperties", "dependentRequired", "unevaluatedProperties"}
+)
 
 
 def _short(value: Any, limit: int = 160) -> str:
@@ -130,7 +137,9 @@ def _describe(error: ValidationError, rule: str, schema: dict[str, Any]) -> str:
 
 def _path_key(error: ValidationError) -> tuple[tuple[tuple[int, int | str], ...], int]:
     """Sort key: JSON path (array indexes numerically), then the shallower schema rule."""
-    return tuple((0, p) if isinstance(p, int) else (1, p) for p in error.instance_path), len(error.schema_path)
+    return tuple((0, p) if isinstance(p, int) else (1, p) for p in error.instance_path), len(
+        error.schema_path
+    )
 
 
 def validate(contract: str, instance: object) -> None:
@@ -196,7 +205,9 @@ def _encode(value: object, out: list[str], quote: Callable[[str], str]) -> None:
         out.append("]")
     else:
         # float included on purpose: money must stay Decimal from queue to target.
-        raise TypeError(f"{type(value).__name__} is not allowed in an orderbridge JSON body (use Decimal, not float)")
+        raise TypeError(
+            f"{type(value).__name__} is not allowed in an orderbridge JSON body (use Decimal, not float)"
+        )
 
 
 def dump_json(obj: object) -> str:

@@ -25,12 +25,14 @@ lines by SKU in whole units), invoices with outstanding amounts and the resultin
 Both functions expect an instance already valid under its contract (`contracts.validate`) and raise
 MappingError naming the JSON path of the field at fault for what a schema cannot express.
 """
+
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from .errors import MappingError
 from .money import Currency, as_text, decimal_value
@@ -119,7 +121,9 @@ def to_erp_sales_order(order: Mapping[str, Any], defaults: ErpDefaults) -> dict[
     return header
 
 
-def _item_lines(lines: Iterable[Mapping[str, Any]], currency: Currency) -> tuple[list[dict[str, Any]], Decimal, Decimal]:
+def _item_lines(
+    lines: Iterable[Mapping[str, Any]], currency: Currency
+) -> tuple[list[dict[str, Any]], Decimal, Decimal]:
     """ERP Item lines, the recomputed subtotal and the lines' tax."""
     result: list[dict[str, Any]] = []
     subtotal = Decimal(0)
@@ -132,12 +136,15 @@ def _item_lines(lines: Iterable[Mapping[str, Any]], currency: Currency) -> tuple
         if line.get("gift", False) and price != 0:
             raise MappingError(field=f"{path}.unitPrice", message="a gift line must be free (unit price 0)")
         if discount > gross:
-            raise MappingError(field=f"{path}.discountAmount", message=f"exceeds the line amount {as_text(gross)}")
+            raise MappingError(
+                field=f"{path}.discountAmount", message=f"exceeds the line amount {as_text(gross)}"
+            )
         line_total = currency.amount(line["lineTotal"], field=f"{path}.lineTotal")
         if line_total != gross - discount:
+            expected = as_text(gross - discount)
             raise MappingError(
                 field=f"{path}.lineTotal",
-                message=f"is {as_text(line_total)} but round(quantity x unitPrice) - discountAmount is {as_text(gross - discount)}",
+                message=f"is {as_text(line_total)} but round(quantity x unitPrice) - discountAmount is {expected}",
             )
         subtotal += line_total
         tax += currency.amount(line.get("taxAmount", "0"), field=f"{path}.taxAmount")
@@ -164,7 +171,9 @@ def _shipping(
     price = currency.amount(shipping["price"], field="$.shipping.price")
     discount = currency.amount(shipping.get("discountAmount", "0"), field="$.shipping.discountAmount")
     if discount > price:
-        raise MappingError(field="$.shipping.discountAmount", message=f"exceeds the shipping price {as_text(price)}")
+        raise MappingError(
+            field="$.shipping.discountAmount", message=f"exceeds the shipping price {as_text(price)}"
+        )
     tax = currency.amount(shipping.get("taxAmount", "0"), field="$.shipping.taxAmount")
     line = {
         "lineType": "Item",
@@ -177,7 +186,9 @@ def _shipping(
     return [line], price - discount, tax
 
 
-def _reconcile(order: Mapping[str, Any], currency: Currency, subtotal: Decimal, shipping: Decimal, tax: Decimal) -> Decimal:
+def _reconcile(
+    order: Mapping[str, Any], currency: Currency, subtotal: Decimal, shipping: Decimal, tax: Decimal
+) -> Decimal:
     """Check every ECP total against the recomputed one; returns the order discount total."""
     totals = order["totals"]
     discounts = sum(
@@ -194,7 +205,10 @@ def _reconcile(order: Mapping[str, Any], currency: Currency, subtotal: Decimal, 
         "shippingTotal": (shipping, "shipping.price - shipping.discountAmount"),
         "discountTotal": (discounts, "the sum of discounts[].amount"),
         "taxTotal": (tax, "the sum of lines[].taxAmount and shipping.taxAmount"),
-        "grandTotal": (grand, "subtotal + shippingTotal - discountTotal (+ taxTotal when prices exclude tax)"),
+        "grandTotal": (
+            grand,
+            "subtotal + shippingTotal - discountTotal (+ taxTotal when prices exclude tax)",
+        ),
     }
     for name, (value, rule) in expected.items():
         stated = currency.amount(totals[name], field=f"$.totals.{name}")
@@ -216,7 +230,9 @@ def _comments(text: str) -> Iterator[dict[str, Any]]:
         yield {"lineType": "Comment", "description": chunk}
 
 
-def _discount_comments(discounts: Iterable[Mapping[str, Any]], currency: Currency) -> Iterator[dict[str, Any]]:
+def _discount_comments(
+    discounts: Iterable[Mapping[str, Any]], currency: Currency
+) -> Iterator[dict[str, Any]]:
     for index, discount in enumerate(discounts):
         label = discount.get("code") or discount.get("description") or "order discount"
         value = currency.amount(discount["amount"], field=f"$.discounts[{index}].amount")
@@ -275,7 +291,9 @@ def to_ecp_order_update(state: Mapping[str, Any]) -> dict[str, Any]:
         "status": _ECP_STATUS[state["status"]],
         "erpOrderNumber": state["number"],
         "erpSalesOrderId": state["id"],
-        "shipments": [_shipment(shipment, index) for index, shipment in enumerate(state.get("shipments", []))],
+        "shipments": [
+            _shipment(shipment, index) for index, shipment in enumerate(state.get("shipments", []))
+        ],
         "invoices": [text for text, _, _ in invoices],
         "paymentStatus": _payment_status(
             sum((total for _, total, _ in invoices), Decimal(0)),
@@ -293,7 +311,10 @@ def _shipment(shipment: Mapping[str, Any], index: int) -> dict[str, Any]:
         "carrier": shipment["shippingAgentCode"],
         "trackingNumbers": list(shipment.get("packageTrackingNumbers", [])),
         "lines": [
-            {"sku": line["lineObjectNumber"], "quantity": _whole_units(line["quantity"], f"{path}.lines[{number}].quantity")}
+            {
+                "sku": line["lineObjectNumber"],
+                "quantity": _whole_units(line["quantity"], f"{path}.lines[{number}].quantity"),
+            }
             for number, line in enumerate(shipment["lines"])
         ],
     }
@@ -302,17 +323,23 @@ def _shipment(shipment: Mapping[str, Any], index: int) -> dict[str, Any]:
 def _whole_units(value: object, field: str) -> int:
     quantity = decimal_value(value, field=field)
     if quantity != quantity.to_integral_value() or quantity < 1:
-        raise MappingError(field=field, message="the ECP sells whole units; a shipped quantity must be a whole number >= 1")
+        raise MappingError(
+            field=field, message="the ECP sells whole units; a shipped quantity must be a whole number >= 1"
+        )
     return int(quantity)
 
 
-def _invoice(invoice: Mapping[str, Any], currency: Currency, index: int) -> tuple[dict[str, Any], Decimal, Decimal]:
+def _invoice(
+    invoice: Mapping[str, Any], currency: Currency, index: int
+) -> tuple[dict[str, Any], Decimal, Decimal]:
     """The ECP invoice entry with its total and remaining amount."""
     path = f"$.invoices[{index}]"
     total = currency.amount(invoice["totalAmountIncludingTax"], field=f"{path}.totalAmountIncludingTax")
     remaining = currency.amount(invoice["remainingAmount"], field=f"{path}.remainingAmount")
     if remaining > total:
-        raise MappingError(field=f"{path}.remainingAmount", message=f"exceeds the invoice total {as_text(total)}")
+        raise MappingError(
+            field=f"{path}.remainingAmount", message=f"exceeds the invoice total {as_text(total)}"
+        )
     entry = {
         "invoiceNumber": invoice["number"],
         "invoicedOn": invoice["invoiceDate"],

@@ -4,6 +4,7 @@ Table: the active ISO 4217 codes (list one, SIX Group, https://www.six-group.com
 Most currencies have 2 minor units; the exceptions are listed explicitly. Rounding is half up
 ("Nearest"), Business Central's default amount rounding.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,9 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from .errors import MappingError
 
-_ZERO_DECIMALS = frozenset(
-    "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split()
-)
+_ZERO_DECIMALS = frozenset("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split())
 _THREE_DECIMALS = frozenset("BHD IQD JOD KWD LYD OMR TND".split())
 _FOUR_DECIMALS = frozenset("CLF UYW".split())
 _TWO_DECIMALS = frozenset(
@@ -46,7 +45,8 @@ class Currency:
             return cls(code, MINOR_UNITS[code])
         except KeyError:
             raise MappingError(
-                field=field, message=f"currency {code!r} is not an active ISO 4217 currency the integration supports"
+                field=field,
+                message=f"currency {code!r} is not an active ISO 4217 currency the integration supports",
             ) from None
 
     @property
@@ -59,7 +59,8 @@ class Currency:
         exact = number.quantize(self._quantum)
         if exact != number:
             raise MappingError(
-                field=field, message=f"has more decimals than {self.code} allows ({self.decimals}); the sender must round it"
+                field=field,
+                message=f"has more decimals than {self.code} allows ({self.decimals}); the sender must round it",
             )
         return exact
 

@@ -1,4 +1,5 @@
 """The contracts module: validation errors, Decimal-exact JSON, schema discovery, and schema drift."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,6 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
-
 from order_integration import contracts
 from order_integration.contracts import compiled_validator, dump_json, load_json, load_schema, validate
 from order_integration.errors import ContractViolation, MalformedJson, PermanentError
@@ -80,7 +80,10 @@ def test_missing_property_names_it() -> None:
 
 @pytest.mark.parametrize(
     ("path", "value"),
-    [(("customer", "email"), "jana.novak at home, Schönhauser Allee 12"), (("billingAddress", "countryCode"), "Deutschland")],
+    [
+        (("customer", "email"), "jana.novak at home, Schönhauser Allee 12"),
+        (("billingAddress", "countryCode"), "Deutschland"),
+    ],
 )
 def test_violation_messages_never_quote_the_rejected_value(path: tuple[str, str], value: str) -> None:
     """Messages reach logs and the parking queue: personal data must not travel with them."""
@@ -147,7 +150,7 @@ def test_load_json_reads_numbers_exactly() -> None:
     assert type(value["quantity"]) is int
 
 
-@pytest.mark.parametrize("text", ["{not json", '{"a": NaN}', '[Infinity]', "", b"\xff\xfe{"])
+@pytest.mark.parametrize("text", ["{not json", '{"a": NaN}', "[Infinity]", "", b"\xff\xfe{"])
 def test_load_json_rejects_what_is_not_json(text: str | bytes) -> None:
     with pytest.raises(MalformedJson) as caught:
         load_json(text)
@@ -186,7 +189,12 @@ def test_dump_json_output_is_always_sendable_even_with_a_lone_surrogate() -> Non
 
 @pytest.mark.parametrize(
     ("value", "error"),
-    [({"price": 12.9}, TypeError), ({"price": Decimal("NaN")}, ValueError), ({1: "a"}, TypeError), ({"s": {1, 2}}, TypeError)],
+    [
+        ({"price": 12.9}, TypeError),
+        ({"price": Decimal("NaN")}, ValueError),
+        ({1: "a"}, TypeError),
+        ({"s": {1, 2}}, TypeError),
+    ],
 )
 def test_dump_json_refuses_floats_and_non_json_values(value: object, error: type[Exception]) -> None:
     with pytest.raises(error):
@@ -194,6 +202,7 @@ def test_dump_json_refuses_floats_and_non_json_values(value: object, error: type
 
 
 # Drift: schemas/ is the single source of every message contract.
+
 
 @pytest.mark.parametrize("path", SCHEMA_FILES, ids=CONTRACTS)
 def test_schema_is_valid_2020_12_with_id_description_and_valid_examples(path: Path) -> None:
@@ -217,13 +226,21 @@ UNUSED_EVENT_SCHEMAS = {"ecp-order-created-event", "erp-sales-order-updated-even
 
 
 def _code_outside_schemas() -> str:
-    roots = [REPO / "integrator_func", REPO / "orderbridge", REPO / "infra", REPO / "workflows", REPO / "tests"]
+    roots = [
+        REPO / "integrator_func",
+        REPO / "orderbridge",
+        REPO / "infra",
+        REPO / "workflows",
+        REPO / "tests",
+    ]
     files = [
         f
         for root in roots
         if root.is_dir()
         for f in root.rglob("*")
-        if f.suffix in {".py", ".json"} and f.resolve() != Path(__file__).resolve() and "golden" not in f.parts
+        if f.suffix in {".py", ".json"}
+        and f.resolve() != Path(__file__).resolve()
+        and "golden" not in f.parts
     ]
     return "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in files)
 
@@ -231,7 +248,9 @@ def _code_outside_schemas() -> str:
 @pytest.mark.parametrize(
     "contract",
     [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="event schema not read by the workflows yet"))
+        pytest.param(
+            name, marks=pytest.mark.xfail(strict=True, reason="event schema not read by the workflows yet")
+        )
         if name in UNUSED_EVENT_SCHEMAS
         else name
         for name in CONTRACTS

@@ -1,14 +1,15 @@
 """Mapping: golden orders both ways, and every rule that makes a valid message unmappable."""
+
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-
 from order_integration.contracts import dump_json, load_json, validate
 from order_integration.errors import MappingError
 from order_integration.mapping import ErpDefaults, to_ecp_order_update, to_erp_sales_order
@@ -16,9 +17,12 @@ from order_integration.money import MINOR_UNITS, Currency
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 DEFAULTS = ErpDefaults(web_customer_number="WEB", shipping_charge_item="SHIPPING")
-ORDER_CASES = sorted(p.name.removesuffix(".ecp-order.json") for p in (GOLDEN / "ecp-to-erp").glob("*.ecp-order.json"))
+ORDER_CASES = sorted(
+    p.name.removesuffix(".ecp-order.json") for p in (GOLDEN / "ecp-to-erp").glob("*.ecp-order.json")
+)
 STATE_CASES = sorted(
-    p.name.removesuffix(".erp-sales-order-state.json") for p in (GOLDEN / "erp-to-ecp").glob("*.erp-sales-order-state.json")
+    p.name.removesuffix(".erp-sales-order-state.json")
+    for p in (GOLDEN / "erp-to-ecp").glob("*.erp-sales-order-state.json")
 )
 
 
@@ -35,7 +39,12 @@ def _state(case: str) -> dict[str, Any]:
 
 
 def test_golden_cases_cover_the_required_situations() -> None:
-    assert {"de-multiline-discounts", "jp-yen-zero-decimals", "us-gift-line-tax-on-top", "kw-three-decimals-digital"} <= set(ORDER_CASES)
+    assert {
+        "de-multiline-discounts",
+        "jp-yen-zero-decimals",
+        "us-gift-line-tax-on-top",
+        "kw-three-decimals-digital",
+    } <= set(ORDER_CASES)
     assert len(STATE_CASES) >= 3
 
 
@@ -131,17 +140,77 @@ def _all(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]
 
 
 ORDER_FAILURES = [
-    ("yen with decimals", "jp-yen-zero-decimals", _set("lines.1.discountAmount", "248.5"), "$.lines[1].discountAmount", "JPY allows (0)"),
-    ("euro with 3 significant decimals", "de-multiline-discounts", _set("totals.taxTotal", "16.945"), "$.totals.taxTotal", "EUR allows (2)"),
-    ("line total off by a cent", "de-multiline-discounts", _set("lines.1.lineTotal", "48.99"), "$.lines[1].lineTotal", "is 48.99 but"),
-    ("priced gift", "us-gift-line-tax-on-top", _set("lines.2.unitPrice", "1.00"), "$.lines[2].unitPrice", "gift line must be free"),
-    ("line discount above line amount", "de-multiline-discounts", _set("lines.1.discountAmount", "49.01"), "$.lines[1].discountAmount", "exceeds the line amount 49.00"),
-    ("shipping discount above price", "us-gift-line-tax-on-top", _set("shipping.discountAmount", "13.00"), "$.shipping.discountAmount", "exceeds the shipping price 12.95"),
-    ("subtotal", "de-multiline-discounts", _set("totals.subtotal", "126.70"), "$.totals.subtotal", "sum of lines[].lineTotal is 126.69"),
-    ("shipping total", "us-gift-line-tax-on-top", _set("totals.shippingTotal", "12.95"), "$.totals.shippingTotal", "is 10.00"),
-    ("discount total", "us-gift-line-tax-on-top", _set("totals.discountTotal", "15.00"), "$.totals.discountTotal", "is 20.25"),
+    (
+        "yen with decimals",
+        "jp-yen-zero-decimals",
+        _set("lines.1.discountAmount", "248.5"),
+        "$.lines[1].discountAmount",
+        "JPY allows (0)",
+    ),
+    (
+        "euro with 3 significant decimals",
+        "de-multiline-discounts",
+        _set("totals.taxTotal", "16.945"),
+        "$.totals.taxTotal",
+        "EUR allows (2)",
+    ),
+    (
+        "line total off by a cent",
+        "de-multiline-discounts",
+        _set("lines.1.lineTotal", "48.99"),
+        "$.lines[1].lineTotal",
+        "is 48.99 but",
+    ),
+    (
+        "priced gift",
+        "us-gift-line-tax-on-top",
+        _set("lines.2.unitPrice", "1.00"),
+        "$.lines[2].unitPrice",
+        "gift line must be free",
+    ),
+    (
+        "line discount above line amount",
+        "de-multiline-discounts",
+        _set("lines.1.discountAmount", "49.01"),
+        "$.lines[1].discountAmount",
+        "exceeds the line amount 49.00",
+    ),
+    (
+        "shipping discount above price",
+        "us-gift-line-tax-on-top",
+        _set("shipping.discountAmount", "13.00"),
+        "$.shipping.discountAmount",
+        "exceeds the shipping price 12.95",
+    ),
+    (
+        "subtotal",
+        "de-multiline-discounts",
+        _set("totals.subtotal", "126.70"),
+        "$.totals.subtotal",
+        "sum of lines[].lineTotal is 126.69",
+    ),
+    (
+        "shipping total",
+        "us-gift-line-tax-on-top",
+        _set("totals.shippingTotal", "12.95"),
+        "$.totals.shippingTotal",
+        "is 10.00",
+    ),
+    (
+        "discount total",
+        "us-gift-line-tax-on-top",
+        _set("totals.discountTotal", "15.00"),
+        "$.totals.discountTotal",
+        "is 20.25",
+    ),
     ("tax total", "jp-yen-zero-decimals", _set("totals.taxTotal", "706"), "$.totals.taxTotal", "is 705"),
-    ("grand total with tax on top", "us-gift-line-tax-on-top", _set("totals.grandTotal", "181.85"), "$.totals.grandTotal", "is 198.90"),
+    (
+        "grand total with tax on top",
+        "us-gift-line-tax-on-top",
+        _set("totals.grandTotal", "181.85"),
+        "$.totals.grandTotal",
+        "is 198.90",
+    ),
     (
         "discounts above goods and shipping",
         "us-gift-line-tax-on-top",
@@ -156,7 +225,10 @@ ORDER_FAILURES = [
     (
         "name too long for the ERP",
         "us-gift-line-tax-on-top",
-        _all(_set("shippingAddress.firstName", "María José Guadalupe Inmaculada de los Ángeles Ruiz"[:50]), _set("shippingAddress.lastName", "García Núñez de Arce y Fernández de Córdoba Montes"[:50])),
+        _all(
+            _set("shippingAddress.firstName", "María José Guadalupe Inmaculada de los Ángeles Ruiz"[:50]),
+            _set("shippingAddress.lastName", "García Núñez de Arce y Fernández de Córdoba Montes"[:50]),
+        ),
         "$.shippingAddress.firstName",
         "100 characters",
     ),
@@ -181,10 +253,30 @@ def test_unmappable_order_raises_mapping_error_naming_the_field(
 
 
 STATE_FAILURES = [
-    ("fractional shipped quantity", "partially-shipped-partly-paid", _set("shipments.0.lines.0.quantity", Decimal("1.5")), "$.shipments[0].lines[0].quantity"),
-    ("paid more than invoiced", "invoiced-unpaid-yen", _set("invoices.0.remainingAmount", 8773), "$.invoices[0].remainingAmount"),
-    ("yen with decimals", "invoiced-unpaid-yen", _set("invoices.0.totalAmountIncludingTax", Decimal("8772.5")), "$.invoices[0].totalAmountIncludingTax"),
-    ("float instead of Decimal", "partially-shipped-partly-paid", _set("invoices.1.remainingAmount", 3.95), "$.invoices[1].remainingAmount"),
+    (
+        "fractional shipped quantity",
+        "partially-shipped-partly-paid",
+        _set("shipments.0.lines.0.quantity", Decimal("1.5")),
+        "$.shipments[0].lines[0].quantity",
+    ),
+    (
+        "paid more than invoiced",
+        "invoiced-unpaid-yen",
+        _set("invoices.0.remainingAmount", 8773),
+        "$.invoices[0].remainingAmount",
+    ),
+    (
+        "yen with decimals",
+        "invoiced-unpaid-yen",
+        _set("invoices.0.totalAmountIncludingTax", Decimal("8772.5")),
+        "$.invoices[0].totalAmountIncludingTax",
+    ),
+    (
+        "float instead of Decimal",
+        "partially-shipped-partly-paid",
+        _set("invoices.1.remainingAmount", 3.95),
+        "$.invoices[1].remainingAmount",
+    ),
 ]
 
 
@@ -205,7 +297,9 @@ def test_unmappable_state_raises_mapping_error_naming_the_field(
 def test_schemas_accept_exactly_the_currencies_the_mapping_can_round(contract: str) -> None:
     """The schemas' currency enum and the minor-units table are one list: a currency the schema
     admits can always be mapped, and an unknown one is parked as a schema violation."""
-    schema = json.loads((GOLDEN.parents[2] / "schemas" / f"{contract}.schema.json").read_text(encoding="utf-8"))
+    schema = json.loads(
+        (GOLDEN.parents[2] / "schemas" / f"{contract}.schema.json").read_text(encoding="utf-8")
+    )
     field = "currency" if contract == "ecp-order" else "currencyCode"
     assert schema["properties"][field]["enum"] == sorted(MINOR_UNITS)
     assert {MINOR_UNITS[code] for code in ("JPY", "KRW", "EUR", "USD", "KWD", "BHD", "CLF")} == {0, 2, 3, 4}
@@ -226,7 +320,14 @@ def test_float_money_is_refused_with_the_fix_named() -> None:
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [("Open", "processing"), ("Released", "processing"), ("PartiallyShipped", "partiallyShipped"), ("Shipped", "shipped"), ("Invoiced", "completed"), ("Cancelled", "cancelled")],
+    [
+        ("Open", "processing"),
+        ("Released", "processing"),
+        ("PartiallyShipped", "partiallyShipped"),
+        ("Shipped", "shipped"),
+        ("Invoiced", "completed"),
+        ("Cancelled", "cancelled"),
+    ],
 )
 def test_every_erp_status_has_an_ecp_status(status: str, expected: str) -> None:
     state = _state("cancelled-before-invoicing")
@@ -246,8 +347,14 @@ def test_payment_status_follows_the_outstanding_amounts() -> None:
 
 @pytest.mark.parametrize(
     ("customer", "item", "named"),
-    [("", "SHIPPING", "ERP_WEB_CUSTOMER_NUMBER"), ("WEB", "shipping", "ERP_SHIPPING_CHARGE_ITEM"), ("W" * 21, "SHIP", "ERP_WEB_CUSTOMER_NUMBER")],
+    [
+        ("", "SHIPPING", "ERP_WEB_CUSTOMER_NUMBER"),
+        ("WEB", "shipping", "ERP_SHIPPING_CHARGE_ITEM"),
+        ("W" * 21, "SHIP", "ERP_WEB_CUSTOMER_NUMBER"),
+    ],
 )
-def test_invalid_erp_defaults_fail_at_start_up_naming_the_setting(customer: str, item: str, named: str) -> None:
+def test_invalid_erp_defaults_fail_at_start_up_naming_the_setting(
+    customer: str, item: str, named: str
+) -> None:
     with pytest.raises(ValueError, match=named):
         ErpDefaults(web_customer_number=customer, shipping_charge_item=item)

@@ -5,6 +5,7 @@ Instances come from hypothesis-jsonschema, go through the same path as a queue m
 a valid ERP sales order or in the typed MappingError — never in a KeyError, a TypeError or an ERP
 body the ERP schema rejects.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,6 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
-
 from order_integration.contracts import dump_json, load_json, validate
 from order_integration.errors import MappingError
 from order_integration.mapping import ErpDefaults, to_ecp_order_update, to_erp_sales_order
@@ -52,7 +52,9 @@ def _map_checked(order: Any) -> dict[str, Any]:
 
 @PROPERTY_SETTINGS
 @given(from_schema(_schema("ecp-order")))
-def test_every_valid_ecp_order_maps_to_a_valid_erp_order_or_raises_mapping_error(order: dict[str, Any]) -> None:
+def test_every_valid_ecp_order_maps_to_a_valid_erp_order_or_raises_mapping_error(
+    order: dict[str, Any],
+) -> None:
     message = _as_message(order)
     try:
         erp = _map_checked(message)
@@ -81,7 +83,9 @@ def _reconciled(order: dict[str, Any], currency: str) -> dict[str, Any]:
         if line.get("gift"):
             price = Decimal(0)
         line["unitPrice"] = _money(price, min(decimals + 2, 5))
-        gross = (line["quantity"] * Decimal(line["unitPrice"])).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+        gross = (line["quantity"] * Decimal(line["unitPrice"])).quantize(
+            Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP
+        )
         discount = min(Decimal(line.get("discountAmount", "0")).quantize(Decimal(1).scaleb(-decimals)), gross)
         line["discountAmount"] = _money(discount, decimals)
         line["taxAmount"] = _money(Decimal(line.get("taxAmount", "0")) % 1000, decimals)
@@ -93,7 +97,9 @@ def _reconciled(order: dict[str, Any], currency: str) -> dict[str, Any]:
         shipping = order["shipping"]
         price = Decimal(shipping["price"]) % 1000
         shipping["price"] = _money(price, decimals)
-        shipping["discountAmount"] = _money(min(Decimal(shipping.get("discountAmount", "0")), price), decimals)
+        shipping["discountAmount"] = _money(
+            min(Decimal(shipping.get("discountAmount", "0")), price), decimals
+        )
         shipping["taxAmount"] = _money(Decimal(shipping.get("taxAmount", "0")) % 100, decimals)
         shipping_total = Decimal(shipping["price"]) - Decimal(shipping["discountAmount"])
         tax += Decimal(shipping["taxAmount"])
@@ -126,21 +132,27 @@ def test_every_reconciled_ecp_order_maps_and_keeps_its_amounts(order: dict[str, 
     assert len(items) == len(message["lines"]) + (1 if "shipping" in message else 0)
     decimals = MINOR_UNITS[currency]
     net = sum(
-        (line["quantity"] * Decimal(line["unitPrice"])).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+        (line["quantity"] * Decimal(line["unitPrice"])).quantize(
+            Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP
+        )
         - line["discountAmount"]
         for line in items
     )
     totals = message["totals"]
     assert net == Decimal(totals["subtotal"]) + Decimal(totals["shippingTotal"])
     assert erp["discountAmount"] == Decimal(totals["discountTotal"])
-    assert [line["description"] for line in items[: len(message["lines"])]] == [line["name"] for line in message["lines"]]
+    assert [line["description"] for line in items[: len(message["lines"])]] == [
+        line["name"] for line in message["lines"]
+    ]
     sequences = [line["sequence"] for line in erp["salesOrderLines"]]
     assert sequences == sorted(set(sequences))
 
 
 @DERIVED_PROPERTY_SETTINGS
 @given(from_schema(_schema("erp-sales-order-state")))
-def test_every_valid_erp_state_maps_to_a_valid_ecp_update_or_raises_mapping_error(state: dict[str, Any]) -> None:
+def test_every_valid_erp_state_maps_to_a_valid_ecp_update_or_raises_mapping_error(
+    state: dict[str, Any],
+) -> None:
     message = _as_message(state)
     validate("erp-sales-order-state", message)
     try:
