@@ -138,7 +138,7 @@ def _fire_trigger(workflow: CompiledWorkflow, trigger: TriggerInput, state: RunS
     secured = secure_properties(spec)
     record = ActionRecord(workflow.trigger_name, f"triggers.{workflow.trigger_name}", spec.get("type", "Request"),
                           SUCCEEDED, now, now, inputs=REDACTED if "inputs" in secured else inputs,
-                          outputs=REDACTED if "outputs" in secured else outputs)
+                          outputs=REDACTED if "outputs" in secured else _without_credentials(outputs))
     state.billing.trigger += 1
     expected = inputs.get("method")
     if expected and expected.upper() != trigger.method.upper():
@@ -149,6 +149,21 @@ def _fire_trigger(workflow: CompiledWorkflow, trigger: TriggerInput, state: RunS
             _reject(state, record, 400, "TriggerInputSchemaMismatch",
                     "the request body does not match the trigger schema: " + "; ".join(p.message for p in problems[:5]))
     return record
+
+
+# The callback URL's `sig` and an Authorization header are credentials: expressions can read them,
+# the recorded run never shows them.
+_CREDENTIAL_QUERIES = frozenset({"sig"})
+_CREDENTIAL_HEADERS = frozenset({"authorization"})
+
+
+def _without_credentials(outputs: dict[str, Any]) -> dict[str, Any]:
+    hidden = dict(outputs)
+    hidden["headers"] = {k: REDACTED if k.lower() in _CREDENTIAL_HEADERS else v for k, v in outputs["headers"].items()}
+    if "queries" in outputs:
+        hidden["queries"] = {k: REDACTED if k.lower() in _CREDENTIAL_QUERIES else v
+                             for k, v in outputs["queries"].items()}
+    return hidden
 
 
 def _visible_trigger(workflow: CompiledWorkflow, trigger: TriggerInput, record: ActionRecord) -> dict[str, Any]:

@@ -104,3 +104,13 @@ def test_expression_errors_of_secured_actions_do_not_quote_values() -> None:
     assert convert.status == "Failed" and convert.error_code == "InvalidTemplate"
     assert "not-a-number-secret" not in repr(convert)
     assert "actions.Convert" in convert.error_message
+
+
+def test_the_callback_signature_and_authorization_header_are_not_recorded_on_the_trigger() -> None:
+    result = run(definition({"Sig": {"type": "Compose", "inputs": "@triggerOutputs()['queries']['sig']",
+                                     "runAfter": {}}}),
+                 trigger=TriggerInput(queries={"sig": "s3cr3t", "sv": "1.0"}, headers={"Authorization": "Bearer t"}),
+                 clock=VirtualClock())
+    assert result.trigger.outputs["queries"] == {"sig": REDACTED, "sv": "1.0"}
+    assert result.trigger.outputs["headers"] == {"Authorization": REDACTED}
+    assert result.action("Sig").outputs == "s3cr3t"
