@@ -4,6 +4,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import jsonschema
@@ -81,11 +83,12 @@ def run(
     Raises DefinitionError for a definition that cannot run (unsupported type, bad parameters).
     """
     workflow = prepare(definition)
+    values = _parameter_values(workflow, parameters or {})
     clock = clock or SystemClock()
     run_id = run_id or new_run_id()
     state = RunState(
         workflow,
-        http=http or HttpxTransport(),
+        http=http or _default_transport(),
         clock=clock,
         jitter=jitter or default_jitter(),
         connectors=connectors or {},
@@ -97,7 +100,7 @@ def run(
         trigger_record = _fire_trigger(workflow, trigger, state)
         ctx = EvaluationContext(
             trigger=_visible_trigger(workflow, trigger, trigger_record),
-            parameters=_parameter_values(workflow, parameters or {}),
+            parameters=values,
             workflow=_workflow_info(workflow_name, run_id),
             clock=clock,
             guid=guid or (lambda: str(uuid.uuid4())),
@@ -110,12 +113,22 @@ def run(
         code, message = (None, None) if status == SUCCEEDED else _run_error(state)
         if state.termination is not None:
             status, code, message = state.termination.status, state.termination.code, state.termination.message
-        outputs = {name: template.evaluate(ctx) for name, template in workflow.outputs.items()} \
-            if status == SUCCEEDED else {}
+        outputs: dict[str, Any] = {}
+        if status == SUCCEEDED:
+            try:
+                outputs = {name: template.evaluate(ctx) for name, template in workflow.outputs.items()}
+            except WdlError as exc:
+                status, code, message = FAILED, "InvalidTemplate", f"the workflow outputs failed: {exc}"
         return _result(state, trigger_record, status, started, clock, run_id, code, message, outputs)
 
 
-def _result(state: RunState, trigger: ActionRecord, status: str, started: Any, clock: Clock, run_id: str,
+@lru_cache(maxsize=1)
+def _default_transport() -> HttpxTransport:
+    """One real-HTTP transport (and connection pool) shared by every run that brings none."""
+    return HttpxTransport()
+
+
+def _result(state: RunState, trigger: ActionRecord, status: str, started: datetime, clock: Clock, run_id: str,
             code: str | None, message: str | None, outputs: dict[str, Any] | None = None) -> RunResult:
     ended = clock.now()
     if isinstance(clock, VirtualClock):

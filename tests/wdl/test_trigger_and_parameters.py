@@ -89,3 +89,10 @@ def test_split_on_is_refused_rather_than_ignored() -> None:
     trigger = {"type": "Request", "kind": "Http", "inputs": {"method": "POST"}, "splitOn": "@triggerBody()"}
     with pytest.raises(DefinitionError, match="splitOn"):
         run(definition({}, trigger=trigger), trigger=TriggerInput(body=[1, 2]), clock=VirtualClock())
+
+
+def test_failing_workflow_outputs_fail_the_run_with_the_reason() -> None:
+    result = run(definition({}, outputs={"bad": {"type": "Int", "value": "@div(1, 0)"}}), trigger=TriggerInput(),
+                 clock=VirtualClock())
+    assert (result.status, result.error_code) == ("Failed", "InvalidTemplate")
+    assert "outputs.bad" in result.error_message
