@@ -1,6 +1,8 @@
 """Pure mappings between the ECP's and the ERP's order documents.
 
-ECP order -> ERP sales order (Business Central API v2.0 `salesOrder` + `salesOrderLines`):
+ECP order -> ERP sales order (Business Central API v2.0 `salesOrder` + `salesOrderLines`,
+https://learn.microsoft.com/dynamics365/business-central/dev-itpro/api-reference/v2.0/resources/dynamics_salesorder
+and .../resources/dynamics_salesorderline; text lengths are BC's field lengths):
 - Header: `externalDocumentNumber` = ECP order id (the idempotency key), `customerNumber` = the
   configured web customer, sell-to = billing address, ship-to = shipping address (billing when
   absent), `orderDate` = the date part of `createdAt` (the shop's local date), `currencyCode` and
