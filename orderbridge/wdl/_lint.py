@@ -224,6 +224,11 @@ def _lint_reference(action: _Action, where: str, function: str, target: str,
                     by_name: dict[str, _Action]) -> list[LintProblem]:
     if target not in by_name:
         return [LintProblem(where, f"{function}('{target}') names an action that does not exist")]
+    outer_loops = _foreach_loops(by_name[target]) - _enclosing(action)
+    if outer_loops:
+        return [LintProblem(where, f"{function}('{target}') reads an action inside Foreach "
+                                   f"'{sorted(outer_loops)[0]}', which has one result per iteration; "
+                                   "read it inside that loop")]
     if target not in _can_have_run(action, by_name):
         return [LintProblem(where, f"{function}('{target}') names an action that cannot have run before "
                                    f"'{action.name}'; add it to the runAfter chain")]
@@ -248,3 +253,14 @@ def _can_have_run(action: _Action, by_name: dict[str, _Action]) -> set[str]:
         current = current.parent
     inside = {name for name, candidate in by_name.items() if _enclosing(candidate) & done}
     return done | inside
+
+
+def _foreach_loops(action: _Action) -> set[str]:
+    """The Foreach loops around `action`: its data exists once per iteration of each."""
+    names = set()
+    current = action.parent
+    while current is not None:
+        if str(current.body.get("type", "")).lower() == "foreach":
+            names.add(current.name)
+        current = current.parent
+    return names

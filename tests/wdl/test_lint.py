@@ -79,8 +79,19 @@ def test_missing_schema_or_content_version_is_reported(missing: str) -> None:
 
 def test_inner_actions_of_a_finished_container_can_be_referenced_after_it() -> None:
     ok = definition({"Try": {"type": "Scope", "runAfter": {}, "actions": {"Step": compose(1)}},
-                     "After": compose("@outputs('Step')", {"Try": ["Failed"]})})
+                     "Poll": {"type": "Until", "expression": "@true", "runAfter": {}, "actions": {"Check": compose(2)}},
+                     "After": compose("@outputs('Step')", {"Try": ["Failed"]}),
+                     "Polled": compose("@outputs('Check')", {"Poll": []})})
     assert lint(ok) == []
+
+
+def test_actions_inside_a_foreach_cannot_be_read_from_outside_it() -> None:
+    bad = definition({"Each": {"type": "Foreach", "foreach": "@createArray(1)", "runAfter": {},
+                               "actions": {"Step": compose(1), "Same_loop": compose("@outputs('Step')", {"Step": []})}},
+                      "After": compose("@outputs('Step')", {"Each": []})})
+    assert problems(lint(bad)) == [("actions.After.inputs", "outputs('Step') reads an action inside Foreach 'Each', "
+                                                             "which has one result per iteration; read it inside "
+                                                             "that loop")]
 
 
 def test_unsupported_trigger_is_reported() -> None:
