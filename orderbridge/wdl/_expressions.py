@@ -84,7 +84,6 @@ class FunctionCall:
 
     name: str
     literal_args: tuple[Any, ...]
-    position: int
 
 
 _MISSING = object()
@@ -236,7 +235,7 @@ class _Parser:
                 break
         self.take(")")
         name = name_token.value
-        self.calls.append(FunctionCall(name, tuple(literals), name_token.position))
+        self.calls.append(FunctionCall(name, tuple(literals)))
         return _compile_call(name, args, self.lookup)
 
     def accessor(self, target: Evaluator) -> Evaluator:
