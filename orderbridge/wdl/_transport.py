@@ -5,6 +5,7 @@ into `TransportError` / `TransportTimeout`, which the Http action retries.
 """
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 
 from ._errors import TransportError, TransportTimeout
+from ._functions._common import CONTENT, CONTENT_TYPE, is_envelope
 
 
 @dataclass(frozen=True)
@@ -40,29 +42,41 @@ Transport = Callable[[HttpRequest], HttpResponse]
 
 
 def encode_body(body: Any, headers: dict[str, str]) -> tuple[bytes | None, dict[str, str]]:
-    """Serialise an evaluated body as Azure does: strings as is, other JSON values as JSON."""
+    """Serialise an evaluated body as Azure does: strings as is, content envelopes as their bytes
+    with their content type, other JSON values as JSON."""
     if body is None:
         return None, headers
     if isinstance(body, (bytes, bytearray)):
         return bytes(body), headers
     if isinstance(body, str):
         return body.encode("utf-8"), headers
-    if not any(name.lower() == "content-type" for name in headers):
-        headers = {**headers, "Content-Type": "application/json"}
-    return json.dumps(body, separators=(",", ":")).encode("utf-8"), headers
+    if is_envelope(body):
+        content_type = str(body.get(CONTENT_TYPE, "application/octet-stream"))
+        return base64.b64decode(body[CONTENT]), _with_default_type(headers, content_type)
+    return json.dumps(body, separators=(",", ":")).encode("utf-8"), _with_default_type(headers, "application/json")
+
+
+def _with_default_type(headers: dict[str, str], content_type: str) -> dict[str, str]:
+    if any(name.lower() == "content-type" for name in headers):
+        return headers
+    return {**headers, "Content-Type": content_type}
 
 
 def decode_body(content: bytes, content_type: str | None) -> Any:
-    """JSON bodies become JSON values (as `body('X')` returns them); anything else stays text."""
+    """JSON bodies become JSON values (as `body('X')` returns them), text stays text, and anything
+    else becomes a content envelope {"$content-type", "$content": base64}, as in Logic Apps
+    (https://learn.microsoft.com/azure/logic-apps/logic-apps-content-type)."""
     if not content:
         return None
-    text = content.decode("utf-8", errors="replace")
-    if content_type and "json" in content_type.lower():
+    kind = (content_type or "").lower()
+    if "json" in kind:
         try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            return text
-    return text
+            return json.loads(content)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
+    if not kind or kind.startswith("text/") or "xml" in kind or "json" in kind or "urlencoded" in kind:
+        return content.decode("utf-8", errors="replace")
+    return {CONTENT_TYPE: content_type, CONTENT: base64.b64encode(content).decode("ascii")}
 
 
 class HttpxTransport:

@@ -62,3 +62,16 @@ def test_a_refused_connection_is_retried_then_fails() -> None:
     post = result.action("Post")
     assert post.status == "Failed" and post.error_code == "ServiceUnavailable"
     assert "is the server running?" in post.attempts[0].error
+
+
+def test_bodies_are_encoded_and_decoded_like_logic_apps() -> None:
+    from orderbridge.wdl._transport import decode_body, encode_body
+
+    assert encode_body({"a": 1}, {}) == (b'{"a":1}', {"Content-Type": "application/json"})
+    assert encode_body("plain", {"Content-Type": "text/csv"}) == (b"plain", {"Content-Type": "text/csv"})
+    envelope = {"$content-type": "application/pdf", "$content": "JVBERg=="}
+    assert encode_body(envelope, {}) == (b"%PDF", {"Content-Type": "application/pdf"})
+    assert decode_body(b'{"a": 1}', "application/json; charset=utf-8") == {"a": 1}
+    assert decode_body(b"<a/>", "application/xml") == "<a/>"
+    assert decode_body(b"%PDF", "application/pdf") == envelope
+    assert decode_body(b"", "application/json") is None
