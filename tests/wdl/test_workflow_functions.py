@@ -145,3 +145,18 @@ def test_result_items_have_the_documented_shape() -> None:
             "status"} <= set(failed)
     assert (failed["name"], failed["status"]) == ("Example_Action_That_Failed", "Failed")
     assert failed["clientTrackingId"] == "08587307213861835591296330354"
+
+
+def test_utc_now_and_guid_inside_a_run_come_from_the_injected_clock_and_generator() -> None:
+    from datetime import datetime, timezone
+
+    ids = iter(["11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"])
+    result = run(definition({
+        "Before": compose({"at": "@utcNow()", "id": "@guid()"}),
+        "Pause": {"type": "Wait", "inputs": {"interval": {"count": 90, "unit": "Second"}}, "runAfter": {"Before": []}},
+        "After": compose({"at": "@utcNow('HH:mm:ss')", "id": "@guid()"}, {"Pause": []}),
+    }), trigger=TriggerInput(), clock=VirtualClock(datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+        guid=lambda: next(ids))
+    assert result.action("Before").outputs == {"at": "2030-01-02T03:04:05.0000000Z",
+                                               "id": "11111111-1111-1111-1111-111111111111"}
+    assert result.action("After").outputs == {"at": "03:05:35", "id": "22222222-2222-2222-2222-222222222222"}
