@@ -32,6 +32,7 @@ MAX_UNTIL_COUNT = 5000
 
 
 def terminate(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """Stop the run with `runStatus` (and `runError`); actions not yet started never run."""
     inputs = object_inputs(node, ctx)
     status = str(inputs.get("runStatus", FAILED))
     if status not in (SUCCEEDED, FAILED, CANCELLED):
@@ -42,6 +43,7 @@ def terminate(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration
 
 
 def wait(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """Wait `interval` on the run's clock (virtual time moves instantly)."""
     inputs = object_inputs(node, ctx)
     interval = as_object(inputs.get("interval"))
     units = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
@@ -56,6 +58,7 @@ def wait(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Ite
 
 
 def if_(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """Run the branch the condition picks; the other branch's top-level actions are recorded Skipped."""
     outcome = condition_result(node, ctx)
     taken, other = ("actions", "else") if outcome else ("else", "actions")
     run.skip_graph(node.graphs[other], ctx, iteration)
@@ -102,11 +105,13 @@ def _container_error(status: str) -> tuple[str | None, str | None]:
 
 
 def scope(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """Run the grouped actions; the scope takes the status of its branches."""
     status = run.run_graph(node.graphs["actions"], ctx, iteration)
     return Outcome(status, None, None, *_container_error(status))
 
 
 def switch(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """Run the first case equal to the expression, else the default; the others are Skipped."""
     value = node.parts["expression"].evaluate(ctx)
     chosen = "default"
     for role, template in node.parts.items():
@@ -141,6 +146,7 @@ def until_count(body: dict[str, Any]) -> int:
 
 
 def foreach(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """Run the body once per item, `foreach_degree` at a time; Failed if any iteration failed."""
     items = node.parts["foreach"].evaluate(ctx)
     if not isinstance(items, list):
         return Outcome.failed(
@@ -149,7 +155,8 @@ def foreach(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: 
         )
     if len(items) > MAX_FOREACH_ITEMS:
         return Outcome.failed("InvalidTemplate",
-                              f"the 'foreach' array has {len(items)} items; Foreach handles at most {MAX_FOREACH_ITEMS}")
+                              f"the 'foreach' array has {len(items)} items; Foreach handles at most "
+                              f"{MAX_FOREACH_ITEMS}")
     body = node.graphs["actions"]
 
     def one(index: int, item: Any) -> Callable[[], str]:
@@ -161,6 +168,7 @@ def foreach(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: 
 
 
 def until(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """Run the body, then test the condition, until it holds or `limit` (count, timeout) is reached."""
     limit = as_object(node.raw.get("limit"))
     count = until_count(node.raw)
     budget = parse_duration(limit.get("timeout", DEFAULT_UNTIL_TIMEOUT), path=node.path, what="Until limit.timeout")

@@ -26,11 +26,13 @@ from ._shapes import as_array, as_object
 
 
 def compose(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """Output the evaluated inputs unchanged."""
     value = node.inputs.evaluate(ctx)
     return Outcome(SUCCEEDED, value, value)
 
 
 def parse_json(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """Parse `content` and validate it against `schema` (Draft 4 unless `$schema` says otherwise)."""
     inputs = object_inputs(node, ctx)
     content = inputs.get("content")
     if isinstance(content, str):
@@ -38,7 +40,7 @@ def parse_json(run: RunState, node: ActionNode, ctx: EvaluationContext, iteratio
             content = json.loads(content)
         except json.JSONDecodeError as exc:
             return Outcome.failed("InvalidJSON", f"the content is not valid JSON: {exc}", inputs)
-    schema = member(inputs, "schema", dict, node, {})
+    schema = member(inputs, "schema", dict, node) or {}
     validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft4Validator)
     try:
         validator_class.check_schema(schema)
@@ -54,6 +56,7 @@ def parse_json(run: RunState, node: ActionNode, ctx: EvaluationContext, iteratio
 
 
 def response(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """Answer the Request trigger's caller; only the first Response of a run counts."""
     inputs = object_inputs(node, ctx)
     status_code = inputs.get("statusCode", 200)
     try:
@@ -77,6 +80,7 @@ _VARIABLE_TYPES: dict[str, tuple[type, ...]] = {
 
 
 def initialize_variable(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """Declare variables with their type and initial value (once per run)."""
     inputs = object_inputs(node, ctx)
     declared = [as_object(variable) for variable in as_array(inputs.get("variables"))]
     with ctx.variables_lock:
@@ -168,12 +172,14 @@ def _per_item(node: ActionNode, ctx: EvaluationContext, part: str, items: list) 
 
 
 def select(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """Map each item of `from` through the `select` template."""
     inputs = object_inputs(node, ctx)
     body = _per_item(node, ctx, "select", _from_array(inputs, node))
     return Outcome(SUCCEEDED, inputs, {"body": body})
 
 
 def query(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """Keep the items of `from` for which `where` is true."""
     inputs = object_inputs(node, ctx)
     items = _from_array(inputs, node)
     keep = _per_item(node, ctx, "where", items)
@@ -181,6 +187,7 @@ def query(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: It
 
 
 def join(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """Write the items of `from` as text separated by `joinWith`."""
     inputs = object_inputs(node, ctx)
     separator = to_interpolated_text(inputs.get("joinWith", ""))
     text = separator.join(to_interpolated_text(item) for item in _from_array(inputs, node))
@@ -194,6 +201,7 @@ def _columns(row: Any, node: ActionNode) -> list[dict[str, Any]]:
 
 
 def table(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """Build a CSV or HTML table from `from`, with explicit `columns` or the items' keys."""
     inputs = object_inputs(node, ctx)
     items = _from_array(inputs, node)
     if "columns" in node.parts:

@@ -160,7 +160,9 @@ def _propagate_secure_data(graph: Graph, *, trigger_secured: bool) -> None:
             if call.name.lower() in ACTION_REFERENCES and call.literal_args and call.literal_args[0] in secured
         }
         uses_trigger = trigger_secured and any(
-            call.name.lower() in _TRIGGER_REFERENCES for expression in node.inputs.expressions for call in expression.calls
+            call.name.lower() in _TRIGGER_REFERENCES
+            for expression in node.inputs.expressions
+            for call in expression.calls
         )
         if uses - {node.name} or uses_trigger:
             node.secure_inputs = True

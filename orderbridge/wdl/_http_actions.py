@@ -30,6 +30,7 @@ HIDDEN_SECRET = "<redacted: credential>"
 
 
 def http(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
+    """Send the request through the run's transport; authentication is passed on and recorded, not performed."""
     inputs = object_inputs(node, ctx)
     method = str(inputs.get("method", "")).upper()
     uri = inputs.get("uri")
@@ -81,6 +82,16 @@ class _Budget:
     def spent(self) -> bool:
         return self.left() == 0.0
 
+    def wait(self, seconds: float) -> None:
+        """Sleep `seconds` on the clock, but never past the deadline."""
+        left = self.left()
+        self.clock.sleep(seconds if left is None else min(seconds, left))
+
+    def allowance(self) -> float:
+        """Seconds the next request may take: what is left, at most the 120 s outbound limit."""
+        left = self.left()
+        return OUTBOUND_REQUEST_LIMIT_SECONDS if left is None else min(left, OUTBOUND_REQUEST_LIMIT_SECONDS)
+
 
 def call_with_retries(
     run: RunState,
@@ -94,9 +105,7 @@ def call_with_retries(
     budget = _Budget(run.clock, _action_timeout(node))
     attempts: list[Attempt] = []
     while True:
-        left = budget.left()
-        allowance = OUTBOUND_REQUEST_LIMIT_SECONDS if left is None else min(left, OUTBOUND_REQUEST_LIMIT_SECONDS)
-        answer, error = _attempt(run.clock, send, replace(request, timeout=allowance), attempts)
+        answer, error = _attempt(run.clock, send, replace(request, timeout=budget.allowance()), attempts)
         outputs = _http_outputs(answer)
         if answer is not None and 200 <= answer.status_code < 300:
             if _starts_async_operation(answer, node):
@@ -104,9 +113,7 @@ def call_with_retries(
             return Outcome(SUCCEEDED, recorded_inputs, outputs, attempts=attempts)
         retryable = answer is None or is_retryable_status(answer.status_code)
         if retryable and len(attempts) <= policy.count and not budget.spent():
-            wait = policy.delay(len(attempts), run.jitter)
-            left = budget.left()
-            run.clock.sleep(wait if left is None else min(wait, left))
+            budget.wait(policy.delay(len(attempts), run.jitter))
             if not budget.spent():
                 continue
         if budget.spent():
@@ -138,14 +145,12 @@ def _finish_async(run: RunState, node: ActionNode, request: HttpRequest, answer:
             wait = float(_header(answer, "retry-after") or ASYNC_POLL_SECONDS)
         except ValueError:
             wait = ASYNC_POLL_SECONDS
-        left = budget.left()
-        run.clock.sleep(wait if left is None else min(wait, left))
-        left = budget.left()
-        if left == 0.0:
+        budget.wait(wait)
+        if budget.spent():
             return Outcome(TIMED_OUT, recorded_inputs, _http_outputs(answer), "ActionTimedOut",
                            "the asynchronous operation did not finish within limit.timeout", attempts)
         poll = HttpRequest("GET", str(_header(answer, "location")), request.headers, None, request.authentication,
-                           OUTBOUND_REQUEST_LIMIT_SECONDS if left is None else min(left, OUTBOUND_REQUEST_LIMIT_SECONDS))
+                           budget.allowance())
         polled, error = _attempt(run.clock, run.http, poll, attempts, poll=True)
         if polled is None:
             return Outcome(FAILED, recorded_inputs, None, *_failure(None, error, len(attempts)), attempts)

@@ -12,9 +12,9 @@ from ._expressions import to_interpolated_text
 Iteration = tuple[int, ...]
 
 
-def member(inputs: dict[str, Any], key: str, expected: type, node: ActionNode, default: Any = None) -> Any:
-    """inputs[key] checked against the JSON type the action needs; an absent key gives `default`."""
-    value = inputs.get(key, default)
+def member(inputs: dict[str, Any], key: str, expected: type, node: ActionNode) -> Any:
+    """inputs[key] checked against the JSON type the action needs; None when absent or null."""
+    value = inputs.get(key)
     if value is not None and not isinstance(value, expected):
         raise ExpressionEvaluationError(
             f"inputs.{key} of a {node.type} action has the wrong type: {json.dumps(value, default=str)[:60]}",

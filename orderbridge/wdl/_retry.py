@@ -44,6 +44,7 @@ class RetryPolicy:
     maximum: float = MAX_INTERVAL_SECONDS
 
     def delay(self, retry_number: int, jitter: Jitter) -> float:
+        """Seconds to wait before retry `retry_number` (1-based)."""
         if self.kind == "fixed":
             return self.interval
         low_base = 0.0 if retry_number == 1 else self.interval * 2 ** (retry_number - 2)
@@ -57,6 +58,7 @@ NO_RETRY = RetryPolicy("none", count=0)
 
 
 def is_retryable_status(status_code: int) -> bool:
+    """Statuses the retry policy resends: 408, 429 and 5xx."""
     return status_code in (408, 429) or status_code >= 500
 
 

@@ -104,6 +104,7 @@ class RunState:
         return not simulates_time(self.clock)
 
     def terminate(self, termination: Termination) -> None:
+        """Remember the first Terminate; later ones are ignored."""
         with self._lock:
             if self.termination is None:
                 self.termination = termination
@@ -117,6 +118,7 @@ class RunState:
             return True
 
     def add_record(self, record: ActionRecord) -> None:
+        """Record an execution and meter it (skipped actions are not metered)."""
         # Each execution gets its own tracking id; the client tracking id defaults to the run's id.
         record.tracking_id = str(uuid.uuid4())
         record.client_tracking_id = self.run_id
@@ -160,6 +162,7 @@ class RunState:
             self.skip(graph.nodes[name], ctx, iteration)
 
     def skip(self, node: ActionNode, ctx: EvaluationContext, iteration: tuple[int, ...]) -> ActionRecord:
+        """Record `node` as Skipped because its runAfter conditions were not met."""
         now = self.clock.now()
         record = ActionRecord(node.name, node.path, node.type, SKIPPED, now, now, iteration,
                               error_code="ActionSkipped",
@@ -169,6 +172,7 @@ class RunState:
         return record
 
     def execute(self, node: ActionNode, ctx: EvaluationContext, iteration: tuple[int, ...]) -> ActionRecord:
+        """Run one action and record it; expression errors fail the action, definition errors stop the run."""
         start = self.clock.now()
         try:
             outcome = self.handlers[node.kind](self, node, ctx, iteration)
@@ -271,4 +275,5 @@ def default_jitter() -> Jitter:
 
 
 def new_run_id() -> str:
+    """A run name like Azure's: unique, upper-case hex."""
     return uuid.uuid4().hex.upper()
