@@ -18,6 +18,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -220,25 +221,25 @@ class RunState:
 
     def run_parallel(self, tasks: list[Callable[[], Any]], degree: int) -> list[Any]:
         """Run tasks with at most `degree` at a time; results in task order (deterministic)."""
-        start = self.clock.now()
-        if not self.threaded or degree <= 1:
-            free_at = [start] * max(1, min(degree, len(tasks) or 1))
-            results = []
-            ends = [start]
-            for task in tasks:
-                if self.termination is not None:
-                    break
-                slot = min(range(len(free_at)), key=lambda i: free_at[i])
-                with timeline(self.clock, free_at[slot]):
-                    results.append(task())
-                    free_at[slot] = self.clock.now()
-                ends.append(free_at[slot])
-            self._advance_to(max(ends))
-            return results
-        from concurrent.futures import ThreadPoolExecutor
+        if self.threaded and degree > 1:
+            with ThreadPoolExecutor(max_workers=degree) as pool:
+                return list(pool.map(lambda task: task(), tasks))
+        return self._simulate_parallel(tasks, degree)
 
-        with ThreadPoolExecutor(max_workers=degree) as pool:
-            return list(pool.map(lambda task: task(), tasks))
+    def _simulate_parallel(self, tasks: list[Callable[[], Any]], degree: int) -> list[Any]:
+        """Virtual time: each task starts on the slot that frees first, on its own timeline."""
+        start = self.clock.now()
+        free_at = [start] * max(1, min(degree, len(tasks)))
+        results = []
+        for task in tasks:
+            if self.termination is not None:
+                break
+            slot = min(range(len(free_at)), key=lambda i: free_at[i])
+            with timeline(self.clock, free_at[slot]):
+                results.append(task())
+                free_at[slot] = self.clock.now()
+        self._advance_to(max(free_at))
+        return results
 
     def _advance_to(self, moment: datetime) -> None:
         gap = (moment - self.clock.now()).total_seconds()
