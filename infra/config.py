@@ -17,6 +17,9 @@ from urllib.parse import urlsplit
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from infra.topology import PIPELINES
+from orderbridge.workflow_definitions import loop_parallelism
+
 PROJECT = "orderbridge"
 LOCATION_KEY = "azure-native:location"
 # "st" + "orderbridge" + "dl" (storage accounts) and "kv-orderbridge-" (the vault) leave 9 of the
@@ -288,6 +291,11 @@ def _iso(delta: timedelta) -> str:
     return f"PT{seconds}S"
 
 
+def max_event_batch_size() -> int:
+    """The largest Event Grid batch every pipeline's workflow handles in one wave."""
+    return min(loop_parallelism(p.workflow_name) for p in PIPELINES)
+
+
 def parse_config(stack: str, values: Mapping[str, str], secret_keys: set[str]) -> StackConfig:
     """Build a `StackConfig` from raw `project:key` strings; raise `ConfigError` listing every problem."""
     read = _Reader(values, secret_keys)
@@ -324,8 +332,10 @@ def parse_config(stack: str, values: Mapping[str, str], secret_keys: set[str]) -
         order_fetch_concurrency=runs,
         maximum_waiting_runs=waiting,
         event_delivery=EventDelivery(
-            # Event Grid limits (https://learn.microsoft.com/azure/event-grid/delivery-and-retry).
-            batch_size=read.integer("eventBatchSize", "1", 1, 5000),
+            # Event Grid allows 1..5000 (https://learn.microsoft.com/azure/event-grid/delivery-and-retry),
+            # but a batch larger than the workflows' loop parallelism runs in waves and could miss
+            # Event Grid's 30 s answer window: cap it there (workflows/README.md).
+            batch_size=read.integer("eventBatchSize", "1", 1, max_event_batch_size()),
             max_attempts=read.integer("eventMaxDeliveryAttempts", "30", 1, 30),
             time_to_live_minutes=read.integer("eventTimeToLiveMinutes", "1440", 1, 1440),
         ),

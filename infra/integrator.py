@@ -2,6 +2,7 @@
 storage and deployment package, its identity's roles and its failure alert."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
@@ -16,7 +17,7 @@ from infra.observability import MetricAlertRule, Observability
 from infra.pipeline import Pipeline
 from infra.storage import HardenedStorage, StorageArgs
 from infra.vault import SecretsVault
-from orderbridge.packaging import PackageRef
+from orderbridge.packaging import REPO_ROOT, PackageRef
 
 PACKAGE_CONTAINER = "deployment-package"
 # One Deploy on Flex Consumption reads the package under exactly this name from the deployment container
@@ -38,6 +39,20 @@ class IntegratorArgs:
     package: PackageRef
 
 
+HOST_JSON = REPO_ROOT / "integrator_func" / "host.json"
+
+
+def worker_thread_count() -> int:
+    """Python worker threads needed so host.json's Service Bus concurrency is really reached.
+
+    The integrators are synchronous functions, which the worker runs on PYTHON_THREADPOOL_THREAD_COUNT
+    threads, by default min(32, cores + 4): on a small instance that, not host.json, would cap the
+    concurrent calls (https://learn.microsoft.com/azure/azure-functions/python-scale-performance-reference).
+    """
+    service_bus = json.loads(HOST_JSON.read_text(encoding="utf-8"))["extensions"]["serviceBus"]
+    return int(service_bus["maxConcurrentCalls"]) + int(service_bus["maxConcurrentSessions"])
+
+
 def app_settings(args: IntegratorArgs, host_storage_account: str) -> dict[str, pulumi.Input[str]]:
     """The settings the integrator code reads (see the contracts); secrets only as Key Vault references."""
     config = args.config
@@ -54,6 +69,7 @@ def app_settings(args: IntegratorArgs, host_storage_account: str) -> dict[str, p
         "ERP_WEB_CUSTOMER_NUMBER": config.erp_web_customer_number,
         "ERP_SHIPPING_CHARGE_ITEM": config.erp_shipping_charge_item,
         "RETRY_MAX_SPAN_MINUTES": str(config.retry_max_span_minutes),
+        "PYTHON_THREADPOOL_THREAD_COUNT": str(worker_thread_count()),
     }
 
 

@@ -78,3 +78,21 @@ def load_definition(name: str, *, trigger_concurrency: int, maximum_waiting_runs
     runtime = trigger.setdefault("runtimeConfiguration", {})
     runtime["concurrency"] = {"runs": trigger_concurrency, "maximumWaitingRuns": maximum_waiting_runs}
     return definition
+
+
+def loop_parallelism(name: str) -> int:
+    """How many events of one delivery workflow `name` handles at once (its Foreach's `repetitions`).
+
+    A larger Event Grid batch would run in waves and could miss Event Grid's 30 s answer window, so
+    the stack's `eventBatchSize` is capped by this (see workflows/README.md).
+    """
+    loops = [a for a in _read(name).get("actions", {}).values() if a.get("type") == "Foreach"]
+    if len(loops) != 1:
+        raise WorkflowDefinitionError(f"{workflow_path(name)} must have exactly one top-level Foreach")
+    repetitions = loops[0].get("runtimeConfiguration", {}).get("concurrency", {}).get("repetitions")
+    if not isinstance(repetitions, int) or isinstance(repetitions, bool):
+        raise WorkflowDefinitionError(
+            f"{workflow_path(name)}: the Foreach must set runtimeConfiguration.concurrency.repetitions"
+            " on purpose (Azure's default of 20 would not be a deliberate bound on the source API)"
+        )
+    return repetitions

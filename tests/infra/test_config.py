@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.config import ConfigError, SecretText, parse_config
+from infra.config import ConfigError, SecretText, max_event_batch_size, parse_config
 from orderbridge.synth import read_stack_file
 
 SECRET_KEYS = {"orderbridge:ecpApiKey", "orderbridge:erpApiKey"}
@@ -60,7 +60,8 @@ def test_api_keys_are_kept_out_of_repr() -> None:
         ("maximumWaitingRuns", "15"),  # fewer than runs (10) + 10
         ("maximumWaitingRuns", "101"),
         ("eventBatchSize", "0"),
-        ("eventBatchSize", "5001"),
+        # larger than the workflows handle in one wave (their Foreach repetitions)
+        ("eventBatchSize", str(max_event_batch_size() + 1)),
         ("eventMaxDeliveryAttempts", "31"),
         ("eventTimeToLiveMinutes", "1441"),
         ("maxDeliveryCount", "0"),
@@ -148,3 +149,9 @@ def test_names_fit_azure_limits_for_the_longest_allowed_stack() -> None:
     names = Names("stage", "abcd")
     assert len(names.dead_letter_storage) <= 24 and len(names.function_storage) <= 24
     assert len(names.key_vault) <= 24
+
+
+def test_event_batch_size_may_reach_the_workflows_loop_parallelism() -> None:
+    cap = max_event_batch_size()
+    config = parse_config("dev", {**VALID, "orderbridge:eventBatchSize": str(cap)}, SECRET_KEYS)
+    assert config.event_delivery.batch_size == cap

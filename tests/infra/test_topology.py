@@ -175,6 +175,7 @@ def test_function_app_settings_are_the_agreed_ones(stack: Synthesis) -> None:
         "ServiceBusConnection__fullyQualifiedNamespace", "ERP_BASE_URL", "ERP_API_KEY", "ECP_BASE_URL",
         "ECP_API_KEY", "ERP_WEB_CUSTOMER_NUMBER", "ERP_SHIPPING_CHARGE_ITEM", "RETRY_MAX_SPAN_MINUTES",
         "APPLICATIONINSIGHTS_CONNECTION_STRING", "AzureWebJobsStorage__accountName",
+        "PYTHON_THREADPOOL_THREAD_COUNT",
     }
     assert settings["ServiceBusConnection__fullyQualifiedNamespace"] == f"sb-orderbridge-{stack.stack}.servicebus.windows.net"
     assert settings["AzureWebJobsStorage__accountName"] == f"storderbridge{stack.stack}fn"
@@ -183,6 +184,10 @@ def test_function_app_settings_are_the_agreed_ones(stack: Synthesis) -> None:
     assert settings["ERP_SHIPPING_CHARGE_ITEM"] == config.erp_shipping_charge_item
     assert settings["RETRY_MAX_SPAN_MINUTES"] == str(config.retry_max_span_minutes)
     assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"].startswith("InstrumentationKey=")
+    host = json.loads((REPO_ROOT / "integrator_func" / "host.json").read_text(encoding="utf-8"))["extensions"]["serviceBus"]
+    assert int(settings["PYTHON_THREADPOOL_THREAD_COUNT"]) >= host["maxConcurrentCalls"] + host["maxConcurrentSessions"], (
+        "the Python worker's thread pool must not cap host.json's Service Bus concurrency"
+    )
 
 
 def test_package_blob_carries_the_source_hash_under_the_one_deploy_name(stack: Synthesis) -> None:
