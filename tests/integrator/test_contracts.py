@@ -222,9 +222,6 @@ def test_schema_is_valid_2020_12_with_id_description_and_valid_examples(path: Pa
 
 # The Logic Apps check event data by expression, not against these files; until a workflow or its
 # tests read them, the drift is reported here (strict: the marker must go once they are used).
-UNUSED_EVENT_SCHEMAS = {"ecp-order-created-event", "erp-sales-order-updated-event"}
-
-
 def _code_outside_schemas() -> str:
     roots = [
         REPO / "integrator_func",
@@ -245,17 +242,7 @@ def _code_outside_schemas() -> str:
     return "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in files)
 
 
-@pytest.mark.parametrize(
-    "contract",
-    [
-        pytest.param(
-            name, marks=pytest.mark.xfail(strict=True, reason="event schema not read by the workflows yet")
-        )
-        if name in UNUSED_EVENT_SCHEMAS
-        else name
-        for name in CONTRACTS
-    ],
-)
+@pytest.mark.parametrize("contract", CONTRACTS)
 def test_every_schema_is_used_by_code(contract: str) -> None:
     code = _code_outside_schemas()
     assert re.search(rf"[\"'/]{re.escape(contract)}(\.schema\.json)?[\"']", code), (

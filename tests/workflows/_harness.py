@@ -61,6 +61,7 @@ class Pipeline:
     broker_properties: Callable[[dict[str, Any]], dict[str, str]]
     source_class: type[FakeApiServer]
     seed: Callable[[FakeApiServer, dict[str, Any]], dict[str, Any]]
+    data_contract: str  # the schema in schemas/ that the event's `data` follows
 
     @property
     def parked_by(self) -> str:
@@ -130,6 +131,7 @@ ORDER_EVENTS = Pipeline(
     broker_properties=lambda event: {"MessageId": event["data"]["orderId"], "CorrelationId": event["id"]},
     source_class=FakeEcp,
     seed=_seed_ecp,
+    data_contract="ecp-order-created-event",
 )
 
 ERP_EVENTS = Pipeline(
@@ -149,6 +151,7 @@ ERP_EVENTS = Pipeline(
     },
     source_class=FakeErp,
     seed=_seed_erp,
+    data_contract="erp-sales-order-updated-event",
 )
 
 PIPELINES = (ORDER_EVENTS, ERP_EVENTS)
