@@ -6,17 +6,20 @@ further calls wait, up to `maximumWaitingRuns` (default 100 here, Azure's maximu
 that is answered 429, as Azure is reported to do. The caller of a Request trigger gets the
 `Response` action's answer; 202 when the workflow has no Response action; 502 `NoResponse` when
 it has one but the run ended without reaching it; 504 when the Response came after the 120 s
-inbound limit. This host answers once the run has finished.
+inbound limit, counted from the moment the call arrived (time spent waiting for a run slot
+included: the caller's clock starts when it sends the request). This host answers once the run
+has finished.
 """
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ._clock import Clock, SystemClock
 from ._definition import CompiledWorkflow, Graph
 from ._engine import TriggerInput, prepare, run
 from ._errors import DefinitionError
@@ -45,6 +48,7 @@ class WorkflowHost:
     def __init__(self, definition: dict[str, Any] | CompiledWorkflow, **run_options: Any) -> None:
         self.workflow = prepare(definition)
         self._options = run_options
+        self._clock: Clock = run_options.get("clock") or SystemClock()
         concurrency = as_object(as_object(self.workflow.trigger.get("runtimeConfiguration")).get("concurrency"))
         self.runs: int | None = concurrency.get("runs")
         self.maximum_waiting_runs: int = concurrency.get("maximumWaitingRuns", DEFAULT_MAXIMUM_WAITING_RUNS)
@@ -71,6 +75,7 @@ class WorkflowHost:
 
     def call(self, trigger: TriggerInput) -> HostReply:
         """Handle one trigger call: run it (maybe after waiting) or answer 429 when too many wait."""
+        arrived = self._clock.now()
         if self._slots is not None and not self._enter_queue():
             return HostReply(429, {"Retry-After": "10"}, {"error": {
                 "code": "TooManyWaitingRuns",
@@ -81,7 +86,7 @@ class WorkflowHost:
         finally:
             if self._slots is not None:
                 self._slots.release()
-        return self._reply(result)
+        return self._reply(result, arrived)
 
     def _enter_queue(self) -> bool:
         with self._lock:
@@ -107,8 +112,8 @@ class WorkflowHost:
             with self._lock:
                 self._active -= 1
 
-    def _reply(self, result: RunResult) -> HostReply:
-        deadline = result.started + timedelta(seconds=INBOUND_REQUEST_TIMEOUT_SECONDS)
+    def _reply(self, result: RunResult, arrived: datetime) -> HostReply:
+        deadline = arrived + timedelta(seconds=INBOUND_REQUEST_TIMEOUT_SECONDS)
         response = result.response
         if response is not None and (response.sent_at is None or response.sent_at <= deadline):
             return HostReply(response.status_code, response.headers, response.body, result)

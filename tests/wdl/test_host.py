@@ -111,3 +111,29 @@ def test_a_response_later_than_the_inbound_limit_reaches_the_caller_as_504() -> 
     reply = WorkflowHost(workflow, http=slow, clock=clock).call(TriggerInput())
     assert reply.status_code == 504
     assert reply.result is not None and reply.result.status == "Succeeded"
+
+
+def test_time_spent_waiting_for_a_run_slot_counts_toward_the_inbound_limit() -> None:
+    """The caller's 120 s start when it sends the request, not when a run slot frees up."""
+    clock = VirtualClock()
+    gate, entered = threading.Event(), threading.Semaphore(0)
+
+    def slow(request: HttpRequest) -> HttpResponse:
+        entered.release()
+        assert gate.wait(10), "test did not release the server"
+        clock.sleep(100)
+        return ok({"echo": request.body})
+
+    host = WorkflowHost(limited(CALL_AND_REPLY, runs=1, waiting=1), http=slow, clock=clock)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(host.call, TriggerInput(body=1))
+        assert entered.acquire(timeout=5)
+        second = pool.submit(host.call, TriggerInput(body=2))
+        wait_until(lambda: host.waiting == 1)
+        gate.set()
+        replies = [first.result(5), second.result(5)]
+    assert replies[0].status_code == 200, "ran at once: 100 s"
+    second_run = replies[1].result
+    assert second_run is not None and second_run.status == "Succeeded"
+    assert (second_run.ended - second_run.started).total_seconds() == 100, "the run alone is within 120 s"
+    assert replies[1].status_code == 504, "waited 100 s for the slot, then ran 100 s: 200 s after the call"
