@@ -74,6 +74,19 @@ def test_one_request_trigger_whose_concurrency_the_loader_sets(pipeline: Pipelin
     assert trigger["runtimeConfiguration"]["concurrency"] == {"runs": 5, "maximumWaitingRuns": 15}
 
 
+def _secured(action: dict[str, Any]) -> set[str]:
+    return set(((action.get("runtimeConfiguration") or {}).get("secureData") or {}).get("properties") or [])
+
+
+def test_the_fetch_and_the_send_hide_the_key_and_the_payload_from_run_history(pipeline: Pipeline) -> None:
+    """A reviewer-visible rule, not left to the engine's inference: the fetch carries the API key in
+    its inputs and the order in its outputs, the send carries the order in its inputs
+    (https://learn.microsoft.com/azure/logic-apps/logic-apps-securing-a-logic-app#secure-data-code-view)."""
+    actions = loaded(pipeline)["actions"]["For_each_event"]["actions"]
+    assert _secured(actions[pipeline.fetch_action]) == {"inputs", "outputs"}, pipeline.fetch_action
+    assert "inputs" in _secured(actions[pipeline.send_action]), pipeline.send_action
+
+
 def _shape(definition: dict[str, Any], renames: dict[str, str]) -> Any:
     """The definition with pipeline-specific literals removed: action names, types, runAfter,
     retry, timeout, secureData and authentication, which must be the same in both workflows."""
