@@ -1,12 +1,17 @@
-"""The Python Function App (Flex Consumption) hosting `erp_integrator` and `ecp_integrator`, its host
-storage and deployment package, its identity's roles and its failure alert."""
+"""The Python Function App (Flex Consumption) hosting `erp_integrator` and `ecp_integrator`: its
+user-assigned identity and that identity's roles, host storage, plan, app and failure alert.
+
+The code itself is not deployed by Pulumi: after `pulumi up`, `az functionapp deployment source
+config-zip` (One Deploy) ships `dist/integrator.zip` (see the README). The provider's `storage.Blob` writes
+with the account key, which this storage account refuses (shared keys are off; pulumi-azure-native#2015).
+"""
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import storage, web
+from pulumi_azure_native import authorization, managedidentity, web
 
 from infra import roles
 from infra.config import StackConfig
@@ -19,10 +24,11 @@ from infra.storage import HardenedStorage, StorageArgs
 from infra.vault import SecretsVault
 from orderbridge.packaging import REPO_ROOT, PackageRef
 
-PACKAGE_CONTAINER = "deployment-package"
-# One Deploy on Flex Consumption reads the package under exactly this name from the deployment container
+# One Deploy on Flex Consumption writes the package into this container with the app's identity
 # (https://learn.microsoft.com/azure/azure-functions/functions-infrastructure-as-code?pivots=flex-consumption-plan#deployment-package).
-PACKAGE_BLOB = "released-package.zip"
+PACKAGE_CONTAINER = "deployment-package"
+# Tag on the Function App naming the sources `pulumi up` was run with: the package to deploy next.
+SOURCE_HASH_TAG = "sourceHash"
 ECP_API_KEY_SECRET = "ecp-api-key"
 ERP_API_KEY_SECRET = "erp-api-key"
 
@@ -53,14 +59,27 @@ def worker_thread_count() -> int:
     return int(service_bus["maxConcurrentCalls"]) + int(service_bus["maxConcurrentSessions"])
 
 
-def app_settings(args: IntegratorArgs, host_storage_account: str) -> dict[str, pulumi.Input[str]]:
-    """The settings the integrator code reads (see the contracts); secrets only as Key Vault references."""
+def app_settings(
+    args: IntegratorArgs, host_storage_account: str, client_id: pulumi.Input[str]
+) -> dict[str, pulumi.Input[str]]:
+    """The settings the integrator code reads (see the contracts); secrets only as Key Vault references.
+
+    `client_id` is the app's user-assigned identity: identity-based connections and the code's own
+    DefaultAzureCredential (which reads AZURE_CLIENT_ID) must be told which identity to use.
+    """
     config = args.config
     return {
-        # Identity-based connections: no connection strings, no keys
-        # (https://learn.microsoft.com/azure/azure-functions/functions-reference#configure-an-identity-based-connection).
+        # Identity-based connections with a user-assigned identity: `__credential` + `__clientId`
+        # (https://learn.microsoft.com/azure/azure-functions/functions-reference#common-properties-for-identity-based-connections).
         "AzureWebJobsStorage__accountName": host_storage_account,
+        "AzureWebJobsStorage__credential": "managedidentity",
+        "AzureWebJobsStorage__clientId": client_id,
         "ServiceBusConnection__fullyQualifiedNamespace": args.messaging.fqdn,
+        "ServiceBusConnection__credential": "managedidentity",
+        "ServiceBusConnection__clientId": client_id,
+        # DefaultAzureCredential's managed-identity step picks the user-assigned identity from here
+        # (https://learn.microsoft.com/python/api/azure-identity/azure.identity.defaultazurecredential).
+        "AZURE_CLIENT_ID": client_id,
         "APPLICATIONINSIGHTS_CONNECTION_STRING": args.observability.app_insights.connection_string,
         "ERP_BASE_URL": config.erp_base_url,
         "ECP_BASE_URL": config.ecp_base_url,
@@ -74,30 +93,33 @@ def app_settings(args: IntegratorArgs, host_storage_account: str) -> dict[str, p
 
 
 class Integrator(pulumi.ComponentResource):
-    """Flex Consumption (FC1) Function App, Python 3.11, system-assigned identity."""
+    """Flex Consumption (FC1) Function App, Python 3.11, with a user-assigned identity.
+
+    The identity and its roles exist before the app: a Key Vault reference that cannot be resolved
+    when the app starts stays the literal `@Microsoft.KeyVault(...)` text until the platform refetches
+    it (about every 24 h), and the integrators would send that text as the API key
+    (https://learn.microsoft.com/azure/app-service/app-service-key-vault-references#rotation).
+    """
 
     def __init__(self, name: str, args: IntegratorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orderbridge:integrator:Integrator", name, None, opts)
         deployment, names = args.deployment, args.names
+        self._prefix = name
         self.function_app_name = names.function_app
         self.host_storage = HardenedStorage(
             f"{name}-storage",
             StorageArgs(deployment, names.function_storage, (PACKAGE_CONTAINER,)),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.package_blob = storage.Blob(
-            f"{name}-package",
-            blob_name=PACKAGE_BLOB,
-            # The sources' hash: new code changes the blob, and the snapshot shows which code deploys.
-            metadata={"sourceHash": args.package.source_hash},
-            container_name=PACKAGE_CONTAINER,
-            account_name=self.host_storage.account.name,
+        self.identity = managedidentity.UserAssignedIdentity(
+            f"{name}-identity",
+            resource_name_=names.function_identity,
             resource_group_name=deployment.resource_group_name,
-            type="Block",
-            content_type="application/zip",
-            source=pulumi.FileAsset(args.package.asset_path),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.host_storage.containers[PACKAGE_CONTAINER]]),
+            location=deployment.location,
+            tags=dict(deployment.tags),
+            opts=pulumi.ResourceOptions(parent=self),
         )
+        grants = self._grant_access(args)
         self.plan = web.AppServicePlan(
             f"{name}-plan",
             name=names.function_plan,
@@ -109,9 +131,7 @@ class Integrator(pulumi.ComponentResource):
             tags=dict(deployment.tags),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self._prefix = name
-        self.app = self._function_app(args)
-        self._grant_access(args)
+        self.app = self._function_app(args, grants)
         args.observability.alert(
             f"{name}-failures",
             MetricAlertRule(
@@ -124,9 +144,9 @@ class Integrator(pulumi.ComponentResource):
         )
         self.register_outputs({"function_app_name": self.function_app_name})
 
-    def _function_app(self, args: IntegratorArgs) -> web.WebApp:
+    def _function_app(self, args: IntegratorArgs, grants: list[authorization.RoleAssignment]) -> web.WebApp:
         deployment = args.deployment
-        settings = app_settings(args, self.host_storage.account_name)
+        settings = app_settings(args, self.host_storage.account_name, self.identity.client_id)
         return web.WebApp(
             f"{self._prefix}-app",
             name=self.function_app_name,
@@ -135,8 +155,9 @@ class Integrator(pulumi.ComponentResource):
             kind="functionapp,linux",
             server_farm_id=self.plan.id,
             https_only=True,
-            identity=web.ManagedServiceIdentityArgs(type="SystemAssigned"),
-            key_vault_reference_identity="SystemAssigned",
+            identity=web.ManagedServiceIdentityArgs(type="UserAssigned", user_assigned_identities=[self.identity.id]),
+            # https://learn.microsoft.com/azure/app-service/app-service-key-vault-references#access-vaults-with-a-user-assigned-identity
+            key_vault_reference_identity=self.identity.id,
             # Flex Consumption takes runtime, scale and the package location here, not in app settings
             # (https://learn.microsoft.com/azure/azure-functions/flex-consumption-how-to).
             function_app_config=web.FunctionAppConfigArgs(
@@ -145,7 +166,7 @@ class Integrator(pulumi.ComponentResource):
                         type="blobContainer",
                         value=f"{self.host_storage.blob_endpoint}/{PACKAGE_CONTAINER}",
                         authentication=web.FunctionsDeploymentStorageAuthenticationArgs(
-                            type="SystemAssignedIdentity"
+                            type="UserAssignedIdentity", user_assigned_identity_resource_id=self.identity.id
                         ),
                     )
                 ),
@@ -160,28 +181,34 @@ class Integrator(pulumi.ComponentResource):
                 ftps_state="Disabled",
                 http20_enabled=True,
             ),
-            tags=dict(deployment.tags),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.package_blob]),
+            tags={**deployment.tags, SOURCE_HASH_TAG: args.package.source_hash},
+            # The app starts with every role in place (see the class docstring).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*grants, *args.vault.secrets.values()]),
         )
 
-    def _grant_access(self, args: IntegratorArgs) -> None:
+    def _grant_access(self, args: IntegratorArgs) -> list[authorization.RoleAssignment]:
         """Receiver on the queues it consumes, Sender on those it re-schedules to and on the parking
         queues, Secrets User on the vault, Blob Data Owner on its own host storage."""
         subscription_id = args.deployment.subscription_id
-        identity = roles.Grantee(self.app.identity.apply(lambda i: i.principal_id))  # type: ignore[union-attr]
+        identity = roles.Grantee(self.identity.principal_id)
+
+        def grant(name: str, role: roles.Role, scope: pulumi.Input[str]) -> authorization.RoleAssignment:
+            return roles.grant(name, role, identity, scope, subscription_id, self)
+
+        grants = []
         for pipeline in args.pipelines:
             key = pipeline.spec.key
-            roles.grant(f"{key}-function-receiver", roles.SERVICE_BUS_DATA_RECEIVER, identity,
-                        pipeline.queue.id, subscription_id, self)
-            # Backoff is a scheduled re-send to the same queue (an abandoned message comes back at once).
-            roles.grant(f"{key}-function-rescheduler", roles.SERVICE_BUS_DATA_SENDER, identity,
-                        pipeline.queue.id, subscription_id, self)
-            roles.grant(f"{key}-function-parker", roles.SERVICE_BUS_DATA_SENDER, identity,
-                        pipeline.parking_queue.id, subscription_id, self)
-        roles.grant(f"{self._prefix}-secrets-reader", roles.KEY_VAULT_SECRETS_USER, identity,
-                    args.vault.vault.id, subscription_id, self)
+            grants += [
+                grant(f"{key}-function-receiver", roles.SERVICE_BUS_DATA_RECEIVER, pipeline.queue.id),
+                # Backoff is a scheduled re-send to the same queue (an abandoned message comes back at once).
+                grant(f"{key}-function-rescheduler", roles.SERVICE_BUS_DATA_SENDER, pipeline.queue.id),
+                grant(f"{key}-function-parker", roles.SERVICE_BUS_DATA_SENDER, pipeline.parking_queue.id),
+            ]
+        grants.append(grant(f"{self._prefix}-secrets-reader", roles.KEY_VAULT_SECRETS_USER, args.vault.vault.id))
         # Account scope because the Functions host creates its own containers (locks, keys) in
-        # AzureWebJobsStorage; this account holds nothing else. Blob Data Owner is the documented
-        # minimum (https://learn.microsoft.com/azure/azure-functions/functions-reference#connecting-to-host-storage-with-an-identity).
-        roles.grant(f"{self._prefix}-host-storage-owner", roles.STORAGE_BLOB_DATA_OWNER, identity,
-                    self.host_storage.account.id, subscription_id, self)
+        # AzureWebJobsStorage and One Deploy writes the package there; this account holds nothing else.
+        # Blob Data Owner is the documented minimum
+        # (https://learn.microsoft.com/azure/azure-functions/functions-reference#connecting-to-host-storage-with-an-identity).
+        grants.append(grant(f"{self._prefix}-host-storage-owner", roles.STORAGE_BLOB_DATA_OWNER,
+                            self.host_storage.account.id))
+        return grants

@@ -74,3 +74,7 @@ class Names:
     @property
     def function_app(self) -> str:
         return self._dashed("func")
+
+    @property
+    def function_identity(self) -> str:
+        return self._dashed("id")

@@ -26,6 +26,9 @@ def build(config: StackConfig, package: PackageRef) -> dict[str, pulumi.Input[ob
         resource_group_name=names.resource_group,
         location=config.location,
         tags=dict(config.tags),
+        # Deleting the group deletes everything in it, protected or not: in prod the group itself is
+        # protected and retained, or `retain_on_delete` on the queues, vault and storage would mean nothing.
+        opts=pulumi.ResourceOptions(protect=config.protect_data, retain_on_delete=config.protect_data),
     )
     deployment = Deployment(
         resource_group_name=group.name,
@@ -83,6 +86,8 @@ def build(config: StackConfig, package: PackageRef) -> dict[str, pulumi.Input[ob
         "resourceGroupName": names.resource_group,
         "serviceBusNamespaceFqdn": messaging.fqdn,
         "functionAppName": integrator.function_app_name,
+        # The sources the app's configuration was applied for: deploy dist/integrator.zip built from them.
+        "integratorSourceHash": package.source_hash,
         "keyVaultName": names.key_vault,
         **{f"{p.spec.key}": {
             "topicEndpoint": p.topic.endpoint,

@@ -4,7 +4,8 @@ The zip holds `integrator_func/*` at its root, `schemas/` beside `function_app.p
 dependencies for Linux / Python 3.11 under `.python_packages/lib/site-packages`, the layout the Python
 worker loads when the platform does no remote build
 (https://learn.microsoft.com/azure/azure-functions/python-build-options). The Pulumi program only
-references the artifact (path and source hash); synth and tests never build or download anything.
+records the package's source hash (a tag on the Function App); the zip itself is deployed after
+`pulumi up` with One Deploy (README). Synth and tests never build or download anything.
 """
 from __future__ import annotations
 
@@ -41,11 +42,6 @@ class PackageRef:
 
     path: Path
     source_hash: str
-
-    @property
-    def asset_path(self) -> str:
-        """The zip relative to the project root, where Pulumi runs the program: the same on every machine."""
-        return f"{self.path.parent.name}/{self.path.name}"
 
 
 def _source_files(repo_root: Path) -> Iterator[tuple[str, Path]]:

@@ -57,6 +57,8 @@ class SynthResource:
     protect: bool = False
     retain_on_delete: bool = False
     replace_on_changes: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()  # URNs this resource waits for (inputs and `depends_on`)
+    outputs: dict[str, Any] = field(default_factory=dict)  # the mock's answer (ids, principal ids)
 
     def public_inputs(self) -> dict[str, Any]:
         """Inputs with every secret value replaced by `REDACTED`."""
@@ -182,9 +184,6 @@ _IDS: dict[str, tuple[str, str]] = {
     "azure-native:storage:BlobContainer": (
         _RG + "/providers/Microsoft.Storage/storageAccounts/{accountName}/blobServices/default/containers/"
         "{containerName}", "containerName"),
-    "azure-native:storage:Blob": (
-        _RG + "/providers/Microsoft.Storage/storageAccounts/{accountName}/blobServices/default/containers/"
-        "{containerName}/blobs/{blobName}", "blobName"),
     "azure-native:servicebus:Namespace": (
         _RG + "/providers/Microsoft.ServiceBus/namespaces/{namespaceName}", "namespaceName"),
     "azure-native:servicebus:Queue": (
@@ -198,6 +197,8 @@ _IDS: dict[str, tuple[str, str]] = {
         _RG + "/providers/Microsoft.KeyVault/vaults/{vaultName}/secrets/{secretName}", "secretName"),
     "azure-native:web:AppServicePlan": (_RG + "/providers/Microsoft.Web/serverfarms/{name}", "name"),
     "azure-native:web:WebApp": (_RG + "/providers/Microsoft.Web/sites/{name}", "name"),
+    "azure-native:managedidentity:UserAssignedIdentity": (
+        _RG + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}", "resourceName"),
     "azure-native:authorization:RoleAssignment": (
         "{scope}/providers/Microsoft.Authorization/roleAssignments/{assignment}", "assignment"),
 }
@@ -205,6 +206,21 @@ _IDS: dict[str, tuple[str, str]] = {
 
 def _stable_guid(*parts: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(parts)))
+
+
+def _identity_state(identity: dict[str, Any], typ: str, name: str) -> dict[str, Any]:
+    """A resource's `identity` as Azure answers it: a principal for a system-assigned identity, and
+    user-assigned identities as a map keyed by resource id (the inputs take a list of ids)."""
+    state = dict(identity)
+    if "SystemAssigned" in str(identity.get("type", "")):
+        state.update(principalId=_stable_guid("principal", typ, name), tenantId=MOCK_TENANT)
+    if isinstance(identity.get("userAssignedIdentities"), list):
+        state["userAssignedIdentities"] = {
+            resource_id: {"principalId": _stable_guid("principal", resource_id),
+                          "clientId": _stable_guid("client", resource_id)}
+            for resource_id in identity["userAssignedIdentities"]
+        }
+    return state
 
 
 class OfflineMocks(pulumi_mocks.Mocks):
@@ -222,9 +238,11 @@ class OfflineMocks(pulumi_mocks.Mocks):
         state = dict(args.inputs)
         state["name"] = fields.get(name_key, args.name)
         identity = inputs.get("identity")
-        if isinstance(identity, dict) and "SystemAssigned" in str(identity.get("type", "")):
-            state["identity"] = {**identity, "principalId": _stable_guid("principal", args.typ, args.name),
-                                 "tenantId": MOCK_TENANT}
+        if isinstance(identity, dict):
+            state["identity"] = _identity_state(identity, args.typ, args.name)
+        if args.typ == "azure-native:managedidentity:UserAssignedIdentity":
+            state["principalId"] = _stable_guid("principal", args.typ, args.name)
+            state["clientId"] = _stable_guid("client", args.typ, args.name)
         if args.typ == "azure-native:eventgrid:Topic":
             state["endpoint"] = f"https://{inputs['topicName']}.{inputs['location']}-1.eventgrid.azure.net/api/events"
         if args.typ == "azure-native:applicationinsights:Component":
@@ -269,7 +287,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 # object secret when one field is: this keeps the marker on the secret field alone.
                 custom=bool(request.custom), inputs=json_format.MessageToDict(request.object),
                 protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
-                replace_on_changes=tuple(request.replaceOnChanges),
+                replace_on_changes=tuple(request.replaceOnChanges), dependencies=tuple(request.dependencies),
+                outputs={"id": response.id, **_plain(json_format.MessageToDict(response.object))},
             ))
         return response
 
@@ -335,7 +354,7 @@ _KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "monitor:DiagnosticSetting": ("resourceUri",),
     "storage:StorageAccount": ("accountName", "allowBlobPublicAccess", "allowSharedKeyAccess", "minimumTlsVersion"),
     "storage:BlobContainer": ("containerName", "publicAccess"),
-    "storage:Blob": ("blobName", "metadata.sourceHash"),
+    "managedidentity:UserAssignedIdentity": ("resourceName",),
     "servicebus:Namespace": ("namespaceName", "sku.name", "disableLocalAuth", "minimumTlsVersion"),
     "servicebus:Queue": ("queueName", "requiresSession", "requiresDuplicateDetection",
                          "duplicateDetectionHistoryTimeWindow", "maxDeliveryCount", "lockDuration"),
@@ -347,7 +366,8 @@ _KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "keyvault:Vault": ("vaultName", "properties.enableRbacAuthorization", "properties.enablePurgeProtection"),
     "keyvault:Secret": ("secretName", "properties.value"),
     "web:AppServicePlan": ("name", "sku.name", "sku.tier"),
-    "web:WebApp": ("name", "functionAppConfig.runtime.name", "functionAppConfig.runtime.version"),
+    "web:WebApp": ("name", "functionAppConfig.runtime.name", "functionAppConfig.runtime.version",
+                   "identity.type", "tags.sourceHash"),
     "authorization:RoleAssignment": ("description", "scope"),
 }
 

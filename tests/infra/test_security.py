@@ -7,7 +7,10 @@ import re
 import pytest
 
 from infra import roles
-from orderbridge.synth import REDACTED, Synthesis, SynthResource
+from infra.config import parse_config
+from infra.pipeline import dead_letter_container
+from infra.topology import PIPELINES
+from orderbridge.synth import REDACTED, Synthesis, SynthResource, read_stack_file
 
 ROLE_BY_ID = {role.id: role for role in roles.DATA_PLANE_ROLES}
 # The narrowest scopes Azure offers for each role: one queue, one topic, one container, the vault.
@@ -138,21 +141,73 @@ def test_no_role_on_namespace_resource_group_or_subscription(stack: Synthesis) -
         )
 
 
-def test_each_identity_gets_only_what_it_needs(stack: Synthesis) -> None:
-    """Workflows send to their own queue and parking queue; nothing else."""
-    for workflow in stack.of_type("logic:Workflow"):
-        prefix = workflow.name.removesuffix("-workflow")
-        grants = [a for a in stack.of_type("authorization:RoleAssignment")
-                  if a.name.startswith(f"{prefix}-workflow-")]
-        scopes = sorted(inputs(a)["scope"].rsplit("/", 1)[-1] for a in grants)
-        expected = {"ecp-to-erp": ["online-orders", "online-orders-rejected"],
-                    "erp-to-ecp": ["order-updates", "order-updates-rejected"]}[prefix]
-        assert scopes == expected, f"{workflow.urn} may send to {scopes}"
-        assert {inputs(a)["description"] for a in grants} == {roles.SERVICE_BUS_DATA_SENDER.name}
+def grants_by_principal(stack: Synthesis) -> dict[str, set[tuple[str, str]]]:
+    """Every principal's (role, scope) pairs; scopes from the provider onwards, e.g.
+    `Microsoft.ServiceBus/namespaces/sb-orderbridge-dev/queues/online-orders`."""
+    grants: dict[str, set[tuple[str, str]]] = {}
+    for assignment in stack.of_type("authorization:RoleAssignment"):
+        settings = assignment.revealed_inputs()
+        grants.setdefault(settings["principalId"], set()).add(
+            (settings["description"], settings["scope"].split("/providers/", 1)[1])
+        )
+    return grants
 
 
-def test_prod_protects_queues_vault_and_storage(prod: Synthesis) -> None:
-    data = (prod.of_type("servicebus:Queue") + prod.of_type("keyvault:Vault")
+def expected_grants(stack: Synthesis) -> dict[str, set[tuple[str, str]]]:
+    """Who may do what, written out from the design: each identity found by its own principal id."""
+    config = parse_config(stack.stack, *read_stack_file(stack.stack))
+    namespace = f"Microsoft.ServiceBus/namespaces/sb-orderbridge-{stack.stack}/queues"
+    dead_letters = f"Microsoft.Storage/storageAccounts/storderbridge{stack.stack}dl/blobServices/default/containers"
+    sender, receiver = roles.SERVICE_BUS_DATA_SENDER.name, roles.SERVICE_BUS_DATA_RECEIVER.name
+    principal = {r.name: r.outputs for r in stack.resources}
+    expected: dict[str, set[tuple[str, str]]] = {}
+
+    def add(principal_id: str, *pairs: tuple[str, str]) -> None:
+        expected.setdefault(principal_id, set()).update(pairs)
+
+    function = principal["integrator-identity"]["principalId"]
+    add(function,
+        (roles.KEY_VAULT_SECRETS_USER.name, f"Microsoft.KeyVault/vaults/kv-orderbridge-{stack.stack}"),
+        (roles.STORAGE_BLOB_DATA_OWNER.name, f"Microsoft.Storage/storageAccounts/storderbridge{stack.stack}fn"))
+    publishers = {"ecp": config.ecp_publisher_principal_ids, "erp": config.erp_publisher_principal_ids}
+    for spec in PIPELINES:
+        queue, parking = f"{namespace}/{spec.queue_name}", f"{namespace}/{spec.parking_queue_name}"
+        container = f"{dead_letters}/{dead_letter_container(spec)}"
+        add(principal[f"{spec.key}-workflow"]["identity"]["principalId"], (sender, queue), (sender, parking))
+        add(principal[f"{spec.key}-topic"]["identity"]["principalId"],
+            (roles.STORAGE_BLOB_DATA_CONTRIBUTOR.name, container))
+        add(function, (receiver, queue), (sender, queue), (sender, parking))
+        for operator in config.operator_principal_ids:
+            add(operator, (receiver, queue), (sender, queue), (receiver, parking), (sender, parking),
+                (roles.STORAGE_BLOB_DATA_READER.name, container))
+        for publisher in publishers[spec.source]:
+            add(publisher, (roles.EVENTGRID_DATA_SENDER.name, f"Microsoft.EventGrid/topics/{spec.topic_name}"))
+    return expected
+
+
+def test_each_identity_gets_exactly_what_it_needs(stack: Synthesis) -> None:
+    """Keyed by principal id, so a grant given to the wrong identity fails however it is named."""
+    actual, expected = grants_by_principal(stack), expected_grants(stack)
+    for principal_id in actual.keys() | expected.keys():
+        urns = [a.urn for a in stack.of_type("authorization:RoleAssignment")
+                if a.revealed_inputs()["principalId"] == principal_id]
+        assert actual.get(principal_id, set()) == expected.get(principal_id, set()), (
+            f"principal {principal_id}: granted {sorted(actual.get(principal_id, set()))},"
+            f" expected {sorted(expected.get(principal_id, set()))}; assignments: {urns}"
+        )
+
+
+def test_identities_are_distinct(stack: Synthesis) -> None:
+    """Each workflow, topic and the Function App has its own principal: exact grants mean nothing otherwise."""
+    expected = expected_grants(stack)
+    config = parse_config(stack.stack, *read_stack_file(stack.stack))
+    people = set(config.operator_principal_ids + config.ecp_publisher_principal_ids + config.erp_publisher_principal_ids)
+    assert len(set(expected) - people) == 2 * len(PIPELINES) + 1
+
+
+def test_prod_protects_queues_vault_storage_and_their_resource_group(prod: Synthesis) -> None:
+    """Deleting the resource group would delete everything in it: it is protected and retained too."""
+    data = (prod.of_type("resources:ResourceGroup") + prod.of_type("servicebus:Queue") + prod.of_type("keyvault:Vault")
             + prod.of_type("storage:StorageAccount") + prod.of_type("storage:BlobContainer")
             + prod.of_type("servicebus:Namespace"))
     for resource in data:

@@ -13,7 +13,7 @@ from infra.config import parse_config
 from infra.pipeline import dead_letter_container
 from infra.topology import PIPELINES, PipelineSpec
 from orderbridge import workflow_definitions
-from orderbridge.packaging import REPO_ROOT
+from orderbridge.packaging import REPO_ROOT, package_reference
 from orderbridge.synth import OfflineMocks, Synthesis, SynthResource, read_stack_file
 from pulumi.runtime.mocks import MockCallArgs
 
@@ -27,7 +27,7 @@ EXPECTED_COUNTS = {
 COMMON_COUNTS = {
     "ResourceGroup": 1, "Workspace": 1, "Component": 1, "ActionGroup": 1,
     "MetricAlert": 2 * 8 + 1, "DiagnosticSetting": 5,
-    "StorageAccount": 2, "BlobContainer": 3, "Blob": 1,
+    "StorageAccount": 2, "BlobContainer": 3, "UserAssignedIdentity": 1,
     "Namespace": 1, "Queue": 4, "Topic": 2, "EventSubscription": 2, "Workflow": 2,
     "Vault": 1, "Secret": 2, "AppServicePlan": 1, "WebApp": 1,
     "Pipeline": 2, "HardenedStorage": 2, "Messaging": 1, "Observability": 1, "SecretsVault": 1,
@@ -156,16 +156,49 @@ def test_deployed_definition_is_the_file_with_only_trigger_concurrency_set(stack
     assert deployed == on_disk
 
 
+def function_identity(stack: Synthesis) -> SynthResource:
+    return one(stack, "managedidentity:UserAssignedIdentity")
+
+
 def test_function_app_is_flex_consumption_python_311(stack: Synthesis) -> None:
     plan = one(stack, "web:AppServicePlan").revealed_inputs()
     assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"} and plan["reserved"] is True
     app = one(stack, "web:WebApp").revealed_inputs()
     assert app["kind"] == "functionapp,linux"
-    assert app["identity"] == {"type": "SystemAssigned"}
     assert app["functionAppConfig"]["runtime"] == {"name": "python", "version": "3.11"}
     storage = app["functionAppConfig"]["deployment"]["storage"]
     assert storage["value"] == f"https://storderbridge{stack.stack}fn.blob.core.windows.net/deployment-package"
-    assert storage["authentication"] == {"type": "SystemAssignedIdentity"}
+
+
+def test_function_app_uses_its_user_assigned_identity_everywhere(stack: Synthesis) -> None:
+    """Key Vault references, the deployment container, host storage, Service Bus and the code's own
+    DefaultAzureCredential all authenticate as the one identity that holds the roles."""
+    identity = function_identity(stack)
+    identity_id, client_id = identity.outputs["id"], identity.outputs["clientId"]
+    assert identity_id.endswith(f"/userAssignedIdentities/id-orderbridge-{stack.stack}")
+    app = one(stack, "web:WebApp").revealed_inputs()
+    assert app["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [identity_id]}
+    assert app["keyVaultReferenceIdentity"] == identity_id
+    assert app["functionAppConfig"]["deployment"]["storage"]["authentication"] == {
+        "type": "UserAssignedIdentity", "userAssignedIdentityResourceId": identity_id,
+    }
+    settings = {s["name"]: s["value"] for s in app["siteConfig"]["appSettings"]}
+    for connection in ("AzureWebJobsStorage", "ServiceBusConnection"):
+        assert settings[f"{connection}__credential"] == "managedidentity", connection
+        assert settings[f"{connection}__clientId"] == client_id, connection
+    assert settings["AZURE_CLIENT_ID"] == client_id
+
+
+def test_function_app_starts_only_after_its_roles_and_secrets_exist(stack: Synthesis) -> None:
+    """A Key Vault reference unresolved at start stays literal text for up to a day: the app waits."""
+    app = one(stack, "web:WebApp")
+    principal = function_identity(stack).outputs["principalId"]
+    grants = [a.urn for a in stack.of_type("authorization:RoleAssignment")
+              if a.revealed_inputs()["principalId"] == principal]
+    secrets = [s.urn for s in stack.of_type("keyvault:Secret")]
+    assert len(grants) == 3 * len(PIPELINES) + 2
+    missing = set(grants + secrets) - set(app.dependencies)
+    assert not missing, f"{app.urn} may start before {sorted(missing)}"
 
 
 def test_function_app_settings_are_the_agreed_ones(stack: Synthesis) -> None:
@@ -175,7 +208,8 @@ def test_function_app_settings_are_the_agreed_ones(stack: Synthesis) -> None:
         "ServiceBusConnection__fullyQualifiedNamespace", "ERP_BASE_URL", "ERP_API_KEY", "ECP_BASE_URL",
         "ECP_API_KEY", "ERP_WEB_CUSTOMER_NUMBER", "ERP_SHIPPING_CHARGE_ITEM", "RETRY_MAX_SPAN_MINUTES",
         "APPLICATIONINSIGHTS_CONNECTION_STRING", "AzureWebJobsStorage__accountName",
-        "PYTHON_THREADPOOL_THREAD_COUNT",
+        "PYTHON_THREADPOOL_THREAD_COUNT", "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
+        "ServiceBusConnection__credential", "ServiceBusConnection__clientId", "AZURE_CLIENT_ID",
     }
     assert settings["ServiceBusConnection__fullyQualifiedNamespace"] == f"sb-orderbridge-{stack.stack}.servicebus.windows.net"
     assert settings["AzureWebJobsStorage__accountName"] == f"storderbridge{stack.stack}fn"
@@ -190,13 +224,13 @@ def test_function_app_settings_are_the_agreed_ones(stack: Synthesis) -> None:
     )
 
 
-def test_package_blob_carries_the_source_hash_under_the_one_deploy_name(stack: Synthesis) -> None:
-    from orderbridge.packaging import package_reference
-
-    blob = one(stack, "storage:Blob").revealed_inputs()
-    assert blob["containerName"] == "deployment-package"
-    assert blob["blobName"] == "released-package.zip"
-    assert blob["metadata"] == {"sourceHash": package_reference(require_built=False).source_hash}
+def test_pulumi_uploads_no_package_and_tags_the_app_with_the_source_hash(stack: Synthesis) -> None:
+    """The provider's Blob would write with the account key, which the account refuses: One Deploy
+    ships the zip after `pulumi up`; the tag and the output name the sources it must be built from."""
+    expected = package_reference(require_built=False).source_hash
+    assert not stack.of_type("storage:Blob")
+    assert one(stack, "web:WebApp").revealed_inputs()["tags"]["sourceHash"] == expected
+    assert stack.outputs["integratorSourceHash"] == expected
 
 
 @functools.cache
