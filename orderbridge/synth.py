@@ -424,13 +424,21 @@ def load_snapshot(stack: str, directory: Path = SNAPSHOT_DIR) -> list[dict[str, 
 
 
 def queue_replacements(current: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> list[str]:
-    """Warnings for queues whose create-only settings differ from `baseline` (a replace loses messages)."""
+    """Warnings for queues that `pulumi up` would replace or delete compared with `baseline` (either
+    loses the queue's messages): create-only settings changed, renamed, or gone from the program."""
     def queues(state: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         return {r["name"]: r["inputs"] for r in state if r["type"] == _QUEUE_TYPE}
 
-    before = queues(baseline)
-    warnings = []
-    for name, inputs in queues(current).items():
+    before, now = queues(baseline), queues(current)
+    warnings = [
+        f"queue {inputs.get('queueName', name)} ({name}) is no longer in the program: `pulumi up` will DELETE"
+        " it and every message in it (a changed logical name counts as delete + create). Drain it first, or"
+        " keep the resource and add an alias if only its logical name changed; prod queues are protected"
+        " and the update will stop until you remove the protection deliberately."
+        for name, inputs in before.items()
+        if name not in now
+    ]
+    for name, inputs in now.items():
         old = before.get(name)
         if old is None:
             continue

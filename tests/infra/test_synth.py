@@ -103,6 +103,23 @@ def test_changing_sessions_of_a_queue_warns_about_replacement(dev: Synthesis) ->
     assert "online-orders" in warning and "requiresSession False -> True" in warning and "REPLACE" in warning
 
 
+@pytest.mark.parametrize("logical_name", ["ecp-to-erp-parking-queue", "erp-to-ecp-queue"])
+def test_removing_a_queue_warns_about_deletion(dev: Synthesis, logical_name: str) -> None:
+    baseline = dev.as_json()
+    current = [r for r in baseline if r["name"] != logical_name]
+    queue_name = next(r for r in baseline if r["name"] == logical_name)["inputs"]["queueName"]
+    (warning,) = queue_replacements(current, baseline)
+    assert f"queue {queue_name} ({logical_name})" in warning and "DELETE" in warning
+
+
+def test_renaming_a_queues_logical_name_warns_about_deletion(dev: Synthesis) -> None:
+    baseline = dev.as_json()
+    current = copy.deepcopy(baseline)
+    next(r for r in current if r["name"] == "erp-to-ecp-queue")["name"] = "erp-to-ecp-updates-queue"
+    (warning,) = queue_replacements(current, baseline)
+    assert "queue order-updates (erp-to-ecp-queue)" in warning and "alias" in warning
+
+
 def test_unchanged_queues_do_not_warn(dev: Synthesis) -> None:
     assert queue_replacements(dev.as_json(), dev.as_json()) == []
 
