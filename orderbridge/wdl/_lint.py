@@ -4,7 +4,10 @@ Checks: `$schema`/`contentVersion` present; one supported trigger; supported act
 runAfter naming siblings, with valid statuses and no cycles; expression syntax and arity; unknown
 functions; `parameters('x')` declared; `variables('x')` initialized somewhere; `body('X')`,
 `outputs('X')`, `actions('X')`… naming an action that exists and can have run before (in the
-runAfter chain of the action or of an enclosing container); `items('X')` naming an enclosing loop.
+runAfter chain of the action or of an enclosing container); `items('X')` naming an enclosing loop;
+the same expression checks in the trigger and the workflow `outputs`; placement rules Azure enforces
+on save (Response and Terminate not inside a loop, InitializeVariable only at the top level);
+no expressions in `runtimeConfiguration` (it takes literals).
 """
 from __future__ import annotations
 
@@ -53,6 +56,7 @@ def lint(definition: Any) -> list[LintProblem]:
         if key not in definition:
             problems.append(LintProblem(key, f"the definition has no '{key}'; Azure requires it"))
     problems += _lint_triggers(definition.get("triggers"))
+    problems += _lint_runtime_configuration(definition.get("triggers"), "triggers")
     actions = list(_walk(definition.get("actions") or {}, "actions", None))
     problems += _lint_split_on(definition.get("triggers"), actions)
     by_name = {action.name: action for action in actions}
@@ -66,9 +70,66 @@ def lint(definition: Any) -> list[LintProblem]:
     }
     for action in actions:
         problems += _lint_structure(action)
+        problems += _lint_placement(action)
         problems += _lint_settings(action)
+        problems += _lint_runtime_configuration({action.name: action.body}, action.path.rsplit(".", 1)[0])
         for where, text, calls in _expressions(action.body, action.path, problems):
             problems += _lint_calls(action, where, text, calls, by_name, declared, initialized)
+    for outside in _outside_actions(definition):
+        for where, text, calls in _expressions(outside.body, outside.path, problems):
+            problems += _lint_calls(outside, where, text, calls, by_name, declared, initialized)
+    return problems
+
+
+def _outside_actions(definition: dict[str, Any]) -> Iterator[_Action]:
+    """The trigger and the workflow outputs, as pseudo-actions so their expressions get the same checks:
+    the trigger runs before every action; the outputs are read after every top-level action."""
+    for name, trigger in as_object(definition.get("triggers")).items():
+        if isinstance(trigger, dict):
+            yield _Action(name, f"triggers.{name}", trigger, None, {name: {}})
+    top_level = as_object(definition.get("actions"))
+    after_all = {**top_level, "outputs": {"runAfter": {name: [] for name in top_level}}}
+    yield _Action("outputs", "outputs", as_object(definition.get("outputs")), None, after_all)
+
+
+# Where Azure refuses an action on save
+# (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers#response-action:
+# Response "anywhere except inside Foreach loops, Until loops, including sequential loops, and parallel
+# branches"; #terminate-action: Terminate "can't appear inside a loop"; #initialize-variable-action:
+# variables are declared at the top level only).
+_NOT_IN_LOOPS = frozenset({"response", "terminate"})
+_LOOPS = frozenset({"foreach", "until"})
+
+
+def _lint_placement(action: _Action) -> list[LintProblem]:
+    kind = str(action.body.get("type", "")).lower()
+    if kind in _NOT_IN_LOOPS:
+        loop = next((c for c in _containers(action) if str(c.body.get("type", "")).lower() in _LOOPS), None)
+        if loop is not None:
+            return [LintProblem(action.path, f"a {action.body.get('type')} action cannot be inside the "
+                                             f"{loop.body.get('type')} loop '{loop.name}'; move it after the loop")]
+    if kind == "initializevariable" and action.parent is not None:
+        return [LintProblem(action.path, f"InitializeVariable must be a top-level action, not inside "
+                                         f"'{action.parent.name}'; move it to the workflow's top level")]
+    return []
+
+
+def _containers(action: _Action) -> Iterator[_Action]:
+    current = action.parent
+    while current is not None:
+        yield current
+        current = current.parent
+
+
+def _lint_runtime_configuration(owners: Any, path: str) -> list[LintProblem]:
+    """runtimeConfiguration (concurrency, secureData…) takes literals; Azure does not evaluate expressions there."""
+    problems = []
+    for name, owner in as_object(owners).items():
+        settings = as_object(owner).get("runtimeConfiguration") if isinstance(owner, dict) else None
+        for where, text in _strings(settings, f"{path}.{name}.runtimeConfiguration"):
+            if text.startswith("@") and not text.startswith("@@"):
+                problems.append(LintProblem(where, f"runtimeConfiguration takes literals, not expressions "
+                                                   f"({text!r}); write the value, or set it when the file is loaded"))
     return problems
 
 
@@ -236,12 +297,7 @@ def _lint_reference(action: _Action, where: str, function: str, target: str,
 
 
 def _enclosing(action: _Action) -> set[str]:
-    names = set()
-    current = action.parent
-    while current is not None:
-        names.add(current.name)
-        current = current.parent
-    return names
+    return {container.name for container in _containers(action)}
 
 
 def _can_have_run(action: _Action, by_name: dict[str, _Action]) -> set[str]:
@@ -257,10 +313,4 @@ def _can_have_run(action: _Action, by_name: dict[str, _Action]) -> set[str]:
 
 def _foreach_loops(action: _Action) -> set[str]:
     """The Foreach loops around `action`: its data exists once per iteration of each."""
-    names = set()
-    current = action.parent
-    while current is not None:
-        if str(current.body.get("type", "")).lower() == "foreach":
-            names.add(current.name)
-        current = current.parent
-    return names
+    return {c.name for c in _containers(action) if str(c.body.get("type", "")).lower() == "foreach"}

@@ -112,3 +112,73 @@ def test_split_on_with_a_response_action_is_reported() -> None:
     bad = definition({"Reply": {"type": "Response", "inputs": {"statusCode": 200}, "runAfter": {}}}, trigger=trigger)
     assert problems(lint(bad)) == [("triggers.manual",
                                     "splitOn cannot be combined with a Response action (actions.Reply)")]
+
+
+def loop(kind: str, inner: dict[str, Any]) -> dict[str, Any]:
+    if kind == "Foreach":
+        return {"type": "Foreach", "foreach": "@triggerBody()", "runAfter": {}, "actions": inner}
+    return {"type": "Until", "expression": "@equals(1, 1)", "limit": {"count": 2}, "runAfter": {}, "actions": inner}
+
+
+RESPOND = {"type": "Response", "kind": "Http", "inputs": {"statusCode": 200}, "runAfter": {}}
+STOP = {"type": "Terminate", "inputs": {"runStatus": "Cancelled"}, "runAfter": {}}
+INIT = {"type": "InitializeVariable", "runAfter": {}, "inputs": {"variables": [{"name": "n", "type": "integer"}]}}
+
+
+@pytest.mark.parametrize("kind", ["Foreach", "Until"])
+@pytest.mark.parametrize(("name", "action"), [("Respond", RESPOND), ("Stop", STOP)])
+def test_response_and_terminate_inside_a_loop_are_reported(kind: str, name: str, action: dict[str, Any]) -> None:
+    """Azure refuses these on save (logic-apps-workflow-actions-triggers#response-action, #terminate-action)."""
+    found = problems(lint(definition({"Loop": loop(kind, {"Scope": {
+        "type": "Scope", "runAfter": {}, "actions": {name: action}}})})))
+    assert found == [(f"actions.Loop.actions.Scope.actions.{name}",
+                      f"a {action['type']} action cannot be inside the {kind} loop 'Loop'; move it after the loop")]
+
+
+def test_response_and_terminate_outside_loops_are_fine() -> None:
+    found = lint(definition({"Scope": {"type": "Scope", "runAfter": {}, "actions": {"Respond": RESPOND}},
+                             "Stop": {**STOP, "runAfter": {"Scope": ["Failed"]}}}))
+    assert found == []
+
+
+def test_initialize_variable_below_the_top_level_is_reported() -> None:
+    found = problems(lint(definition({"Scope": {"type": "Scope", "runAfter": {}, "actions": {"Init": INIT}}})))
+    assert found == [("actions.Scope.actions.Init",
+                      "InitializeVariable must be a top-level action, not inside 'Scope'; "
+                      "move it to the workflow's top level")]
+
+
+def test_expressions_in_the_trigger_are_checked() -> None:
+    trigger = {"type": "Request", "kind": "Http",
+               "inputs": {"method": "POST", "relativePath": "@{parameters('nope')}/@{body('Make')}"},
+               "conditions": [{"expression": "@frobnicate(1)"}]}
+    found = problems(lint(definition({"Make": compose(1)}, trigger=trigger)))
+    assert [path for path, _ in found] == ["triggers.manual.inputs.relativePath"] * 2 + [
+        "triggers.manual.conditions[0].expression"]
+    assert "parameters('nope') is not declared" in found[0][1]
+    assert "body('Make') names an action that cannot have run before" in found[1][1]
+    assert "unknown function 'frobnicate'" in found[2][1]
+
+
+def test_expressions_in_the_workflow_outputs_are_checked() -> None:
+    outputs = {"good": {"type": "String", "value": "@outputs('Make')"},
+               "bad": {"type": "String", "value": "@{parameters('nope')}@{outputs('Ghost')}@{outputs('Inner')}"}}
+    actions = {"Make": compose(1), "Each": {"type": "Foreach", "foreach": "@triggerBody()", "runAfter": {},
+                                            "actions": {"Inner": compose(2)}}}
+    found = problems(lint(definition(actions, outputs=outputs)))
+    assert [path for path, _ in found] == ["outputs.bad.value"] * 3
+    assert "parameters('nope') is not declared" in found[0][1]
+    assert "outputs('Ghost') names an action that does not exist" in found[1][1]
+    assert "outputs('Inner') reads an action inside Foreach 'Each'" in found[2][1]
+
+
+def test_an_expression_in_runtime_configuration_is_reported() -> None:
+    """runtimeConfiguration takes literals (trigger concurrency is set when the file is loaded)."""
+    trigger = {"type": "Request", "kind": "Http", "inputs": {"method": "POST"},
+               "runtimeConfiguration": {"concurrency": {"runs": "@parameters('runs')"}}}
+    each = {"type": "Foreach", "foreach": "@triggerBody()", "runAfter": {}, "actions": {},
+            "runtimeConfiguration": {"concurrency": {"repetitions": "@{parameters('runs')}"}}}
+    found = problems(lint(definition({"Each": each}, trigger=trigger, parameters={"runs": {"type": "Int"}})))
+    paths = [path for path, message in found if "takes literals" in message]
+    assert paths == ["triggers.manual.runtimeConfiguration.concurrency.runs",
+                     "actions.Each.runtimeConfiguration.concurrency.repetitions"]
