@@ -75,6 +75,8 @@ class QueueSettings:
     lock_duration: str
     message_time_to_live: str
     duplicate_detection_window: str
+    # Parked messages wait for an operator: their own, longer lifetime (see parse_config).
+    parking_message_time_to_live: str
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,26 @@ def max_event_batch_size() -> int:
     return min(loop_parallelism(p.workflow_name) for p in PIPELINES)
 
 
+def _parking_time_to_live(read: _Reader, queued: str) -> str:
+    """How long a parked message waits for an operator: at least as long as a queued one.
+
+    Standard-tier entities accept up to TimeSpan.MaxValue (the default when unset,
+    https://learn.microsoft.com/dotnet/api/azure.messaging.servicebus.administration.createqueueoptions.defaultmessagetimetolive);
+    ten years is only a guard against typos. An expired parked message is dead-lettered and alerted on.
+    """
+    value = read.duration("parkingMessageTimeToLive", "P365D", timedelta(days=1), timedelta(days=3650))
+    try:
+        too_short = parse_duration(value) < parse_duration(queued)
+    except ValueError:
+        return value  # already reported by read.duration
+    if too_short:
+        read.problems.append(
+            f"{PROJECT}:parkingMessageTimeToLive {value} is shorter than messageTimeToLive {queued}: parked"
+            " messages wait for an operator and must outlive queued ones"
+        )
+    return value
+
+
 def parse_config(stack: str, values: Mapping[str, str], secret_keys: set[str]) -> StackConfig:
     """Build a `StackConfig` from raw `project:key` strings; raise `ConfigError` listing every problem."""
     read = _Reader(values, secret_keys)
@@ -322,6 +344,7 @@ def parse_config(stack: str, values: Mapping[str, str], secret_keys: set[str]) -
             f"{PROJECT}:nameSuffix must be at most 5 lowercase letters or digits (it goes into "
             f"globally unique names), got '{suffix}'"
         )
+    message_time_to_live = read.duration("messageTimeToLive", "P14D", timedelta(minutes=5), timedelta(days=14))
     config = StackConfig(
         stack=stack,
         location=read.text(LOCATION_KEY),
@@ -342,14 +365,13 @@ def parse_config(stack: str, values: Mapping[str, str], secret_keys: set[str]) -
         queues=QueueSettings(
             max_delivery_count=read.integer("maxDeliveryCount", "10", 1, 2000),
             lock_duration=read.duration("lockDuration", "PT1M", timedelta(seconds=5), timedelta(minutes=5)),
-            message_time_to_live=read.duration(
-                "messageTimeToLive", "P14D", timedelta(minutes=5), timedelta(days=14)
-            ),
+            message_time_to_live=message_time_to_live,
             # Event Grid redelivers for up to 24 h, so duplicates must be caught for at least a day;
             # Service Bus allows at most 7 days.
             duplicate_detection_window=read.duration(
                 "duplicateDetectionWindow", "P1D", timedelta(days=1), timedelta(days=7)
             ),
+            parking_message_time_to_live=_parking_time_to_live(read, message_time_to_live),
         ),
         backlog_alert=BacklogAlert(
             threshold=read.integer("backlogAlertThreshold", "100", 1, 1_000_000),

@@ -52,7 +52,14 @@ class Messaging(pulumi.ComponentResource):
         return f"{self.namespace_name}.servicebus.windows.net"
 
     def queue(
-        self, name: str, queue_name: str, settings: QueueSettings, *, requires_session: bool, parent: pulumi.Resource
+        self,
+        name: str,
+        queue_name: str,
+        settings: QueueSettings,
+        *,
+        requires_session: bool,
+        time_to_live: str,
+        parent: pulumi.Resource,
     ) -> servicebus.Queue:
         """A queue with duplicate detection and dead-lettering on expiration, parented to its pipeline."""
         return servicebus.Queue(
@@ -66,7 +73,7 @@ class Messaging(pulumi.ComponentResource):
             dead_lettering_on_message_expiration=True,
             max_delivery_count=settings.max_delivery_count,
             lock_duration=settings.lock_duration,
-            default_message_time_to_live=settings.message_time_to_live,
+            default_message_time_to_live=time_to_live,
             enable_partitioning=False,
             opts=self._deployment.data_options(
                 parent, replace_on_changes=list(IMMUTABLE_QUEUE_PROPERTIES)

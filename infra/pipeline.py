@@ -69,11 +69,15 @@ class Pipeline(pulumi.ComponentResource):
         self.spec = spec
         self._args = args
         self.queue = args.messaging.queue(
-            f"{name}-queue", spec.queue_name, args.queues, requires_session=spec.requires_session, parent=self
+            f"{name}-queue", spec.queue_name, args.queues, requires_session=spec.requires_session,
+            time_to_live=args.queues.message_time_to_live, parent=self,
         )
-        # Parked messages are inspected and replayed one by one, never in order: no sessions.
+        # Parked messages are inspected and replayed one by one, never in order: no sessions. They wait
+        # for an operator, so they live longer than queued ones; one that still expires is
+        # dead-lettered and alerted on (see _monitor).
         self.parking_queue = args.messaging.queue(
-            f"{name}-parking-queue", spec.parking_queue_name, args.queues, requires_session=False, parent=self
+            f"{name}-parking-queue", spec.parking_queue_name, args.queues, requires_session=False,
+            time_to_live=args.queues.parking_message_time_to_live, parent=self,
         )
         self.topic = self._topic()
         self.workflow = self._workflow()
@@ -215,6 +219,15 @@ class Pipeline(pulumi.ComponentResource):
                 f"Messages dead-lettered in {spec.queue_name}: inspect its dead-letter queue and replay.",
                 namespace_id, SERVICE_BUS_METRICS, "DeadletteredMessages", "GreaterThan", 0, "Maximum",
                 dimension=("EntityName", spec.queue_name), severity=1,
+            ),
+            # Without this, a parked message that expires would leave the parking queue and its
+            # "parked" alert would resolve as if someone had handled it.
+            "parked-expired": MetricAlertRule(
+                f"Parked messages in {spec.parking_queue_name} expired unhandled after"
+                f" {args.queues.parking_message_time_to_live} and were dead-lettered: replay or discard them"
+                " from its dead-letter queue.",
+                namespace_id, SERVICE_BUS_METRICS, "DeadletteredMessages", "GreaterThan", 0, "Maximum",
+                dimension=("EntityName", spec.parking_queue_name), severity=1,
             ),
             "parked": MetricAlertRule(
                 f"Messages parked in {spec.parking_queue_name}: each carries a reason; fix and replay.",

@@ -68,6 +68,9 @@ def test_api_keys_are_kept_out_of_repr() -> None:
         ("lockDuration", "PT10M"),
         ("lockDuration", "one minute"),
         ("messageTimeToLive", "PT1M"),
+        ("parkingMessageTimeToLive", "P7D"),  # shorter than the default messageTimeToLive (P14D)
+        ("parkingMessageTimeToLive", "P3651D"),
+        ("parkingMessageTimeToLive", "forever"),
         ("duplicateDetectionWindow", "PT23H"),  # Event Grid redelivers for up to 24 h
         ("duplicateDetectionWindow", "P8D"),
         ("backlogAlertThreshold", "0"),

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from infra import roles
-from infra.config import parse_config
+from infra.config import parse_config, parse_duration
 from infra.pipeline import dead_letter_container
 from infra.topology import PIPELINES, PipelineSpec
 from orderbridge import workflow_definitions
@@ -26,7 +26,7 @@ EXPECTED_COUNTS = {
 }
 COMMON_COUNTS = {
     "ResourceGroup": 1, "Workspace": 1, "Component": 1, "ActionGroup": 1,
-    "MetricAlert": 2 * 8 + 1, "DiagnosticSetting": 5,
+    "MetricAlert": 2 * 9 + 1, "DiagnosticSetting": 5,
     "StorageAccount": 2, "BlobContainer": 3, "UserAssignedIdentity": 1,
     "Namespace": 1, "Queue": 4, "Topic": 2, "EventSubscription": 2, "Workflow": 2,
     "Vault": 1, "Secret": 2, "AppServicePlan": 1, "WebApp": 1,
@@ -63,14 +63,22 @@ def test_one_pipeline_component_per_direction_owns_its_parts(stack: Synthesis) -
 @pytest.mark.parametrize("spec", PIPELINES, ids=lambda s: s.key)
 def test_queues_have_the_agreed_settings(stack: Synthesis, spec: PipelineSpec) -> None:
     queues = config_of(stack).queues
-    for name, sessions in ((spec.queue_name, spec.requires_session), (spec.parking_queue_name, False)):
+    for name, sessions, ttl in ((spec.queue_name, spec.requires_session, queues.message_time_to_live),
+                                (spec.parking_queue_name, False, queues.parking_message_time_to_live)):
         queue = one(stack, "servicebus:Queue", queueName=name).revealed_inputs()
         assert queue["requiresSession"] is sessions, name
+        assert queue["defaultMessageTimeToLive"] == ttl, name
         assert queue["requiresDuplicateDetection"] is True, name
         assert queue["duplicateDetectionHistoryTimeWindow"] == queues.duplicate_detection_window, name
         assert queue["deadLetteringOnMessageExpiration"] is True, name
         assert queue["maxDeliveryCount"] == queues.max_delivery_count, name
         assert queue["lockDuration"] == queues.lock_duration, name
+
+
+def test_parked_messages_outlive_queued_ones(stack: Synthesis) -> None:
+    """A parked message waits for an operator; it must not expire before a queued one would."""
+    queues = config_of(stack).queues
+    assert parse_duration(queues.parking_message_time_to_live) > parse_duration(queues.message_time_to_live)
 
 
 def test_order_updates_has_sessions_and_online_orders_does_not(stack: Synthesis) -> None:
@@ -274,6 +282,7 @@ def test_alerts_cover_dead_letters_parking_backlog_runs_and_events(stack: Synthe
         entity = (criterion.get("dimensions") or [{"values": [None]}])[0]["values"][0]
         alerts[(criterion["metricName"], entity or settings["scopes"][0].rsplit("/", 1)[-1])] = (settings, criterion)
     for metric, entity in [("DeadletteredMessages", spec.queue_name), ("ActiveMessages", spec.parking_queue_name),
+                           ("DeadletteredMessages", spec.parking_queue_name),
                            ("RunsFailed", spec.workflow_name), ("RunThrottledEvents", spec.workflow_name),
                            ("TriggerThrottledEvents", spec.workflow_name), ("DroppedEventCount", spec.topic_name),
                            ("DeadLetteredCount", spec.topic_name)]:
