@@ -92,11 +92,11 @@ def _outside_actions(definition: dict[str, Any]) -> Iterator[_Action]:
     yield _Action("outputs", "outputs", as_object(definition.get("outputs")), None, after_all)
 
 
-# Where Azure refuses an action on save
+# Where Azure refuses an action on save. Documented for Response
 # (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers#response-action:
-# Response "anywhere except inside Foreach loops, Until loops, including sequential loops, and parallel
-# branches"; #terminate-action: Terminate "can't appear inside a loop"; #initialize-variable-action:
-# variables are declared at the top level only).
+# "anywhere except inside Foreach loops, Until loops, including sequential loops, and parallel branches";
+# the parallel-branch part is not checked). Terminate inside a loop and InitializeVariable below the top
+# level are refused by the designer's save validation as the review reports; not re-verified in the docs.
 _NOT_IN_LOOPS = frozenset({"response", "terminate"})
 _LOOPS = frozenset({"foreach", "until"})
 
