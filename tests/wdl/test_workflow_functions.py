@@ -160,3 +160,29 @@ def test_utc_now_and_guid_inside_a_run_come_from_the_injected_clock_and_generato
     assert result.action("Before").outputs == {"at": "2030-01-02T03:04:05.0000000Z",
                                                "id": "11111111-1111-1111-1111-111111111111"}
     assert result.action("After").outputs == {"at": "03:05:35", "id": "22222222-2222-2222-2222-222222222222"}
+
+
+def test_actions_gives_the_documented_record_and_reads_null_safely_when_there_are_no_outputs() -> None:
+    """actions('X') is the action's run record: name, inputs, outputs, startTime, endTime, status, code,
+    error… (result() returns the same objects: workflow-definition-language-functions-reference#result).
+    An action that failed before sending (InvalidTemplate) has no outputs, so
+    actions('X')?['outputs']?['statusCode'] is null where outputs('X')?['statusCode'] may not be safe."""
+    clock = VirtualClock()
+    server = FakeServer(clock).reply("https://api/", HttpResponse(404, {}, {"error": "NotFound"}))
+    failed_after = {"Broken": ["Failed"]}
+    result = run(definition({
+        "Broken": {"type": "Http", "inputs": {"method": "GET", "uri": "@json('{}')['missing']"}, "runAfter": {}},
+        "Sent": {"type": "Http", "inputs": {"method": "GET", "uri": "https://api/x"}, "runAfter": {}},
+        "Broken_record": compose("@actions('Broken')", failed_after),
+        "Broken_status": compose("@coalesce(actions('Broken')?['outputs']?['statusCode'], 'none')", failed_after),
+        "Sent_status": compose("@actions('Sent')?['outputs']?['statusCode']", {"Sent": ["Failed"]}),
+    }), trigger=TriggerInput(), http=server, clock=clock)
+
+    record = result.action("Broken_record").outputs
+    assert {key: record[key] for key in ("name", "status", "code")} == {
+        "name": "Broken", "status": "Failed", "code": "InvalidTemplate"}
+    assert record["error"]["code"] == "InvalidTemplate" and "missing" in record["error"]["message"]
+    assert record["outputs"] is None and record["startTime"] and record["endTime"]
+    assert result.action("Broken_status").outputs == "none"
+    assert result.action("Sent_status").outputs == 404
+    assert server.requests and all(r.url == "https://api/x" for r in server.requests)

@@ -6,7 +6,11 @@ The fake Service Bus follows the documented REST contract
 https://learn.microsoft.com/rest/api/servicebus/message-headers-and-properties): 201 on success,
 BrokerProperties as one JSON header (unknown names are ignored by Service Bus, so the fake refuses
 them to catch typos), custom properties one header each with string values in double quotes
-(Azure/azure-sdk-for-php#406: an unquoted string value is a 400), and duplicate detection on MessageId.
+(Azure/azure-sdk-for-php#406: an unquoted string value is a 400; a double quote inside the value
+ends it early, so the fake refuses that too), MessageId and SessionId of at most 128 characters
+(https://learn.microsoft.com/dotnet/api/azure.messaging.servicebus.servicebusmessage.messageid,
+https://learn.microsoft.com/dotnet/api/azure.messaging.servicebus.servicebusmessage.sessionid), and
+duplicate detection on MessageId.
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ DOCUMENTED_BROKER_PROPERTIES = frozenset({
     "CorrelationId", "ForcePersistence", "Label", "MessageId", "PartitionKey", "ReplyTo", "ReplyToSessionId",
     "ScheduledEnqueueTimeUtc", "SessionId", "TimeToLive", "To", "ViaPartitionKey",
 })
+BROKER_ID_MAX_LENGTH = 128  # MessageId, SessionId
 NOT_CUSTOM_PROPERTIES = frozenset({"brokerproperties", "content-type", "authorization", "accept"})
 
 
@@ -222,9 +227,14 @@ def _send_problem(request: HttpRequest, host: str) -> str | None:
     unknown = set(broker) - DOCUMENTED_BROKER_PROPERTIES
     if unknown:
         return f"BrokerProperties has undocumented names {sorted(unknown)} (Service Bus would ignore them)"
-    unquoted = {k: v for k, v in _custom_headers(request).items() if not (len(v) >= 2 and v[0] == v[-1] == '"')}
+    too_long = {k: len(str(broker[k])) for k in ("MessageId", "SessionId")
+                if k in broker and len(str(broker[k])) > BROKER_ID_MAX_LENGTH}
+    if too_long:
+        return f"BrokerProperties longer than {BROKER_ID_MAX_LENGTH} characters: {too_long}"
+    unquoted = {k: v for k, v in _custom_headers(request).items()
+                if not (len(v) >= 2 and v[0] == v[-1] == '"' and '"' not in v[1:-1])}
     if unquoted:
-        return f"custom property values must be quoted strings: {unquoted}"
+        return f"custom property values must be quoted strings without inner quotes: {unquoted}"
     return None
 
 

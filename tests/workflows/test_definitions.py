@@ -87,6 +87,15 @@ def test_the_fetch_and_the_send_hide_the_key_and_the_payload_from_run_history(pi
     assert "inputs" in _secured(actions[pipeline.send_action]), pipeline.send_action
 
 
+def test_the_failure_classification_reads_the_fetch_status_null_safely(pipeline: Pipeline) -> None:
+    """A fetch that failed with InvalidTemplate (the verdict guard) has no outputs; whether Azure's
+    outputs('X')?['statusCode'] is then null or an error is not documented, actions('X')?['outputs']
+    is null-safe at every step."""
+    classify = loaded(pipeline)["actions"]["For_each_event"]["actions"]["Classify_failure"]["inputs"]
+    assert f"actions('{pipeline.fetch_action}')?['outputs']?['statusCode']" in classify
+    assert "outputs(" not in classify and "body(" not in classify
+
+
 def _shape(definition: dict[str, Any], renames: dict[str, str]) -> Any:
     """The definition with pipeline-specific literals removed: action names, types, runAfter,
     retry, timeout, secureData and authentication, which must be the same in both workflows."""

@@ -246,3 +246,80 @@ def test_a_newer_erp_change_of_the_same_sales_order_is_a_new_message(
     assert sorted(m.broker_properties["MessageId"] for m in queued) == [
         f"{shipped['data']['salesOrderId']}-3", f"{shipped['data']['salesOrderId']}-4"]
     assert {m.broker_properties["SessionId"] for m in queued} == {shipped["data"]["ecpOrderId"]}
+
+
+LONG = "x" * 129  # one more than Service Bus allows for MessageId / SessionId
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "changes"),
+    [
+        (ORDER_EVENTS, {"dataVersion": '1.0"x'}),
+        (ORDER_EVENTS, {"topic": 'topics/"quoted"'}),
+        (ORDER_EVENTS, {"data": {"orderId": "o" * 200}}),
+        (ORDER_EVENTS, {"id": LONG}),
+        (ERP_EVENTS, {"dataVersion": '1.0"x'}),
+        (ERP_EVENTS, {"topic": 'topics/"quoted"'}),
+        (ERP_EVENTS, {"data": {"salesOrderId": "s" * 127, "ecpOrderId": "ord-1", "changeVersion": 3}}),
+        (ERP_EVENTS, {"data": {"salesOrderId": "SO-1", "ecpOrderId": LONG, "changeVersion": 3}}),
+        (ERP_EVENTS, {"id": LONG}),
+    ],
+    indirect=["pipeline"],
+)
+def test_values_service_bus_would_refuse_make_a_malformed_event_that_is_parked(
+    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
+    changes: dict[str, Any],
+) -> None:
+    """A quote inside a quoted property or an id over 128 characters would get a 400 from Service Bus,
+    so the send would fail and the batch bounce until Event Grid dead-letters it without our reason."""
+    event = pipeline.event(1, **changes)
+    pipeline.seed(source_server, event)
+
+    result = deliver(pipeline, [event], source_server, http_client, service_bus)
+
+    assert result.response is not None and result.response.status_code == 200, result.error_message
+    assert parked_reasons(pipeline, service_bus) == ["MalformedEvent"]
+    [parked] = service_bus.messages(pipeline.parking_queue)
+    assert parked.body == event
+    assert parked.broker_properties["MessageId"] == event["id"][:128]
+    assert source_server.requests == [] and service_bus.messages(pipeline.queue) == []
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "data"),
+    [
+        (ORDER_EVENTS, {"orderId": "o" * 128}),
+        (ERP_EVENTS, {"salesOrderId": "s" * 126, "ecpOrderId": "e" * 128, "changeVersion": 3}),
+    ],
+    indirect=["pipeline"],
+)
+def test_ids_of_exactly_128_characters_are_queued(
+    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
+    data: dict[str, Any],
+) -> None:
+    event = pipeline.event(1, id="i" * 128, data=data)
+    pipeline.seed(source_server, event)
+
+    result = deliver(pipeline, [event], source_server, http_client, service_bus)
+
+    assert result.response is not None and result.response.status_code == 200
+    [queued] = service_bus.messages(pipeline.queue)
+    assert queued.broker_properties == pipeline.broker_properties(event)
+    assert max(len(v) for v in queued.broker_properties.values()) == 128
+
+
+@pytest.mark.parametrize(("broker", "headers", "expected"), [
+    ({"MessageId": "m" * 128, "SessionId": "s" * 128}, {"eventType": '"ECP.Order.Created"'}, 201),
+    ({"MessageId": "m" * 129}, {}, 400),
+    ({"MessageId": "m", "SessionId": "s" * 129}, {}, 400),
+    ({"MessageId": "m"}, {"dataVersion": '"1.0"x"'}, 400),
+    ({"MessageId": "m"}, {"dataVersion": "1.0"}, 400),
+])
+def test_the_fake_service_bus_refuses_what_service_bus_refuses(
+    service_bus: FakeServiceBus, broker: dict[str, str], headers: dict[str, str], expected: int
+) -> None:
+    request = HttpRequest("POST", f"https://{SERVICE_BUS_HOST}/online-orders/messages",
+                          {"BrokerProperties": json.dumps(broker), "Content-Type": "application/json", **headers},
+                          {"id": "o"}, {"type": "ManagedServiceIdentity", "audience": SERVICE_BUS_AUDIENCE}, 5.0)
+
+    assert service_bus(request).status_code == expected

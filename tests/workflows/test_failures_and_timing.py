@@ -11,6 +11,8 @@ import re
 import pytest
 
 from orderbridge.wdl import HttpResponse, RunResult, TransportError
+from orderbridge.wdl import _actions
+from orderbridge.wdl._runtime import Outcome
 from orderbridge.workflow_definitions import load_definition
 
 from tests.workflows._harness import (
@@ -190,3 +192,27 @@ def test_the_budget_also_holds_if_limit_timeout_bounded_each_attempt(pipeline: P
         retries["interval"])
     worst = fetch_worst + max(_seconds(send["limit"]["timeout"]), _seconds(park["limit"]["timeout"]))
     assert worst <= EVENT_GRID_TIMEOUT_SECONDS - 4, f"per-attempt reading: {worst} s"
+
+
+def test_a_cancelled_loop_is_also_answered_503(
+    pipeline: Pipeline, service_bus: FakeServiceBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Azure marks an action Cancelled, e.g. when its limit.timeout lapses
+    (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers#asynchronous-limits);
+    the engine itself records TimedOut there, so this test makes the real loop report Cancelled and
+    checks the routing: without 'Cancelled' in Respond_with_retry's runAfter neither Response runs and
+    Event Grid gets a 502 from the trigger."""
+    real_foreach = _actions.HANDLERS["foreach"]
+
+    def cancelled_foreach(*args: object) -> Outcome:
+        outcome = real_foreach(*args)  # type: ignore[arg-type]
+        return Outcome("Cancelled", outcome.inputs, outcome.outputs, "ActionTimedOut", "the loop was cancelled")
+
+    monkeypatch.setitem(_actions.HANDLERS, "foreach", cancelled_foreach)
+    source = ScriptedSource(service_bus.clock, [OK])
+
+    result = deliver(pipeline, source, service_bus)
+
+    assert statuses(result, "For_each_event") == ["Cancelled"]
+    assert statuses(result, "Respond_to_Event_Grid") == ["Skipped"]
+    assert_retry_later(result)
