@@ -131,9 +131,9 @@ _ISO_DURATION = re.compile(
     r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
 )
 _SUFFIX = re.compile(r"^[a-z0-9]{0,5}$")
-# Metric alert window sizes Azure Monitor accepts
-# (https://learn.microsoft.com/azure/azure-monitor/alerts/alerts-metric-overview).
-_ALERT_WINDOWS = ("PT1M", "PT5M", "PT15M", "PT30M", "PT1H", "PT6H", "PT12H", "P1D")
+# Window sizes metric alerts take
+# (https://learn.microsoft.com/azure/azure-monitor/alerts/alerts-metric-create-templates).
+ALERT_WINDOWS = ("PT1M", "PT5M", "PT15M", "PT30M", "PT1H", "PT6H", "PT12H", "P1D")
 _MISSING: Any = object()
 
 
@@ -375,7 +375,8 @@ def parse_config(stack: str, values: Mapping[str, str], secret_keys: set[str]) -
         ),
         backlog_alert=BacklogAlert(
             threshold=read.integer("backlogAlertThreshold", "100", 1, 1_000_000),
-            window=read.choice("backlogAlertWindow", "PT15M", _ALERT_WINDOWS),
+            # The evaluation frequency follows from the window (infra.observability.evaluation_frequency).
+            window=read.choice("backlogAlertWindow", "PT15M", ALERT_WINDOWS),
         ),
         alert_email=alert_email,
         operator_principal_ids=read.guid_list("operatorPrincipalIds"),

@@ -7,8 +7,23 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import applicationinsights, monitor, operationalinsights
 
+from infra.config import ALERT_WINDOWS
 from infra.context import Deployment
 from infra.naming import Names
+
+
+# Metric alerts are evaluated every PT1M, PT5M, PT15M, PT30M or PT1H, never less often than their window
+# (https://learn.microsoft.com/azure/azure-monitor/alerts/alerts-metric-create-templates); Azure answers
+# 400 "Evaluation frequency must be greater than or equal to five minutes since the period is greater
+# than four hours" to PT1M with a longer window (https://github.com/DFE-Digital/publish-teacher-training/pull/4368).
+_LONG_WINDOWS = ("PT6H", "PT12H", "P1D")  # longer than four hours
+
+
+def evaluation_frequency(window: str) -> str:
+    """How often to evaluate an alert over `window`: every minute, or every five beyond four hours."""
+    if window not in ALERT_WINDOWS:
+        raise ValueError(f"metric alert window {window} is not one of {', '.join(ALERT_WINDOWS)}")
+    return "PT5M" if window in _LONG_WINDOWS else "PT1M"
 
 
 @dataclass(frozen=True)
@@ -23,9 +38,12 @@ class MetricAlertRule:
     threshold: float
     aggregation: str
     window: str = "PT5M"
-    frequency: str = "PT1M"
     severity: int = 2
     dimension: tuple[str, str] | None = None
+
+    @property
+    def frequency(self) -> str:
+        return evaluation_frequency(self.window)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import functools
 import importlib.util
 import json
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 
@@ -14,7 +15,7 @@ from infra.pipeline import dead_letter_container
 from infra.topology import PIPELINES, PipelineSpec
 from orderbridge import workflow_definitions
 from orderbridge.packaging import REPO_ROOT, package_reference
-from orderbridge.synth import OfflineMocks, Synthesis, SynthResource, read_stack_file
+from orderbridge.synth import OfflineMocks, Synthesis, SynthResource, read_stack_file, synthesize
 from pulumi.runtime.mocks import MockCallArgs
 
 # Role assignments: 14 for the identities (per pipeline 1 topic + 2 workflow + 3 function grants,
@@ -292,6 +293,34 @@ def test_alerts_cover_dead_letters_parking_backlog_runs_and_events(stack: Synthe
     assert settings["windowSize"] == backlog.window, "the backlog must be sustained for the whole window"
     for settings, _ in alerts.values():
         assert settings["actions"][0]["actionGroupId"].endswith(f"/actionGroups/ag-orderbridge-{stack.stack}")
+
+
+# https://learn.microsoft.com/azure/azure-monitor/alerts/alerts-metric-create-templates
+ALERT_FREQUENCIES = ("PT1M", "PT5M", "PT15M", "PT30M", "PT1H")
+
+
+def assert_frequencies_fit_windows(stack: Synthesis) -> None:
+    for alert in stack.of_type("monitor:MetricAlert"):
+        settings = alert.revealed_inputs()
+        frequency, window = settings["evaluationFrequency"], settings["windowSize"]
+        assert frequency in ALERT_FREQUENCIES, f"{alert.urn}: frequency {frequency}"
+        assert parse_duration(frequency) <= parse_duration(window), f"{alert.urn}: {frequency} > {window}"
+        if parse_duration(window) > timedelta(hours=4):
+            assert parse_duration(frequency) >= timedelta(minutes=5), (
+                f"{alert.urn}: Azure refuses {frequency} with a window over four hours ({window})"
+            )
+
+
+def test_alert_frequencies_fit_their_windows(stack: Synthesis) -> None:
+    assert_frequencies_fit_windows(stack)
+
+
+def test_a_day_long_backlog_window_is_evaluated_every_five_minutes() -> None:
+    values, secret_keys = read_stack_file("dev")
+    synthesis = synthesize("dev", values={**values, "orderbridge:backlogAlertWindow": "P1D"}, secret_keys=secret_keys)
+    backlog = [a.revealed_inputs() for a in synthesis.of_type("monitor:MetricAlert") if a.name.endswith("-backlog")]
+    assert [(a["windowSize"], a["evaluationFrequency"]) for a in backlog] == [("P1D", "PT5M")] * len(PIPELINES)
+    assert_frequencies_fit_windows(synthesis)
 
 
 def test_function_failures_alert_and_action_group_mails_alert_email(stack: Synthesis) -> None:
