@@ -172,7 +172,10 @@ class Pipeline(pulumi.ComponentResource):
                     blob_container_name=container,
                 ),
             ),
-            # Event Grid checks it may write the dead-letter container when the subscription is created.
+            # Microsoft's order: role on the destination first, then the subscription using the identity
+            # (https://learn.microsoft.com/azure/event-grid/managed-service-identity). Whether Event Grid
+            # checks the grant at creation is not documented; it first writes a dead letter about five
+            # minutes after a final failed attempt, by when a new assignment has normally propagated.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[dead_letter_writer]),
         )
 
