@@ -18,7 +18,7 @@ from ._errors import DefinitionError, WdlError, WorkflowContextError
 from ._expressions import Environment
 from ._functions._common import type_name
 from ._records import FAILED, REDACTED, SUCCEEDED, ActionRecord, RunResult, WorkflowResponse
-from ._retry import Jitter
+from ._retry import LIMIT_TIMEOUT_READINGS, Jitter
 from ._runtime import ConnectorRegistry, RunState, default_jitter, new_run_id
 from ._shapes import as_object
 from ._templates import compile_value
@@ -75,13 +75,19 @@ def run(
     connectors: ConnectorRegistry | None = None,
     workflow_name: str = "workflow",
     run_id: str | None = None,
+    limit_timeout_reading: str = "action",
 ) -> RunResult:
     """Run one instance of `definition` fired by `trigger` and return what happened.
 
     `jitter(low, high)` picks exponential retry waits (default: uniform random); `connectors` maps
     an ApiConnection's connection name to a callable taking an HttpRequest and returning an HttpResponse.
+    `limit_timeout_reading` chooses how an Http action's limit.timeout applies ("action", "attempt",
+    "async-only"; the documentation leaves it open, see _retry).
     Raises DefinitionError for a definition that cannot run (unsupported type, bad parameters).
     """
+    if limit_timeout_reading not in LIMIT_TIMEOUT_READINGS:
+        raise DefinitionError(f"limit_timeout_reading must be one of {LIMIT_TIMEOUT_READINGS}, "
+                              f"got {limit_timeout_reading!r}")
     workflow = prepare(definition)
     values = _parameter_values(workflow, parameters or {})
     clock = clock or SystemClock()
@@ -94,6 +100,7 @@ def run(
         connectors=connectors or {},
         handlers=HANDLERS,
         run_id=run_id,
+        limit_timeout_reading=limit_timeout_reading,
     )
     started = clock.now()
     with timeline(clock, started):

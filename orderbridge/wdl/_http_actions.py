@@ -101,15 +101,22 @@ def call_with_retries(
     policy: RetryPolicy,
     recorded_inputs: Any,
 ) -> Outcome:
-    """Send with retries on 408/429/5xx/connection failures, within limit.timeout (see _retry)."""
-    budget = _Budget(run.clock, _action_timeout(node))
+    """Send with retries on 408/429/5xx/connection failures, within limit.timeout as the run reads it
+    (see _retry: the whole action, each attempt, or only the asynchronous polling)."""
+    limit = _action_timeout(node)
+    reading = run.limit_timeout_reading
+    budget = _Budget(run.clock, limit if reading == "action" else None)
     attempts: list[Attempt] = []
     while True:
-        answer, error = _attempt(run.clock, send, replace(request, timeout=budget.allowance()), attempts)
+        allowance = budget.allowance()
+        if reading == "attempt" and limit is not None:
+            allowance = min(limit, allowance)
+        answer, error = _attempt(run.clock, send, replace(request, timeout=allowance), attempts)
         outputs = _http_outputs(answer)
         if answer is not None and 200 <= answer.status_code < 300:
             if _starts_async_operation(answer, node):
-                return _finish_async(run, node, request, answer, budget, attempts, recorded_inputs)
+                polling = budget if reading == "action" else _Budget(run.clock, limit)
+                return _finish_async(run, node, request, answer, polling, attempts, recorded_inputs)
             return Outcome(SUCCEEDED, recorded_inputs, outputs, attempts=attempts)
         retryable = answer is None or is_retryable_status(answer.status_code)
         if retryable and len(attempts) <= policy.count and not budget.spent():

@@ -7,10 +7,21 @@ Reference: https://learn.microsoft.com/azure/logic-apps/logic-apps-exception-han
   (retry 1: [max(0, minimum), min(interval, maximum)]);
 - count 1..90, intervals 5 s .. 1 day; retried: 408, 429, 5xx and connection failures.
 
-`limit.timeout` semantics in this engine (the documentation we found does not say whether the
-limit is per attempt or per action; this is our reading, kept in one place): it bounds the WHOLE
-action, every attempt and every retry wait, and an action that exceeds it ends TimedOut. Each
-attempt is also bounded by the platform's 120 s outbound synchronous request limit
+`limit.timeout` of an Http/ApiConnection action: the documentation we found does not say how it
+applies to a synchronous request. Documented: for the asynchronous pattern, "if the action hasn't
+finished when the interval lapses, the action's status is marked as Cancelled with the ActionTimedOut
+code" (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers#asynchronous-limits).
+Maintainer-visible threads treat the per-request timeout of an Http action as a different setting,
+`runtimeConfiguration.requestOptions.timeout` (Standard; https://github.com/Azure/logicapps/issues/775,
+https://github.com/Azure/LogicAppsUX/issues/2361, https://github.com/Azure/LogicAppsUX/issues/2038), and
+say a synchronous request's limit is the 120 s outbound limit
+(https://github.com/MicrosoftDocs/azure-docs/issues/7574). So the reading is a run option,
+`limit_timeout_reading` (one of LIMIT_TIMEOUT_READINGS):
+- "action" (default): bounds the WHOLE action, every attempt and every retry wait; exceeded: TimedOut;
+- "attempt": bounds each attempt; retry waits are not counted;
+- "async-only": does not interrupt a synchronous request (each attempt runs up to the 120 s outbound
+  limit); it bounds only the polling of an asynchronous (202 + Location) operation.
+Each attempt is always also bounded by the platform's 120 s outbound synchronous request limit
 (https://learn.microsoft.com/azure/logic-apps/logic-apps-limits-and-config#request-limits).
 The engine cannot preempt a transport: it passes the attempt's allowance as `HttpRequest.timeout`;
 a transport (or a VirtualClock-driven fake) must raise `TransportTimeout` when it would exceed it,
@@ -29,6 +40,7 @@ OUTBOUND_REQUEST_LIMIT_SECONDS = 120.0
 MIN_INTERVAL_SECONDS = 5.0
 MAX_INTERVAL_SECONDS = 86400.0
 MAX_RETRY_COUNT = 90
+LIMIT_TIMEOUT_READINGS = ("action", "attempt", "async-only")
 
 Jitter = Callable[[float, float], float]
 

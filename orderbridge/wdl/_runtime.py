@@ -85,8 +85,10 @@ class RunState:
         connectors: ConnectorRegistry,
         handlers: Mapping[str, Handler],
         run_id: str,
+        limit_timeout_reading: str = "action",
     ) -> None:
         self.workflow = workflow
+        self.limit_timeout_reading = limit_timeout_reading
         self.run_id = run_id
         self.http = http
         self.clock = clock

@@ -206,3 +206,33 @@ def test_async_pattern_can_be_disabled_and_is_bounded_by_limit_timeout() -> None
     bounded = run_call(http_workflow({}, limit={"timeout": "PT1M"}), server, clock).action("Call")
     assert bounded.status == "TimedOut"
     assert (bounded.end - bounded.start).total_seconds() == 60
+
+
+SLOW_GET_WITH_LIMIT = {"Get": {"type": "Http", "runAfter": {}, "limit": {"timeout": "PT8S"}, "inputs": {
+    "method": "GET", "uri": "http://api/slow", "retryPolicy": {"type": "fixed", "count": 1, "interval": "PT5S"}}}}
+
+
+@pytest.mark.parametrize(("reading", "status", "allowances", "seconds"), [
+    ("action", "TimedOut", [8.0], 8.0),  # one attempt uses the whole 8 s, no room for the retry
+    ("attempt", "Failed", [8.0, 8.0], 21.0),  # 8 s, wait 5 s, 8 s: each attempt timed out
+    ("async-only", "Succeeded", [120.0], 10.0),  # a synchronous request is not interrupted
+])
+def test_the_limit_timeout_reading_is_a_run_option(reading: str, status: str, allowances: list[float],
+                                                    seconds: float) -> None:
+    """The docs leave open how limit.timeout applies to a synchronous request (see _retry)."""
+    clock = VirtualClock()
+    server = FakeServer(clock, latency=10.0).reply("http://api/", ok({"done": True}))
+
+    result = run(definition(SLOW_GET_WITH_LIMIT), trigger=TriggerInput(), http=server, clock=clock,
+                 limit_timeout_reading=reading)
+
+    get = result.action("Get")
+    assert get.status == status
+    assert [request.timeout for request in server.requests] == allowances
+    assert (get.end - get.start).total_seconds() == seconds
+
+
+def test_an_unknown_limit_timeout_reading_is_refused() -> None:
+    with pytest.raises(DefinitionError, match="limit_timeout_reading must be one of"):
+        run(definition(SLOW_GET_WITH_LIMIT), trigger=TriggerInput(), clock=VirtualClock(),
+            limit_timeout_reading="per-request")
