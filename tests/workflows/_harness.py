@@ -296,8 +296,10 @@ def run_pipeline(
     source: Transport,
     service_bus: FakeServiceBus,
     body: Any = None,
+    limit_timeout_reading: str = "action",
 ) -> RunResult:
-    """One delivery of `events` by Event Grid to the workflow as Azure receives it (or of `body`)."""
+    """One delivery of `events` by Event Grid to the workflow as Azure receives it (or of `body`);
+    `limit_timeout_reading` is how the engine applies the actions' limit.timeout (see orderbridge.wdl._retry)."""
     definition = load_definition(pipeline.workflow, trigger_concurrency=5, maximum_waiting_runs=15)
     return run(
         definition,
@@ -306,6 +308,7 @@ def run_pipeline(
         parameters=pipeline.parameters(source_base_url),
         http=routed(source, service_bus),
         clock=service_bus.clock,
+        limit_timeout_reading=limit_timeout_reading,
     )
 
 

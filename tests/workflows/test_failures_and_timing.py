@@ -6,6 +6,7 @@ the event's own fault must end in a 5xx within 30 s, with nothing parked.
 """
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -158,14 +159,18 @@ def test_the_answer_comes_only_after_service_bus_has_the_message(
         ("a full batch of ten, all slow", [OK], 7.9, 4.9, 10),
     ],
 )
+@pytest.mark.parametrize("reading", ["action", "attempt"])
 def test_the_worst_retry_cases_answer_within_event_grids_30_seconds(
     pipeline: Pipeline, service_bus: FakeServiceBus, case: str, replies: list[HttpResponse],
-    source_latency: float, bus_latency: float, events: int,
+    source_latency: float, bus_latency: float, events: int, reading: str,
 ) -> None:
+    """Under both readings of limit.timeout that interrupt a request (whole action, each attempt)."""
     service_bus.latency = bus_latency
     source = ScriptedSource(service_bus.clock, list(replies), latency=source_latency)
 
-    result = deliver(pipeline, source, service_bus, events=events)
+    result = run_pipeline(pipeline, [pipeline.event(n) for n in range(1, events + 1)],
+                          source_base_url="https://source.example", source=source, service_bus=service_bus,
+                          limit_timeout_reading=reading)
 
     elapsed = response_seconds(result)
     assert elapsed <= EVENT_GRID_TIMEOUT_SECONDS - 5, f"{case}: answered after {elapsed} s"
@@ -216,3 +221,30 @@ def test_a_cancelled_loop_is_also_answered_503(
     assert statuses(result, "For_each_event") == ["Cancelled"]
     assert statuses(result, "Respond_to_Event_Grid") == ["Skipped"]
     assert_retry_later(result)
+
+
+@pytest.mark.parametrize(("slow", "seconds"), [("source", 40.0), ("service bus", 40.0)])
+def test_if_limit_timeout_does_not_interrupt_requests_a_late_answer_loses_nothing(
+    pipeline: Pipeline, service_bus: FakeServiceBus, slow: str, seconds: float
+) -> None:
+    """Third reading of limit.timeout: Consumption does not cut a synchronous request short (only the
+    120 s outbound limit does). Then the 30 s answer is best effort: Event Grid gives up on the first
+    delivery and redelivers the same batch; the late first run still queues the resource, the
+    redelivery's send carries the same MessageId and duplicate detection drops it."""
+    event = pipeline.event(1)
+    source = ScriptedSource(service_bus.clock, [OK], latency=seconds if slow == "source" else 0.0)
+    service_bus.latency = seconds if slow == "service bus" else 0.0
+
+    late = run_pipeline(pipeline, [event], source_base_url="https://source.example", source=source,
+                        service_bus=service_bus, limit_timeout_reading="async-only")
+    source.latency = service_bus.latency = 0.0
+    redelivery = run_pipeline(pipeline, [event], source_base_url="https://source.example", source=source,
+                              service_bus=service_bus, limit_timeout_reading="async-only")
+
+    assert response_seconds(late) > EVENT_GRID_TIMEOUT_SECONDS, "Event Grid counts this delivery as failed"
+    assert late.response is not None and late.response.status_code == 200
+    assert redelivery.response is not None and redelivery.response.status_code == 200
+    sent_ids = [json.loads(r.headers["BrokerProperties"])["MessageId"] for r in service_bus.requests]
+    assert sent_ids == [pipeline.broker_properties(event)["MessageId"]] * 2
+    assert len(service_bus.messages(pipeline.queue)) == 1
+    assert service_bus.messages(pipeline.parking_queue) == []
