@@ -31,7 +31,7 @@ sys.path[:0] = [str(REPO), str(FUNC_DIR)]
 from order_integration.contracts import dump_json, load_json, load_schema, validate  # noqa: E402
 from order_integration.mapping import ErpDefaults, to_erp_sales_order  # noqa: E402
 
-DEFAULTS = ErpDefaults(web_customer_number="WEB", shipping_charge_item="SHIPPING")
+DEFAULTS = ErpDefaults(web_customer_number="WEB", shipping_charge_item="SHIPPING", prices_include_tax=True)
 BASELINE_IMPORTS = "azure.functions, azure.servicebus, azure.identity, jsonschema, requests"
 API_KEY = "bench-key"
 LATENCY = 0.05
@@ -150,6 +150,7 @@ def throughput(
                 "ECP_API_KEY": "unused",
                 "ERP_WEB_CUSTOMER_NUMBER": "WEB",
                 "ERP_SHIPPING_CHARGE_ITEM": "SHIPPING",
+                "ERP_PRICES_INCLUDE_TAX": "true",
             }
         )
         bus = InMemorySender()

@@ -4,18 +4,27 @@ Only `azure.functions` is imported here: the handlers, and with them httpx, json
 azure-servicebus and azure-identity, load on the first message, so a cold start pays for the
 decorators alone (see benchmarks/bench_integrator.py).
 
-Lock renewal, and why it matters for the ERP: the ERP does not enforce uniqueness of
-`externalDocumentNumber`, so the look-up-then-create in `erp_integrator` is only safe while this
-instance holds the message lock. If the lock lapsed during a slow ERP call, Service Bus would hand
-the message to another instance, whose look-up would not yet see the order being created, and the
-ERP would get a second sales order. host.json keeps that from happening:
-- the slowest ERP call is bounded by the HTTP client's timeouts (order_integration.http_clients,
-  at most ~75 s per request, two requests per message);
-- `functionTimeout` (5 min) bounds a whole invocation above that;
-- `maxAutoLockRenewalDuration` (10 min) is longer than `functionTimeout`, so the host keeps renewing
-  the lock (the queue's shorter `lockDuration`; for `order-updates`, the session lock) for as long
-  as any invocation can run.
+How long the ERP may work, and why that shapes retries and lock renewal: the ERP does not enforce
+unique `externalDocumentNumber`s, so `erp_integrator`'s look-up-then-create creates one order only
+if no other attempt for the same order looks up while a create is still in flight. What bounds a
+create is the ERP, not our client: Business Central executes a request for up to 10 minutes
+("HTTP response code 504 - Gateway Timeout is returned when a request exceeds 10-minutes execution
+time", https://learn.microsoft.com/dynamics365/business-central/dev-itpro/api-reference/v2.0/dynamics-current-limits),
+and it keeps going after our client stops waiting. So:
+- our client gives up after its timeouts (order_integration.http_clients, at most ~75 s per
+  request, two requests per message), far below `functionTimeout` (5 min);
+- a create that was sent but got no answer (timeout, dropped connection, 502/504) is OutcomeUnknown:
+  its retry is scheduled no earlier than `ERP_UNKNOWN_OUTCOME_RETRY_MINUTES` (default 15 = BC's
+  10-minute limit + margin), when the order is either committed, and the look-up finds it, or
+  never will be;
+- while an invocation runs, `maxAutoLockRenewalDuration` (10 min, longer than `functionTimeout`)
+  keeps the message lock (for `order-updates`, the session lock), so Service Bus does not hand the
+  same message to another instance mid-call.
   https://learn.microsoft.com/azure/azure-functions/functions-bindings-service-bus#hostjson-settings
+What remains: if Service Bus refuses the scheduled retry right after a create timed out, the host
+abandons the message and it comes back at once; if the worker crashes there, it comes back when its
+lock expires (lockDuration, at most 5 min). Either can arrive before the ERP finished and still
+duplicate the order; both need a failure on our side during an ERP slowdown.
 
 Concurrency: `maxConcurrentCalls` (16) applies to `erp_integrator`, `maxConcurrentSessions` (16)
 to the session-enabled `ecp_integrator`, which gets one call per session at a time (the extension

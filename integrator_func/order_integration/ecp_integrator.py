@@ -28,8 +28,9 @@ class OrderNotFound(PermanentError):
     def __init__(self, *, order_id: str) -> None:
         self.order_id = order_id
         super().__init__(
-            f"ECP answered HTTP 404 for order {order_id!r}: the ERP sales order names an ECP order that does "
-            "not exist; check its externalDocumentNumber in the ERP, then replay this message"
+            f"ECP answered HTTP 404 for order {order_id!r}: either the ERP sales order names an ECP order that "
+            "does not exist (check its externalDocumentNumber in the ERP) or ECP_BASE_URL points at the wrong "
+            "ECP API or environment (check the app setting); fix the cause, then replay this message"
         )
 
 

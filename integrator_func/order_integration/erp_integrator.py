@@ -2,8 +2,10 @@
 
 validate → map → look up by externalDocumentNumber → create with all lines in one deep insert.
 The look-up makes a redelivered or replayed message harmless: an existing complete order is
-success. The ERP does not enforce unique externalDocumentNumbers, so this is only safe while the
-message lock is held; function_app.py explains how host.json guarantees that.
+success. The ERP does not enforce unique externalDocumentNumbers, so this is only safe if no
+look-up runs while a create of the same order may still be executing in the ERP: a create without
+an answer is OutcomeUnknown and its retry waits out the ERP's execution limit (function_app.py
+explains the timing and the lock renewal).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from order_integration.contracts import dump_json, load_json, validate
-from order_integration.errors import PermanentError, TargetUnavailable
+from order_integration.errors import PermanentError, TargetRejected, TargetUnavailable
 from order_integration.http_clients import TargetApi
 from order_integration.mapping import ErpDefaults, to_erp_sales_order
 from order_integration.messages import InboundMessage, LogContext, Outcome
@@ -36,17 +38,21 @@ class ExistingOrderMismatch(PermanentError):
 
 
 class ErpApi:
-    """The two ERP calls of this integrator (Business Central API v2.0 shapes)."""
+    """The two ERP calls of this integrator (Business Central API v2.0 shapes).
 
-    def __init__(self, target: TargetApi) -> None:
+    `unknown_outcome_wait` (seconds) is how long a create whose answer was lost may still be running
+    in the ERP; the retry that follows waits at least that long before it looks the order up.
+    """
+
+    def __init__(self, target: TargetApi, *, unknown_outcome_wait: float) -> None:
         self._target = target
+        self._unknown_outcome_wait = unknown_outcome_wait
 
     def find_sales_orders(self, external_document_number: str, *, correlation_id: str | None) -> list[dict]:
         """Sales orders (with lines) whose externalDocumentNumber is the ECP order id."""
         quoted = external_document_number.replace("'", "''")  # OData string literal escaping
-        body = self._target.call(
+        body = self._collection_call(
             "GET",
-            "/salesOrders",
             params={"$filter": f"externalDocumentNumber eq '{quoted}'", "$expand": "salesOrderLines"},
             correlation_id=correlation_id,
         )
@@ -57,8 +63,27 @@ class ErpApi:
 
     def create_sales_order(self, sales_order: bytes, *, correlation_id: str | None) -> dict:
         """Deep insert: the header and its salesOrderLines in one request, so never one without the other."""
-        created = self._target.call("POST", "/salesOrders", content=sales_order, correlation_id=correlation_id)
+        created = self._collection_call(
+            "POST",
+            content=sales_order,
+            correlation_id=correlation_id,
+            unknown_outcome_retry_after=self._unknown_outcome_wait,
+        )
         return created if isinstance(created, dict) else {}
+
+    def _collection_call(self, method: str, **kwargs: Any) -> Any:
+        """A call on `/salesOrders`, which always exists: a 404 there is a wrong ERP_BASE_URL, not a bad order."""
+        try:
+            return self._target.call(method, "/salesOrders", **kwargs)
+        except TargetRejected as error:
+            if error.status_code != 404:
+                raise
+            # Like 401/403, ops fixes this in the app settings; retrying keeps the orders while the
+            # queue backlog alert draws attention, instead of parking every order as TargetRejected.
+            raise TargetUnavailable(
+                f"ERP answered HTTP 404 on {method} /salesOrders, the collection every sales order lives in: "
+                "ERP_BASE_URL probably points at the wrong API, company or environment; fix the app setting"
+            ) from error
 
 
 def integrate(message: InboundMessage, *, erp: ErpApi, defaults: ErpDefaults, log: LogContext) -> Outcome:
@@ -80,29 +105,40 @@ def integrate(message: InboundMessage, *, erp: ErpApi, defaults: ErpDefaults, lo
 
 
 def _require_complete(existing: list[dict], wanted: Mapping[str, Any]) -> None:
-    """Accept exactly one existing order with the lines we would have created; raise otherwise."""
+    """Accept exactly one existing order with the goods lines we would have created; raise otherwise."""
     number = str(wanted["externalDocumentNumber"])
     if len(existing) > 1:
         raise ExistingOrderMismatch(external_document_number=number, detail=f"exist {len(existing)} times")
-    have = Counter(_line_key(line) for line in existing[0].get("salesOrderLines") or [])
-    want = Counter(_line_key(line) for line in wanted["salesOrderLines"])
+    have = _goods(existing[0].get("salesOrderLines") or [])
+    want = _goods(wanted["salesOrderLines"])
     if have != want:
         raise ExistingOrderMismatch(
             external_document_number=number,
             detail=(
-                f"exists but is incomplete: it has {sum(have.values())} lines, the order needs "
-                f"{sum(want.values())}, and their items or quantities differ"
+                f"exists but is incomplete: it has {sum(have.values())} item/account lines, the order needs "
+                f"{sum(want.values())}, and their numbers or quantities differ"
             ),
         )
 
 
-def _line_key(line: Mapping[str, Any]) -> tuple[str, str, Decimal | None]:
-    """What identifies a line across our request and the ERP's answer (descriptions may be cut)."""
-    return (str(line.get("lineType")), str(line.get("lineObjectNumber") or ""), _decimal(line.get("quantity")))
+# Comment lines carry no goods; and Business Central answers every property of every line (a Comment
+# line has quantity 0 and lineObjectNumber ""), while our request leaves them out.
+# https://learn.microsoft.com/dynamics365/business-central/dev-itpro/api-reference/v2.0/resources/dynamics_salesorderline
+_GOODS_LINE_TYPES = frozenset({"Item", "Account"})
 
 
-def _decimal(value: Any) -> Decimal | None:
+def _goods(lines: list[Mapping[str, Any]]) -> Counter[tuple[str, str, Decimal]]:
+    """Item and Account lines by (type, number, quantity): what must match for an order to be complete."""
+    return Counter(
+        (str(line["lineType"]), str(line.get("lineObjectNumber") or "").upper(), _quantity(line.get("quantity")))
+        for line in lines
+        if line.get("lineType") in _GOODS_LINE_TYPES
+    )
+
+
+def _quantity(value: Any) -> Decimal:
+    """A line quantity as an exact number; absent counts as 0, as Business Central stores it."""
     try:
-        return None if value is None else Decimal(str(value)).normalize()
+        return Decimal(str(value if value is not None else 0)).normalize()
     except InvalidOperation:
-        return None
+        return Decimal(-1)  # not a number: never equal to what we send

@@ -8,6 +8,7 @@ IntegrationError
 │   └── TargetRejected      the ERP/ECP answered 4xx to a well-formed request (validation, conflict)
 └── TransientError          worth retrying later with backoff: network, timeout, 408, 429, 5xx
     └── TargetUnavailable   the ERP/ECP could not be reached or answered 408/429/5xx
+        └── OutcomeUnknown  a create was sent but no answer came: the target may still carry it out
 """
 from __future__ import annotations
 
@@ -74,3 +75,11 @@ class TransientError(IntegrationError):
 
 class TargetUnavailable(TransientError):
     """The target API was unreachable, timed out, or answered 408, 429 or 5xx."""
+
+
+class OutcomeUnknown(TargetUnavailable):
+    """A non-idempotent request was sent but its answer never came (timeout, dropped connection, 502/504).
+
+    The target may still be working on it and commit later, so `retry_after` is at least the target's
+    longest possible execution time: a retry must not look for the result before it can exist.
+    """

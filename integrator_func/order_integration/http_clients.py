@@ -3,19 +3,25 @@
 One `httpx.Client` per process (built by `build_client`, held by order_integration.runtime) keeps
 connections to both targets pooled across invocations. Every answer is classified here:
 2xx is success; connection errors, timeouts, 401, 403, 408, 429 and 5xx raise TargetUnavailable
-(retried later, honouring Retry-After); any other 4xx raises TargetRejected (parked).
+(retried later, honouring Retry-After); any other 4xx raises TargetRejected (parked). Bodies are
+parsed with `contracts.load_json`, so amounts in answers stay Decimal.
+
+A call that creates something passes `unknown_outcome_retry_after`: if that request was sent and
+its answer is missing (read/write timeout, dropped connection, 502/504 from a gateway), the target
+may still be working on it, so the error is OutcomeUnknown with at least that wait. A request that
+never left (connection refused, connect or pool timeout) is an ordinary TargetUnavailable.
 httpx is imported on first use so that a cold start does not pay for it.
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Mapping
 
-from order_integration.errors import TargetRejected, TargetUnavailable
+from order_integration.contracts import dump_json, load_json
+from order_integration.errors import MalformedJson, OutcomeUnknown, TargetRejected, TargetUnavailable
 
 if TYPE_CHECKING:
     import httpx
@@ -23,6 +29,10 @@ if TYPE_CHECKING:
 # 401/403 mean a wrong or rotated API key, which ops fixes in the app settings: the order should
 # wait (and be parked with RetriesExhausted only if nobody does) instead of being parked at once.
 RETRYABLE_4XX = frozenset({401, 403, 408, 429})
+# A gateway in front of the target gave up waiting while the target itself may still commit; Business
+# Central answers 504 when a request exceeds its 10-minute execution limit:
+# https://learn.microsoft.com/dynamics365/business-central/dev-itpro/api-reference/v2.0/dynamics-current-limits
+UNKNOWN_OUTCOME_STATUSES = frozenset({502, 504})
 DETAIL_LIMIT = 300
 
 
@@ -75,8 +85,12 @@ class TargetApi:
         correlation_id: str | None,
         params: Mapping[str, str] | None = None,
         content: bytes | None = None,
+        unknown_outcome_retry_after: float | None = None,
     ) -> Any:
-        """Send one request and return its parsed JSON body (None when empty), or raise typed."""
+        """Send one request and return its parsed JSON body (None when empty), or raise typed.
+
+        `unknown_outcome_retry_after` (seconds) marks a non-idempotent request: see the module docstring.
+        """
         import httpx
 
         headers = {"X-Api-Key": self._api_key, "X-Correlation-Id": correlation_id or ""}
@@ -87,30 +101,42 @@ class TargetApi:
             response = self._client.request(
                 method, self._base_url + path, params=params, content=content, headers=headers
             )
-        except httpx.TimeoutException as exc:
-            raise TargetUnavailable(f"{self.name} timed out on {where} ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
-            raise TargetUnavailable(f"{self.name} unreachable on {where} ({type(exc).__name__})") from exc
-        return self._classify(response, where)
+            kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "unreachable"
+            failure = f"{self.name} {kind} on {where} ({type(exc).__name__})"
+            never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+            if unknown_outcome_retry_after is None or never_sent:
+                raise TargetUnavailable(failure) from exc
+            raise _outcome_unknown(failure, unknown_outcome_retry_after, None) from exc
+        return self._classify(response, where, unknown_outcome_retry_after)
 
-    def _classify(self, response: "httpx.Response", where: str) -> Any:
+    def _classify(self, response: "httpx.Response", where: str, unknown_outcome_retry_after: float | None) -> Any:
         status = response.status_code
         if 200 <= status < 300:
             return _json_body(response, target=self.name, where=where)
         if status >= 500 or status in RETRYABLE_4XX:
-            raise TargetUnavailable(
-                f"{self.name} answered HTTP {status} on {where}",
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
+            failure = f"{self.name} answered HTTP {status} on {where}"
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if unknown_outcome_retry_after is not None and status in UNKNOWN_OUTCOME_STATUSES:
+                raise _outcome_unknown(failure, unknown_outcome_retry_after, retry_after)
+            raise TargetUnavailable(failure, retry_after=retry_after)
         raise TargetRejected(target=self.name, status_code=status, detail=f"{where}: {_detail(response)}")
+
+
+def _outcome_unknown(failure: str, wait: float, retry_after: float | None) -> OutcomeUnknown:
+    return OutcomeUnknown(
+        f"{failure} after the request was sent: the target may still carry it out, so the next attempt "
+        f"waits {wait / 60:g} min for it to finish or fail before looking it up",
+        retry_after=max(wait, retry_after or 0.0),
+    )
 
 
 def _json_body(response: "httpx.Response", *, target: str, where: str) -> Any:
     if not response.content:
         return None
     try:
-        return json.loads(response.content)
-    except ValueError as exc:
+        return load_json(response.content)
+    except MalformedJson as exc:
         # A 2xx that is not JSON comes from something in front of the target (gateway, maintenance
         # page), not from the API itself: try again later.
         raise TargetUnavailable(f"{target} answered {where} with a body that is not JSON") from exc
@@ -119,13 +145,13 @@ def _json_body(response: "httpx.Response", *, target: str, where: str) -> Any:
 def _detail(response: "httpx.Response") -> str:
     """The target's own error message, e.g. Business Central's {"error": {"code", "message"}}."""
     try:
-        body = json.loads(response.content)
-    except ValueError:
+        body = load_json(response.content)
+    except MalformedJson:
         return response.text[:DETAIL_LIMIT] or "(empty body)"
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict) and error.get("message"):
         return f"{error.get('code', 'error')}: {error['message']}"[:DETAIL_LIMIT]
-    return json.dumps(body)[:DETAIL_LIMIT]
+    return dump_json(body)[:DETAIL_LIMIT]
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

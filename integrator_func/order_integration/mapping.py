@@ -5,14 +5,22 @@ https://learn.microsoft.com/dynamics365/business-central/dev-itpro/api-reference
 and .../resources/dynamics_salesorderline; text lengths are BC's field lengths):
 - Header: `externalDocumentNumber` = ECP order id (the idempotency key), `customerNumber` = the
   configured web customer, sell-to = billing address, ship-to = shipping address (billing when
-  absent), `orderDate` = the date part of `createdAt` (the shop's local date), `currencyCode` and
-  `pricesIncludeTax` copied.
-- Lines, numbered 10000, 20000, ... in this order: a Comment with the ECP order number; one Item line
-  per ECP line (`lineObjectNumber` = SKU upper-cased, BC Code fields are upper case); a free gift is an
-  Item line at unit price 0 with description2 `Free gift` (a gift with a price is an error, not a
-  silent discount); shipping as an Item line with the configured shipping charge item, its discount
-  as the line's `discountAmount` (present even when free, so the warehouse sees the method);
-  a Comment per order discount and per payment; the customer note as Comment lines of <= 100 chars.
+  absent), `orderDate` = the date part of `createdAt` (the shop's local date), `currencyCode` copied.
+- Only fields the v2.0 API lets a client write are sent. `customerName` is `Editable = false` in the
+  APIV2 Sales Orders page (https://github.com/microsoft/BCApps/blob/main/Apps/W1/APIV2/app/src/pages/APIV2SalesOrders.Page.al),
+  so the buyer's name travels on a Comment line. `pricesIncludeTax` is documented "Read-Only"
+  (resources/dynamics_salesorder) while that page source lets it be validated; either way the ERP
+  copies it from the customer card when the customer is set, so it is not sent: an ECP order whose
+  tax basis differs from the web customer's (`ERP_PRICES_INCLUDE_TAX`) is a MappingError on
+  `$.pricesIncludeTax`, never an order silently booked gross as net. Sales order lines have no
+  `description2` in v2.0 (resources/dynamics_salesorderline).
+- Lines, numbered 10000, 20000, ... in this order: a Comment with the ECP order number and one with
+  the buyer; one Item line per ECP line (`lineObjectNumber` = SKU upper-cased, BC Code fields are
+  upper case); a free gift is an Item line at unit price 0 followed by a `Free gift` Comment (a gift
+  with a price is an error, not a silent discount); shipping as an Item line with the configured
+  shipping charge item, its discount as the line's `discountAmount` (present even when free, so the
+  warehouse sees the method); a Comment per order discount and per payment; the customer note as
+  Comment lines of <= 100 chars.
 - Order-level discounts: their sum is the header `discountAmount` (BC's invoice discount, which the
   ERP allocates over the lines), in the same tax basis as the prices.
 - Tax is not sent: the ERP computes it from its posting setup. The ECP's tax amounts only reconcile.
@@ -57,10 +65,12 @@ _ECP_STATUS = {
 
 @dataclass(frozen=True)
 class ErpDefaults:
-    """ERP values a web order does not carry (app settings ERP_WEB_CUSTOMER_NUMBER, ERP_SHIPPING_CHARGE_ITEM)."""
+    """ERP values a web order does not carry (app settings ERP_WEB_CUSTOMER_NUMBER,
+    ERP_SHIPPING_CHARGE_ITEM, ERP_PRICES_INCLUDE_TAX = the web customer card's "Prices Including VAT")."""
 
     web_customer_number: str
     shipping_charge_item: str
+    prices_include_tax: bool
 
     def __post_init__(self) -> None:
         # A wrong setting must stop the app at start-up, not park every order as a mapping error.
@@ -84,19 +94,21 @@ def _is_code20(value: str) -> bool:
 def to_erp_sales_order(order: Mapping[str, Any], defaults: ErpDefaults) -> dict[str, Any]:
     """The ERP sales order (deep insert body) for a valid ECP order; MappingError names the field at fault."""
     currency = Currency.of(order["currency"], field="$.currency")
+    _check_tax_basis(order["pricesIncludeTax"], defaults)
     item_lines, subtotal, line_tax = _item_lines(order["lines"], currency)
     shipping_lines, shipping_total, shipping_tax = _shipping(order.get("shipping"), currency, defaults)
     discount_total = _reconcile(order, currency, subtotal, shipping_total, line_tax + shipping_tax)
 
+    billing = order["billingAddress"]
     lines = [
         *_comments(f"Web order {order['number']}"),
+        *_comments(f"Sold to: {_party_name(billing, '$.billingAddress')}"),
         *item_lines,
         *shipping_lines,
         *_discount_comments(order.get("discounts", []), currency),
         *_payment_comments(order.get("payments", []), currency),
         *_note_comments(order.get("customerNote", "")),
     ]
-    billing = order["billingAddress"]
     shipping_address = order.get("shippingAddress", billing)
     shipping_path = "$.shippingAddress" if "shippingAddress" in order else "$.billingAddress"
     customer = order["customer"]
@@ -104,9 +116,7 @@ def to_erp_sales_order(order: Mapping[str, Any], defaults: ErpDefaults) -> dict[
         "externalDocumentNumber": order["id"],
         "orderDate": order["createdAt"][:10],
         "customerNumber": defaults.web_customer_number,
-        "customerName": _party_name(billing, "$.billingAddress"),
         "currencyCode": currency.code,
-        "pricesIncludeTax": order["pricesIncludeTax"],
         "email": customer["email"],
     }
     phone = customer.get("phone") or billing.get("phone") or shipping_address.get("phone")
@@ -123,10 +133,23 @@ def to_erp_sales_order(order: Mapping[str, Any], defaults: ErpDefaults) -> dict[
     return header
 
 
+def _check_tax_basis(prices_include_tax: bool, defaults: ErpDefaults) -> None:
+    """The ERP prices the order on the web customer's tax basis; an ECP order on another one cannot map."""
+    if prices_include_tax != defaults.prices_include_tax:
+        ecp, erp = ("include", "exclude") if prices_include_tax else ("exclude", "include")
+        raise MappingError(
+            field="$.pricesIncludeTax",
+            message=(
+                f"the ECP prices {ecp} tax but the ERP web customer {defaults.web_customer_number}'s prices {erp} "
+                "it (ERP_PRICES_INCLUDE_TAX); align the shop's tax display or the setting, then replay"
+            ),
+        )
+
+
 def _item_lines(
     lines: Iterable[Mapping[str, Any]], currency: Currency
 ) -> tuple[list[dict[str, Any]], Decimal, Decimal]:
-    """ERP Item lines, the recomputed subtotal and the lines' tax."""
+    """ERP Item lines (a gift followed by its Comment), the recomputed subtotal and the lines' tax."""
     result: list[dict[str, Any]] = []
     subtotal = Decimal(0)
     tax = Decimal(0)
@@ -158,9 +181,9 @@ def _item_lines(
             "unitPrice": price,
             "discountAmount": discount,
         }
-        if line.get("gift", False):
-            erp_line["description2"] = GIFT_MARKER
         result.append(erp_line)
+        if line.get("gift", False):
+            result.extend(_comments(f"{GIFT_MARKER}: {erp_line['lineObjectNumber']}"))
     return result, subtotal, tax
 
 

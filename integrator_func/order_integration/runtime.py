@@ -8,6 +8,7 @@ A handler either succeeds, or raises an IntegrationError that becomes a schedule
 park. Anything else (a bug, bad settings, Service Bus refusing the retry or park) propagates, so
 the host abandons the message and Service Bus redelivers it, dead-lettering it after
 maxDeliveryCount: a message is never completed unless its order reached the target or was parked.
+Bad settings are logged once per message with its ids and every problem, then raised the same way.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from order_integration.mapping import ErpDefaults
 from order_integration.messages import InboundMessage, LogContext, Outcome
 from order_integration.redelivery import Pipeline, Redelivery, RetryPolicy
 from order_integration.servicebus import AzureServiceBusSender, MessageSender, SendFailed
-from order_integration.settings import Settings, load_settings
+from order_integration.settings import ConfigError, Settings, load_settings
 
 Handler = Callable[[InboundMessage, LogContext], Outcome]
 
@@ -61,23 +62,33 @@ def build_runtime(
 ) -> Runtime:
     """A runtime from app settings; `sender` defaults to Azure Service Bus with managed identity."""
     settings = load_settings(environ)
+    defaults = _erp_defaults(settings)
     client = build_client(timeouts)
     return Runtime(
         settings=settings,
         erp=erp_integrator.ErpApi(
-            TargetApi(name="ERP", base_url=settings.erp_base_url, api_key=settings.erp_api_key, client=client)
+            TargetApi(name="ERP", base_url=settings.erp_base_url, api_key=settings.erp_api_key, client=client),
+            unknown_outcome_wait=settings.erp_unknown_outcome_retry_minutes * 60.0,
         ),
         ecp=ecp_integrator.EcpApi(
             TargetApi(name="ECP", base_url=settings.ecp_base_url, api_key=settings.ecp_api_key, client=client)
         ),
-        defaults=ErpDefaults(
-            web_customer_number=settings.erp_web_customer_number,
-            shipping_charge_item=settings.erp_shipping_charge_item,
-        ),
+        defaults=defaults,
         sender=sender or AzureServiceBusSender(settings.service_bus_namespace),
         policy=RetryPolicy(max_span=timedelta(minutes=settings.retry_max_span_minutes)),
         now=now,
     )
+
+
+def _erp_defaults(settings: Settings) -> ErpDefaults:
+    try:
+        return ErpDefaults(
+            web_customer_number=settings.erp_web_customer_number,
+            shipping_charge_item=settings.erp_shipping_charge_item,
+            prices_include_tax=settings.erp_prices_include_tax,
+        )
+    except ValueError as exc:
+        raise ConfigError([str(exc)]) from exc
 
 
 _lock = threading.Lock()
@@ -102,22 +113,39 @@ def install_runtime(runtime: Runtime | None) -> None:
 
 def deliver_to_erp(message: Any) -> Outcome:
     """Handle one `online-orders` message from the Functions host."""
-    runtime = current_runtime()
+    received = InboundMessage.from_functions(message)
+    runtime = _runtime_for(received, erp_integrator.PIPELINE)
 
     def handler(inbound: InboundMessage, log: LogContext) -> Outcome:
         return erp_integrator.integrate(inbound, erp=runtime.erp, defaults=runtime.defaults, log=log)
 
-    return _deliver(InboundMessage.from_functions(message), erp_integrator.PIPELINE, handler, runtime)
+    return _deliver(received, erp_integrator.PIPELINE, handler, runtime)
 
 
 def deliver_to_ecp(message: Any) -> Outcome:
     """Handle one `order-updates` message from the Functions host."""
-    runtime = current_runtime()
+    received = InboundMessage.from_functions(message)
+    runtime = _runtime_for(received, ecp_integrator.PIPELINE)
 
     def handler(inbound: InboundMessage, log: LogContext) -> Outcome:
         return ecp_integrator.integrate(inbound, ecp=runtime.ecp, log=log)
 
-    return _deliver(InboundMessage.from_functions(message), ecp_integrator.PIPELINE, handler, runtime)
+    return _deliver(received, ecp_integrator.PIPELINE, handler, runtime)
+
+
+def _runtime_for(message: InboundMessage, pipeline: Pipeline) -> Runtime:
+    """The runtime, or a logged ConfigError that leaves the message to Service Bus (abandon, then DLQ)."""
+    try:
+        return current_runtime()
+    except ConfigError as error:
+        # Nothing can be retried or parked without settings; maxDeliveryCount dead-letters the
+        # message if nobody fixes them. The problems name settings, never their secret values.
+        LogContext.of(pipeline.parked_by, message).log(
+            logging.ERROR,
+            "cannot handle the message: invalid app settings (%s); leaving it to Service Bus",
+            "; ".join(error.problems),
+        )
+        raise
 
 
 def _deliver(message: InboundMessage, pipeline: Pipeline, handler: Handler, runtime: Runtime) -> Outcome:

@@ -11,6 +11,12 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 DEFAULT_RETRY_MAX_SPAN_MINUTES = 90
+# Business Central stops a request after 10 minutes of execution ("HTTP response code 504 - Gateway
+# Timeout is returned when a request exceeds 10-minutes execution time",
+# https://learn.microsoft.com/dynamics365/business-central/dev-itpro/api-reference/v2.0/dynamics-current-limits);
+# 5 more minutes of margin for clock skew and the commit itself.
+DEFAULT_ERP_UNKNOWN_OUTCOME_RETRY_MINUTES = 15
+_BOOLEANS = {"true": True, "false": False}
 
 
 class ConfigError(Exception):
@@ -35,7 +41,9 @@ class Settings:
     ecp_api_key: str
     erp_web_customer_number: str
     erp_shipping_charge_item: str
+    erp_prices_include_tax: bool
     retry_max_span_minutes: int
+    erp_unknown_outcome_retry_minutes: int
 
     def __repr__(self) -> str:
         # The API keys must never reach a log line, even through a debug print of the settings.
@@ -44,7 +52,9 @@ class Settings:
             f"erp_base_url={self.erp_base_url!r}, ecp_base_url={self.ecp_base_url!r}, "
             f"erp_web_customer_number={self.erp_web_customer_number!r}, "
             f"erp_shipping_charge_item={self.erp_shipping_charge_item!r}, "
-            f"retry_max_span_minutes={self.retry_max_span_minutes}, api keys hidden)"
+            f"erp_prices_include_tax={self.erp_prices_include_tax}, "
+            f"retry_max_span_minutes={self.retry_max_span_minutes}, "
+            f"erp_unknown_outcome_retry_minutes={self.erp_unknown_outcome_retry_minutes}, api keys hidden)"
         )
 
 
@@ -73,6 +83,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "ServiceBusConnection__fullyQualifiedNamespace must be a host name such as "
             f"'sb-orderbridge-dev.servicebus.windows.net', not {namespace!r}"
         )
+    retry_span = _minutes(env, "RETRY_MAX_SPAN_MINUTES", DEFAULT_RETRY_MAX_SPAN_MINUTES, problems)
+    unknown_outcome_wait = _minutes(
+        env, "ERP_UNKNOWN_OUTCOME_RETRY_MINUTES", DEFAULT_ERP_UNKNOWN_OUTCOME_RETRY_MINUTES, problems
+    )
+    if 0 < retry_span <= unknown_outcome_wait:
+        problems.append(
+            f"ERP_UNKNOWN_OUTCOME_RETRY_MINUTES ({unknown_outcome_wait}) must be less than "
+            f"RETRY_MAX_SPAN_MINUTES ({retry_span}), or an order whose create timed out is parked after one retry"
+        )
     settings = Settings(
         service_bus_namespace=namespace,
         erp_base_url=base_url("ERP_BASE_URL"),
@@ -81,21 +100,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ecp_api_key=required("ECP_API_KEY"),
         erp_web_customer_number=required("ERP_WEB_CUSTOMER_NUMBER"),
         erp_shipping_charge_item=required("ERP_SHIPPING_CHARGE_ITEM"),
-        retry_max_span_minutes=_retry_span(env, problems),
+        erp_prices_include_tax=_boolean(required("ERP_PRICES_INCLUDE_TAX"), "ERP_PRICES_INCLUDE_TAX", problems),
+        retry_max_span_minutes=retry_span,
+        erp_unknown_outcome_retry_minutes=unknown_outcome_wait,
     )
     if problems:
         raise ConfigError(problems)
     return settings
 
 
-def _retry_span(env: Mapping[str, str], problems: list[str]) -> int:
-    raw = env.get("RETRY_MAX_SPAN_MINUTES", "").strip()
+def _boolean(raw: str, name: str, problems: list[str]) -> bool:
+    """`true`/`false` (any case); no default, because a wrong guess would mis-book every order's tax."""
+    value = _BOOLEANS.get(raw.lower())
+    if raw and value is None:
+        problems.append(f"{name}={raw!r} must be 'true' or 'false' (the web customer card's Prices Including VAT)")
+    return bool(value)
+
+
+def _minutes(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int:
+    raw = env.get(name, "").strip()
     if not raw:
-        return DEFAULT_RETRY_MAX_SPAN_MINUTES
+        return default
     try:
         minutes = int(raw)
     except ValueError:
         minutes = 0
     if minutes < 1:
-        problems.append(f"RETRY_MAX_SPAN_MINUTES={raw!r} must be a whole number of minutes ≥ 1")
+        problems.append(f"{name}={raw!r} must be a whole number of minutes ≥ 1")
     return minutes

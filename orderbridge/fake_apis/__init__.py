@@ -8,9 +8,11 @@
 
 Both listen on 127.0.0.1 only, check the `X-Api-Key` header, keep their data in memory, and
 accept injected faults (status sequences, Retry-After, latency, timeouts, dropped connections).
+The ERP answers as Business Central does (every property, blanks included; read-only properties
+refused on create), so tests see what the integrator will really get back.
 """
 from orderbridge.fake_apis._ecp import FakeEcp
-from orderbridge.fake_apis._erp import FakeErp
+from orderbridge.fake_apis._erp import CustomerCard, FakeErp
 from orderbridge.fake_apis._server import Fault, RecordedRequest
 
-__all__ = ["FakeEcp", "FakeErp", "Fault", "RecordedRequest"]
+__all__ = ["CustomerCard", "FakeEcp", "FakeErp", "Fault", "RecordedRequest"]

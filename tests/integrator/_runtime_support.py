@@ -163,10 +163,12 @@ def harness(monkeypatch: pytest.MonkeyPatch):
             "ECP_API_KEY": ECP_KEY,
             "ERP_WEB_CUSTOMER_NUMBER": "WEB",
             "ERP_SHIPPING_CHARGE_ITEM": "SHIPPING",
+            "ERP_PRICES_INCLUDE_TAX": "true",  # the fake ERP's WEB customer card, and the examples' basis
         }
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("RETRY_MAX_SPAN_MINUTES", raising=False)
+        monkeypatch.delenv("ERP_UNKNOWN_OUTCOME_RETRY_MINUTES", raising=False)
         bus, clock = InMemorySender(), VirtualClock()
         runtime.install_runtime(runtime.build_runtime(sender=bus, now=clock.now, timeouts=TEST_TIMEOUTS))
         try:

@@ -1,6 +1,7 @@
 """The fake ERP and ECP as the local stack will use them: endpoints, key check, faults, own process."""
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orderbridge.fake_apis import FakeEcp, FakeErp, Fault
+from orderbridge.fake_apis import CustomerCard, FakeEcp, FakeErp, Fault
 
 KEY = {"X-Api-Key": "k"}
 SALES_ORDER = {
@@ -43,6 +44,39 @@ def test_erp_refuses_a_deep_insert_without_lines_and_uses_the_given_validator():
         invalid = client.post("/salesOrders", json=SALES_ORDER)
         assert invalid.json() == {"error": {"code": "BadRequest", "message": "currencyCode is required"}}
         assert erp.sales_orders == []
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda o: o.update(customerName="Jana"), "'customerName' is read-only on type 'Microsoft.NAV.salesOrder'"),
+        (lambda o: o.update(pricesIncludeTax=True), "'pricesIncludeTax' is read-only"),
+        (lambda o: o["salesOrderLines"][0].update(description2="x"), "'description2' does not exist on type"),
+        (lambda o: o.update(customerNumber="NOPE"), "The sell-to customer cannot be found."),
+    ],
+)
+def test_erp_refuses_properties_a_client_cannot_write_and_unknown_customers(change, named):
+    body = copy.deepcopy(SALES_ORDER)
+    change(body)
+    with FakeErp(api_key="k") as erp, httpx.Client(base_url=erp.base_url, headers=KEY) as client:
+        refused = client.post("/salesOrders", json=body)
+        assert refused.status_code == 400
+        assert named in refused.json()["error"]["message"]
+        assert erp.sales_orders == []
+
+
+def test_erp_answers_every_property_with_bc_blanks_and_the_customer_card():
+    body = copy.deepcopy(SALES_ORDER)
+    body["salesOrderLines"].append({"sequence": 20000, "lineType": "Comment", "description": "note"})
+    customers = {"WEB": CustomerCard(name="Webshop", prices_include_tax=False)}
+    with FakeErp(api_key="k", customers=customers) as erp, httpx.Client(base_url=erp.base_url, headers=KEY) as client:
+        created = client.post("/salesOrders", json=body).json()
+    assert created["customerName"] == "Webshop" and created["pricesIncludeTax"] is False
+    assert created["postingDate"] == "0001-01-01" and created["totalAmountIncludingTax"] == 0
+    comment = created["salesOrderLines"][1]
+    assert comment["quantity"] == 0 and comment["lineObjectNumber"] == "" and comment["unitPrice"] == 0
+    assert comment["itemId"] == "00000000-0000-0000-0000-000000000000"
+    assert set(created["salesOrderLines"][0]) == set(comment)
 
 
 def test_wrong_key_is_401_and_every_request_is_recorded():

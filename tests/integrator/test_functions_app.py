@@ -64,7 +64,9 @@ def test_settings_report_every_problem_at_once():
     assert "ServiceBusConnection__fullyQualifiedNamespace is not set" in problems
     assert "ERP_BASE_URL='erp.example.com' is not an absolute http(s) URL" in problems
     assert any(p.startswith("RETRY_MAX_SPAN_MINUTES='soon'") for p in problems)
-    for name in ("ECP_BASE_URL", "ECP_API_KEY", "ERP_WEB_CUSTOMER_NUMBER", "ERP_SHIPPING_CHARGE_ITEM"):
+    for name in (
+        "ECP_BASE_URL", "ECP_API_KEY", "ERP_WEB_CUSTOMER_NUMBER", "ERP_SHIPPING_CHARGE_ITEM", "ERP_PRICES_INCLUDE_TAX"
+    ):
         assert f"{name} is not set" in problems
     assert "ERP_API_KEY is not set" not in problems
 
@@ -79,11 +81,43 @@ def test_settings_defaults_and_no_keys_in_repr():
             "ECP_API_KEY": "ecp-secret",
             "ERP_WEB_CUSTOMER_NUMBER": "WEB",
             "ERP_SHIPPING_CHARGE_ITEM": "SHIPPING",
+            "ERP_PRICES_INCLUDE_TAX": "False",
         }
     )
     assert settings.erp_base_url == "https://erp.example.com/api/v2.0"
     assert settings.retry_max_span_minutes == 90
+    assert settings.erp_unknown_outcome_retry_minutes == 15  # BC's 10-minute execution limit + margin
+    assert settings.erp_prices_include_tax is False
     assert "secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"ERP_PRICES_INCLUDE_TAX": ""}, "ERP_PRICES_INCLUDE_TAX is not set"),
+        ({"ERP_PRICES_INCLUDE_TAX": "yes"}, "ERP_PRICES_INCLUDE_TAX='yes' must be 'true' or 'false'"),
+        ({"ERP_UNKNOWN_OUTCOME_RETRY_MINUTES": "0"}, "ERP_UNKNOWN_OUTCOME_RETRY_MINUTES='0' must be a whole number"),
+        (
+            {"RETRY_MAX_SPAN_MINUTES": "15", "ERP_UNKNOWN_OUTCOME_RETRY_MINUTES": "15"},
+            "ERP_UNKNOWN_OUTCOME_RETRY_MINUTES (15) must be less than RETRY_MAX_SPAN_MINUTES (15)",
+        ),
+    ],
+)
+def test_tax_basis_and_unknown_outcome_wait_settings_are_checked(changes, problem):
+    environ = {
+        "ServiceBusConnection__fullyQualifiedNamespace": "sb-orderbridge-dev.servicebus.windows.net",
+        "ERP_BASE_URL": "https://erp.example.com",
+        "ERP_API_KEY": "k",
+        "ECP_BASE_URL": "https://shop.example.com",
+        "ECP_API_KEY": "k",
+        "ERP_WEB_CUSTOMER_NUMBER": "WEB",
+        "ERP_SHIPPING_CHARGE_ITEM": "SHIPPING",
+        "ERP_PRICES_INCLUDE_TAX": "true",
+        **changes,
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ)
+    assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
 
 
 def test_missing_settings_fail_the_invocation_so_the_message_is_not_completed(monkeypatch):
@@ -92,6 +126,31 @@ def test_missing_settings_fail_the_invocation_so_the_message_is_not_completed(mo
     runtime.install_runtime(None)
     with pytest.raises(ConfigError, match="ERP_BASE_URL is not set"):
         user_function("erp_integrator")(order_message(example("ecp-order")))
+
+
+@pytest.mark.parametrize(
+    ("function_name", "make_message"),
+    [
+        ("erp_integrator", lambda: order_message(example("ecp-order"), correlation_id="evt-cfg")),
+        ("ecp_integrator", lambda: state_message(example("erp-sales-order-state"), correlation_id="evt-cfg")),
+    ],
+)
+def test_bad_settings_are_logged_with_the_message_ids_and_every_problem_but_no_secret(
+    harness, monkeypatch, caplog, function_name, make_message
+):
+    monkeypatch.setenv("ERP_PRICES_INCLUDE_TAX", "maybe")
+    monkeypatch.delenv("ECP_BASE_URL")
+    runtime.install_runtime(None)
+    message = make_message()
+    with caplog.at_level(logging.ERROR, logger="order_integration"), pytest.raises(ConfigError):
+        user_function(function_name)(message)
+    [line] = [r.getMessage() for r in caplog.records if r.name == "order_integration"]
+    assert "invalid app settings" in line and "leaving it to Service Bus" in line
+    assert "ERP_PRICES_INCLUDE_TAX='maybe' must be 'true' or 'false'" in line
+    assert "ECP_BASE_URL is not set" in line
+    assert f"messageId={message.message_id}" in line and "correlationId=evt-cfg" in line
+    assert ERP_KEY not in line and ECP_KEY not in line
+    assert harness.bus.messages("online-orders-rejected") == harness.bus.messages("order-updates-rejected") == []
 
 
 def test_log_lines_carry_ids_but_no_keys_or_personal_data(harness, caplog):

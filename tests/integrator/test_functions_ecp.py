@@ -96,6 +96,7 @@ def test_unknown_ecp_order_is_parked_with_the_original_message(harness):
     [parked] = harness.parked(REJECTED)
     props = parked.message.application_properties
     assert props["reason"] == "OrderNotFound" and "'ord-100045'" in props["description"]
+    assert "ECP_BASE_URL" in props["description"]  # a wrong base URL also answers 404
     assert props["parkedBy"] == "ecp-integrator"
     assert props["originalMessageId"] == "SO-104233-3"
     assert parked.message.correlation_id == "evt-5"

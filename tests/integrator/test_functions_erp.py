@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -25,7 +27,7 @@ from tests.integrator._runtime_support import (
 
 erp_integrator = user_function("erp_integrator")
 REJECTED = "online-orders-rejected"
-DEFAULTS = ErpDefaults(web_customer_number="WEB", shipping_charge_item="SHIPPING")
+DEFAULTS = ErpDefaults(web_customer_number="WEB", shipping_charge_item="SHIPPING", prices_include_tax=True)
 
 
 def load_plain(value):
@@ -197,3 +199,90 @@ def test_concurrent_invocations_share_one_pooled_client(harness):
         assert len(harness.erp.orders_for(f"ord-{300000 + n}")) == 1
     assert harness.erp.connections_opened <= concurrency
     assert harness.parked(REJECTED) == [] and harness.bus.messages("online-orders") == []
+
+
+def test_a_repeat_message_for_an_order_as_business_central_answers_it_is_success(harness):
+    """BC answers every line property (a Comment line has quantity 0); only goods lines are compared."""
+    order = example("ecp-order")
+    harness.erp.seed(load_plain(to_erp_sales_order(order, DEFAULTS)))
+    [stored] = harness.erp.orders_for("ord-100045")
+    comments = [line for line in stored["salesOrderLines"] if line["lineType"] == "Comment"]
+    assert comments and all(line["quantity"] == 0 and line["lineObjectNumber"] == "" for line in comments)
+
+    erp_integrator(order_message(order))
+
+    assert harness.parked(REJECTED) == []
+    assert [r.method for r in harness.erp.requests] == ["GET"]
+    assert len(harness.erp.orders_for("ord-100045")) == 1
+
+
+def test_an_existing_order_missing_an_item_quantity_is_still_incomplete(harness):
+    order = example("ecp-order")
+    sales_order = load_plain(to_erp_sales_order(order, DEFAULTS))
+    [item] = [line for line in sales_order["salesOrderLines"] if line.get("lineObjectNumber") == "MUG-BLK"]
+    del item["quantity"]  # BC answers 0 for it
+    harness.erp.seed(sales_order)
+    erp_integrator(order_message(order))
+    assert only_parked(harness).application_properties["reason"] == "ExistingOrderMismatch"
+
+
+def test_the_created_order_sets_only_properties_a_client_may_write_and_takes_the_customer_card(harness):
+    erp_integrator(order_message(example("ecp-order")))
+    create = next(r for r in harness.erp.requests if r.method == "POST")
+    assert not {"customerName", "pricesIncludeTax"} & create.body.keys()
+    assert harness.parked(REJECTED) == []
+    [stored] = harness.erp.orders_for("ord-100045")
+    assert stored["customerName"] == "Web shop customers" and stored["pricesIncludeTax"] is True
+    assert stored["salesOrderLines"][1]["description"] == "Sold to: Jana Novák"
+
+
+def test_an_erp_collection_404_is_a_wrong_base_url_and_is_retried_not_parked(harness):
+    harness.erp.fail_next(Fault(status=404, body={"error": {"code": "BadRequest_NotFound", "message": "no"}}))
+    erp_integrator(order_message(example("ecp-order")))
+    assert harness.parked(REJECTED) == []
+    [retry] = harness.bus.messages("online-orders")
+    assert "ERP_BASE_URL" in retry.message.application_properties["lastError"]
+
+
+class SlowFirstCreate:
+    """The ERP working on the first POST until released: its client gave up long before it commits."""
+
+    def __init__(self, harness) -> None:
+        self.release = threading.Event()
+        self._posts = 0
+        self._harness = harness
+        harness.erp.latency = self._latency
+
+    def _latency(self, request) -> float:
+        if request.method == "POST":
+            self._posts += 1
+            if self._posts == 1:
+                self.release.wait(timeout=10)
+        return 0.0
+
+    def finish(self, order_id: str) -> None:
+        """Let the first POST commit and wait until the ERP holds its order."""
+        self.release.set()
+        deadline = time.monotonic() + 5
+        while not self._harness.erp.orders_for(order_id) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def test_a_create_that_times_out_is_not_retried_before_the_erp_can_have_finished_it(harness):
+    """The review's case: Business Central may work on a request for up to 10 minutes after our
+    client gave up; a retry that looks the order up before then finds nothing and creates it again."""
+    bc_may_still_commit_until = T0 + timedelta(minutes=10)
+    slow = SlowFirstCreate(harness)
+    erp_integrator(order_message(example("ecp-order")))  # read timeout (0.5 s here) on the POST
+
+    [retry] = harness.bus.messages("online-orders")
+    assert retry.enqueue_at >= T0 + timedelta(minutes=15)
+    assert "may still carry it out" in retry.message.application_properties["lastError"]
+    # Events in virtual-time order: the ERP commits by the 10-minute mark, retries run when due.
+    if retry.enqueue_at >= bc_may_still_commit_until:
+        slow.finish("ord-100045")
+    harness.run_due("online-orders", "erp_integrator", until=T0 + timedelta(hours=2))
+    slow.finish("ord-100045")
+
+    assert len(harness.erp.orders_for("ord-100045")) == 1
+    assert harness.parked(REJECTED) == []

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import pytest
 
-from order_integration.errors import TargetRejected, TargetUnavailable
+from order_integration.errors import OutcomeUnknown, TargetRejected, TargetUnavailable
 from order_integration.http_clients import HttpTimeouts, TargetApi, build_client, parse_retry_after
 from orderbridge.fake_apis import FakeErp, Fault
 
@@ -125,3 +126,54 @@ def test_parse_retry_after_forms():
     assert parse_retry_after("Fri, 27 Nov 2026 15:00:00 GMT", now) == 0.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+def create(api: TargetApi, wait: float | None = 900.0):
+    body = b'{"externalDocumentNumber":"ord-1","customerNumber":"WEB","salesOrderLines":[{"sequence":10000}]}'
+    return api.call("POST", "/salesOrders", content=body, correlation_id="c", unknown_outcome_retry_after=wait)
+
+
+@pytest.mark.parametrize("fault", [Fault(status=201, delay=1.0, applied=True), Fault(disconnect=True, applied=True)])
+def test_a_create_sent_without_an_answer_has_an_unknown_outcome_and_waits_for_the_erp(api, erp, fault):
+    erp.fail_next(fault, method="POST")
+    with pytest.raises(OutcomeUnknown) as caught:
+        create(api)
+    assert caught.value.retry_after == 900.0
+    assert "may still carry it out" in str(caught.value)
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_gateway_timeout_on_a_create_has_an_unknown_outcome(api, erp, status):
+    erp.fail_next(Fault(status=status, retry_after="30"), method="POST")
+    with pytest.raises(OutcomeUnknown) as caught:
+        create(api)
+    assert caught.value.retry_after == 900.0
+
+
+def test_a_create_refused_or_answered_503_is_an_ordinary_transient_failure(api, erp):
+    erp.fail_next(503, method="POST")
+    with pytest.raises(TargetUnavailable) as answered:
+        create(api)
+    base_url = erp.base_url
+    erp.stop()
+    client = build_client(FAST_TIMEOUTS)  # a fresh pool: the connection is refused, nothing was sent
+    with pytest.raises(TargetUnavailable) as refused:
+        create(TargetApi(name="ERP", base_url=base_url, api_key=API_KEY, client=client))
+    client.close()
+    for caught in (answered, refused):
+        assert not isinstance(caught.value, OutcomeUnknown)
+    assert "unreachable" in str(refused.value)
+
+
+def test_a_read_timeout_on_a_look_up_is_not_an_unknown_outcome(api, erp):
+    erp.fail_next(Fault(status=200, delay=1.0))
+    with pytest.raises(TargetUnavailable) as caught:
+        lookup(api)
+    assert not isinstance(caught.value, OutcomeUnknown)
+
+
+def test_amounts_in_answers_are_exact_decimals(api, erp):
+    erp.fail_next(Fault(status=200, body=b'{"value": [{"unitPrice": 12.90, "quantity": 2}]}'))
+    [line] = lookup(api)["value"]
+    assert line["unitPrice"] == Decimal("12.90") and str(line["unitPrice"]) == "12.90"
+    assert line["quantity"] == 2 and isinstance(line["quantity"], int)

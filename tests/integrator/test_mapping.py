@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable
 from decimal import Decimal
@@ -16,7 +17,15 @@ from order_integration.mapping import ErpDefaults, to_ecp_order_update, to_erp_s
 from order_integration.money import MINOR_UNITS, Currency
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
-DEFAULTS = ErpDefaults(web_customer_number="WEB", shipping_charge_item="SHIPPING")
+
+
+def defaults_for(order: dict[str, Any]) -> ErpDefaults:
+    """The ERP set up for the order: a web customer whose tax basis is the order's."""
+    return ErpDefaults(
+        web_customer_number="WEB", shipping_charge_item="SHIPPING", prices_include_tax=order["pricesIncludeTax"]
+    )
+
+
 ORDER_CASES = sorted(
     p.name.removesuffix(".ecp-order.json") for p in (GOLDEN / "ecp-to-erp").glob("*.ecp-order.json")
 )
@@ -53,7 +62,7 @@ def test_ecp_order_maps_to_the_golden_erp_sales_order(case: str) -> None:
     order = _order(case)
     validate("ecp-order", order)
 
-    erp = to_erp_sales_order(order, DEFAULTS)
+    erp = to_erp_sales_order(order, defaults_for(order))
 
     validate("erp-sales-order", erp)
     expected = _read(GOLDEN / "ecp-to-erp" / f"{case}.erp-sales-order.json")
@@ -72,15 +81,33 @@ def test_erp_state_maps_to_the_golden_ecp_update(case: str) -> None:
     assert dump_json(update) == dump_json(_read(GOLDEN / "erp-to-ecp" / f"{case}.ecp-order-update.json"))
 
 
+@pytest.mark.parametrize("case", ORDER_CASES)
+def test_order_on_another_tax_basis_than_the_web_customer_is_a_mapping_error(case: str) -> None:
+    order = _order(case)
+    other_basis = dataclasses.replace(defaults_for(order), prices_include_tax=not order["pricesIncludeTax"])
+
+    with pytest.raises(MappingError) as caught:
+        to_erp_sales_order(order, other_basis)
+    assert caught.value.field == "$.pricesIncludeTax"
+    assert "ERP_PRICES_INCLUDE_TAX" in str(caught.value)
+
+
+def test_no_property_the_erp_api_does_not_let_a_client_write_is_sent() -> None:
+    for case in ORDER_CASES:
+        erp = to_erp_sales_order(_order(case), defaults_for(_order(case)))
+        assert not {"customerName", "pricesIncludeTax"} & erp.keys(), case
+        assert all("description2" not in line for line in erp["salesOrderLines"]), case
+
+
 def test_mapping_does_not_change_its_input() -> None:
     order = _order("us-gift-line-tax-on-top")
     before = copy.deepcopy(order)
-    to_erp_sales_order(order, DEFAULTS)
+    to_erp_sales_order(order, defaults_for(order))
     assert order == before
 
 
 def test_money_on_the_wire_has_the_currency_decimals() -> None:
-    bodies = {case: dump_json(to_erp_sales_order(_order(case), DEFAULTS)) for case in ORDER_CASES}
+    bodies = {case: dump_json(to_erp_sales_order(_order(case), defaults_for(_order(case)))) for case in ORDER_CASES}
 
     assert '"unitPrice":1620,' in bodies["jp-yen-zero-decimals"]  # "2480.00" in JPY becomes 2480
     assert '"unitPrice":2480,' in bodies["jp-yen-zero-decimals"]
@@ -91,14 +118,14 @@ def test_money_on_the_wire_has_the_currency_decimals() -> None:
 
 def test_order_date_is_the_shops_local_date_not_utc() -> None:
     order = _order("de-multiline-discounts")  # 2026-11-27T00:15:00+01:00 is still the 26th in UTC
-    assert to_erp_sales_order(order, DEFAULTS)["orderDate"] == "2026-11-27"
+    assert to_erp_sales_order(order, defaults_for(order))["orderDate"] == "2026-11-27"
 
 
 def test_trailing_zeros_beyond_the_currency_decimals_are_exact_and_accepted() -> None:
     order = _order("de-multiline-discounts")
     order["totals"]["taxTotal"] = "16.940"
     order["lines"][0]["unitPrice"] = "12.90000"
-    erp = to_erp_sales_order(order, DEFAULTS)
+    erp = to_erp_sales_order(order, defaults_for(order))
     assert '"unitPrice":12.90,' in dump_json(erp)
 
 
@@ -109,12 +136,12 @@ def test_line_amounts_round_half_up_like_the_erp() -> None:
     order["discounts"] = []
     validate("ecp-order", order)
 
-    erp = to_erp_sales_order(order, DEFAULTS)
-    assert erp["salesOrderLines"][1]["unitPrice"] == Decimal("0.125")
+    erp = to_erp_sales_order(order, defaults_for(order))
+    assert erp["salesOrderLines"][2]["unitPrice"] == Decimal("0.125")
 
     order["lines"][0]["lineTotal"] = "0.12"  # banker's rounding would give this; the ERP will not
     with pytest.raises(MappingError) as caught:
-        to_erp_sales_order(order, DEFAULTS)
+        to_erp_sales_order(order, defaults_for(order))
     assert caught.value.field == "$.lines[0].lineTotal"
 
 
@@ -246,7 +273,7 @@ def test_unmappable_order_raises_mapping_error_naming_the_field(
     validate("ecp-order", order)  # each case is schema-valid: only the mapping can catch it
 
     with pytest.raises(MappingError) as caught:
-        to_erp_sales_order(order, DEFAULTS)
+        to_erp_sales_order(order, defaults_for(order))
     assert caught.value.field == field
     assert caught.value.reason == "MappingFailed"
     assert text in str(caught.value)
@@ -357,4 +384,4 @@ def test_invalid_erp_defaults_fail_at_start_up_naming_the_setting(
     customer: str, item: str, named: str
 ) -> None:
     with pytest.raises(ValueError, match=named):
-        ErpDefaults(web_customer_number=customer, shipping_charge_item=item)
+        ErpDefaults(web_customer_number=customer, shipping_charge_item=item, prices_include_tax=True)
