@@ -56,7 +56,8 @@ def lint(definition: Any) -> list[LintProblem]:
         if key not in definition:
             problems.append(LintProblem(key, f"the definition has no '{key}'; Azure requires it"))
     problems += _lint_triggers(definition.get("triggers"))
-    problems += _lint_runtime_configuration(definition.get("triggers"), "triggers")
+    for name, trigger in as_object(definition.get("triggers")).items():
+        problems += _lint_runtime_configuration(as_object(trigger), f"triggers.{name}")
     actions = list(_walk(definition.get("actions") or {}, "actions", None))
     problems += _lint_split_on(definition.get("triggers"), actions)
     by_name = {action.name: action for action in actions}
@@ -72,7 +73,7 @@ def lint(definition: Any) -> list[LintProblem]:
         problems += _lint_structure(action)
         problems += _lint_placement(action)
         problems += _lint_settings(action)
-        problems += _lint_runtime_configuration({action.name: action.body}, action.path.rsplit(".", 1)[0])
+        problems += _lint_runtime_configuration(action.body, action.path)
         for where, text, calls in _expressions(action.body, action.path, problems):
             problems += _lint_calls(action, where, text, calls, by_name, declared, initialized)
     for outside in _outside_actions(definition):
@@ -121,16 +122,12 @@ def _containers(action: _Action) -> Iterator[_Action]:
         current = current.parent
 
 
-def _lint_runtime_configuration(owners: Any, path: str) -> list[LintProblem]:
+def _lint_runtime_configuration(owner: dict[str, Any], path: str) -> list[LintProblem]:
     """runtimeConfiguration (concurrency, secureData…) takes literals; Azure does not evaluate expressions there."""
-    problems = []
-    for name, owner in as_object(owners).items():
-        settings = as_object(owner).get("runtimeConfiguration") if isinstance(owner, dict) else None
-        for where, text in _strings(settings, f"{path}.{name}.runtimeConfiguration"):
-            if text.startswith("@") and not text.startswith("@@"):
-                problems.append(LintProblem(where, f"runtimeConfiguration takes literals, not expressions "
-                                                   f"({text!r}); write the value, or set it when the file is loaded"))
-    return problems
+    return [LintProblem(where, f"runtimeConfiguration takes literals, not expressions ({text!r}); "
+                               "write the value, or set it when the file is loaded")
+            for where, text in _strings(owner.get("runtimeConfiguration"), f"{path}.runtimeConfiguration")
+            if text.startswith("@") and not text.startswith("@@")]
 
 
 def _lint_triggers(triggers: Any) -> list[LintProblem]:

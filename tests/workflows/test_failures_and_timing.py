@@ -199,26 +199,27 @@ def test_the_budget_also_holds_if_limit_timeout_bounded_each_attempt(pipeline: P
     assert worst <= EVENT_GRID_TIMEOUT_SECONDS - 4, f"per-attempt reading: {worst} s"
 
 
-def test_a_cancelled_loop_is_also_answered_503(
-    pipeline: Pipeline, service_bus: FakeServiceBus, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("loop_status", ["Cancelled", "TimedOut"])
+def test_a_cancelled_or_timed_out_loop_is_also_answered_503(
+    pipeline: Pipeline, service_bus: FakeServiceBus, monkeypatch: pytest.MonkeyPatch, loop_status: str
 ) -> None:
     """Azure marks an action Cancelled, e.g. when its limit.timeout lapses
-    (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers#asynchronous-limits);
-    the engine itself records TimedOut there, so this test makes the real loop report Cancelled and
-    checks the routing: without 'Cancelled' in Respond_with_retry's runAfter neither Response runs and
-    Event Grid gets a 502 from the trigger."""
+    (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers#asynchronous-limits),
+    or TimedOut; the engine's Foreach itself only ends Succeeded or Failed, so this test makes the real
+    loop report the status and checks the routing: without it in Respond_with_retry's runAfter neither
+    Response runs and Event Grid gets a 502 from the trigger."""
     real_foreach = _actions.HANDLERS["foreach"]
 
-    def cancelled_foreach(*args: object) -> Outcome:
+    def foreach_ending(*args: object) -> Outcome:
         outcome = real_foreach(*args)  # type: ignore[arg-type]
-        return Outcome("Cancelled", outcome.inputs, outcome.outputs, "ActionTimedOut", "the loop was cancelled")
+        return Outcome(loop_status, outcome.inputs, outcome.outputs, "ActionTimedOut", f"the loop ended {loop_status}")
 
-    monkeypatch.setitem(_actions.HANDLERS, "foreach", cancelled_foreach)
+    monkeypatch.setitem(_actions.HANDLERS, "foreach", foreach_ending)
     source = ScriptedSource(service_bus.clock, [OK])
 
     result = deliver(pipeline, source, service_bus)
 
-    assert statuses(result, "For_each_event") == ["Cancelled"]
+    assert statuses(result, "For_each_event") == [loop_status]
     assert statuses(result, "Respond_to_Event_Grid") == ["Skipped"]
     assert_retry_later(result)
 
