@@ -127,7 +127,7 @@ def _lint_runtime_configuration(owner: dict[str, Any], path: str) -> list[LintPr
     return [LintProblem(where, f"runtimeConfiguration takes literals, not expressions ({text!r}); "
                                "write the value, or set it when the file is loaded")
             for where, text in _strings(owner.get("runtimeConfiguration"), f"{path}.runtimeConfiguration")
-            if text.startswith("@") and not text.startswith("@@")]
+            if (text.startswith("@") and not text.startswith("@@")) or "@{" in text]
 
 
 def _lint_triggers(triggers: Any) -> list[LintProblem]:

@@ -177,7 +177,7 @@ def test_an_expression_in_runtime_configuration_is_reported() -> None:
     trigger = {"type": "Request", "kind": "Http", "inputs": {"method": "POST"},
                "runtimeConfiguration": {"concurrency": {"runs": "@parameters('runs')"}}}
     each = {"type": "Foreach", "foreach": "@triggerBody()", "runAfter": {}, "actions": {},
-            "runtimeConfiguration": {"concurrency": {"repetitions": "@{parameters('runs')}"}}}
+            "runtimeConfiguration": {"concurrency": {"repetitions": "1@{parameters('runs')}"}}}
     found = problems(lint(definition({"Each": each}, trigger=trigger, parameters={"runs": {"type": "Int"}})))
     paths = [path for path, message in found if "takes literals" in message]
     assert paths == ["triggers.manual.runtimeConfiguration.concurrency.runs",
