@@ -18,6 +18,8 @@ logger = logging.getLogger("order_integration")
 ORIGINAL_MESSAGE_ID = "originalMessageId"
 RETRY_ATTEMPT = "retryAttempt"
 FIRST_FAILURE_AT = "firstFailureAt"
+RETRY_CHAIN_ID = "retryChainId"
+LAST_ERROR = "lastError"
 
 SUPPORTED_DATA_VERSION_MAJOR = "1"
 

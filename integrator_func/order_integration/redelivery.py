@@ -11,25 +11,41 @@ span is used up, or the failure is permanent, the message is parked with a reaso
 
 If the schedule or the park itself fails, SendFailed propagates: the host then abandons the
 message instead of completing it, and Service Bus's `maxDeliveryCount` remains the backstop.
+
+A parked message keeps its retry history under other names (`previousFirstFailureAt`,
+`previousRetryAttempts`, `previousLastError`) and its SessionId as the `sessionId` property, so
+`replay_message` can send it back with a fresh retry budget, in its session, under a new MessageId
+(integrator_func/README.md says when and how).
 """
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from order_integration.errors import IntegrationError, PermanentError, TransientError
 from order_integration.messages import (
     FIRST_FAILURE_AT,
+    LAST_ERROR,
     ORIGINAL_MESSAGE_ID,
     RETRY_ATTEMPT,
+    RETRY_CHAIN_ID,
     InboundMessage,
     Outcome,
 )
 from order_integration.servicebus import MessageSender, OutboundMessage
 
 RETRIES_EXHAUSTED = "RetriesExhausted"
+# Retry state of one chain of scheduled retries, and the names a parked message keeps it under: a
+# replay starts a new chain with the whole retry span, instead of being parked at its first failure.
+_PREVIOUS = {
+    FIRST_FAILURE_AT: "previousFirstFailureAt",
+    RETRY_ATTEMPT: "previousRetryAttempts",
+    LAST_ERROR: "previousLastError",
+}
+PARKING_PROPERTIES = ("reason", "description", "parkedBy", "sessionId")
+REPLAY_COUNT = "replayCount"
 
 
 @dataclass(frozen=True)
@@ -96,13 +112,15 @@ class Redelivery:
 
     def park(self, message: InboundMessage, *, reason: str, description: str) -> None:
         """Send the original body, id and properties to the parking queue with the reason."""
-        properties = dict(message.application_properties)
+        properties = _without_retry_chain(message.application_properties)
         properties.update(
             reason=reason,
             description=description,
             parkedBy=self.pipeline.parked_by,
             originalMessageId=message.original_message_id,
         )
+        if message.session_id is not None:
+            properties["sessionId"] = message.session_id  # the parking queue has no sessions
         parked = OutboundMessage(
             body=message.body,
             # Derived from the received id: if this message is redelivered after a park whose
@@ -119,24 +137,62 @@ class Redelivery:
     ) -> None:
         attempt = message.retry_attempt + 1
         delay = self.policy.delay(attempt, error.retry_after, self.unit_random())
+        # The chain's first message names every copy: a replay (new MessageId) starts a new chain,
+        # whose ids cannot collide with the earlier chain's inside the duplicate detection window.
+        chain = str(message.application_properties.get(RETRY_CHAIN_ID) or message.message_id)
         properties = dict(message.application_properties)
         properties.update(
             {
                 ORIGINAL_MESSAGE_ID: message.original_message_id,
+                RETRY_CHAIN_ID: chain,
                 RETRY_ATTEMPT: attempt,
                 FIRST_FAILURE_AT: first_failure.isoformat(),
-                "lastError": str(error)[:500],
+                LAST_ERROR: str(error)[:500],
             }
         )
         retry = OutboundMessage(
             body=message.body,
-            message_id=f"{message.original_message_id}+retry{attempt}",
+            message_id=f"{chain}+retry{attempt}",
             correlation_id=message.correlation_id,
             session_id=message.session_id,
             content_type=message.content_type,
             application_properties=properties,
         )
         self.sender.schedule(self.pipeline.queue, retry, now + delay)
+
+
+def replay_message(parked: InboundMessage) -> OutboundMessage:
+    """What to send back to the pipeline's queue for a parked message, once its cause is fixed.
+
+    Same body, correlation id and properties (without the parking ones), its SessionId restored,
+    and a new MessageId `{originalMessageId}+replay{n}`: duplicate detection would silently drop
+    the original id, and `replayCount` (n) makes every later replay of the same order unique too.
+    """
+    properties = {k: v for k, v in parked.application_properties.items() if k not in PARKING_PROPERTIES}
+    count = _int(properties.get(REPLAY_COUNT)) + 1
+    properties[REPLAY_COUNT] = count
+    return OutboundMessage(
+        body=parked.body,
+        message_id=f"{parked.original_message_id}+replay{count}",
+        correlation_id=parked.correlation_id,
+        session_id=parked.application_properties.get("sessionId"),
+        content_type=parked.content_type,
+        application_properties=properties,
+    )
+
+
+def _without_retry_chain(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """`properties` with the current retry chain's state renamed to its `previous...` names."""
+    kept = {k: v for k, v in properties.items() if k not in _PREVIOUS and k != RETRY_CHAIN_ID}
+    kept.update({_PREVIOUS[k]: v for k, v in properties.items() if k in _PREVIOUS})
+    return kept
+
+
+def _int(value: object) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0
 
 
 def _first_failure(message: InboundMessage) -> datetime | None:

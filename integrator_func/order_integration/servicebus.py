@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Mapping, Protocol
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Mapping, Protocol
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,26 @@ class Sent:
 
 
 class InMemorySender:
-    """A MessageSender that keeps what it is given; `failure` makes every send raise SendFailed."""
+    """A MessageSender that keeps what it is given; `failure` makes every send raise SendFailed.
 
-    def __init__(self) -> None:
+    With `duplicate_detection_window`, it behaves like a queue with duplicate detection: a message
+    whose MessageId the same queue accepted within the window is dropped without an error, as
+    Service Bus does (https://learn.microsoft.com/azure/service-bus-messaging/duplicate-detection);
+    `dropped` lists them. Time is `now()` at the send (or schedule) call.
+    """
+
+    def __init__(
+        self,
+        *,
+        duplicate_detection_window: timedelta | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
         self._lock = threading.Lock()
         self._sent: list[Sent] = []
+        self._seen: dict[tuple[str, str], datetime] = {}
+        self._window = duplicate_detection_window
+        self._now = now
+        self.dropped: list[Sent] = []
         self.failure: str | None = None
 
     def send(self, queue: str, message: OutboundMessage) -> None:
@@ -72,7 +87,20 @@ class InMemorySender:
         if self.failure is not None:
             raise SendFailed(queue=sent.queue, message_id=sent.message.message_id, cause=self.failure)
         with self._lock:
+            if self._is_duplicate(sent):
+                self.dropped.append(sent)
+                return
             self._sent.append(sent)
+
+    def _is_duplicate(self, sent: Sent) -> bool:
+        if self._window is None:
+            return False
+        now, key = self._now(), (sent.queue, sent.message.message_id)
+        first_seen = self._seen.get(key)
+        if first_seen is not None and now - first_seen < self._window:
+            return True
+        self._seen[key] = now
+        return False
 
     def messages(self, queue: str) -> list[Sent]:
         """Everything accepted for `queue`, in order, including messages not yet due."""

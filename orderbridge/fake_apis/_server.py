@@ -179,6 +179,9 @@ class FakeApiServer:
 
 class _LoopbackServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 drops the SYNs of 16 clients connecting at once, which
+    # then retry after 1 s: a connect timeout in a test, not a property of the fake ERP.
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that timed out or hung up before the (delayed) answer is expected here.

@@ -27,6 +27,7 @@ from orderbridge.fake_apis import FakeEcp, FakeErp
 ERP_KEY = "erp-key-5f1c9a7e"
 ECP_KEY = "ecp-key-0b83d2aa"
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+DUPLICATE_DETECTION_WINDOW = timedelta(days=1)
 TEST_TIMEOUTS = HttpTimeouts(connect=1.0, write=1.0, read=0.5, pool=1.0)
 ORDER_PROPERTIES = {"eventType": "ECP.Order.Created", "eventSource": "/ecp/orders", "dataVersion": "1.0"}
 STATE_PROPERTIES = {"eventType": "ERP.SalesOrder.Updated", "eventSource": "/erp/salesOrders", "dataVersion": "1"}
@@ -169,7 +170,9 @@ def harness(monkeypatch: pytest.MonkeyPatch):
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("RETRY_MAX_SPAN_MINUTES", raising=False)
         monkeypatch.delenv("ERP_UNKNOWN_OUTCOME_RETRY_MINUTES", raising=False)
-        bus, clock = InMemorySender(), VirtualClock()
+        clock = VirtualClock()
+        # Like the queues infra creates: duplicate detection with the default one-day window.
+        bus = InMemorySender(duplicate_detection_window=DUPLICATE_DETECTION_WINDOW, now=clock.now)
         runtime.install_runtime(runtime.build_runtime(sender=bus, now=clock.now, timeouts=TEST_TIMEOUTS))
         try:
             yield Harness(erp=erp, ecp=ecp, bus=bus, clock=clock)

@@ -8,6 +8,8 @@ import pytest
 
 from order_integration.contracts import dump_json
 from order_integration.mapping import to_ecp_order_update
+from order_integration.messages import InboundMessage
+from order_integration.redelivery import replay_message
 from order_integration.servicebus import SendFailed
 from orderbridge.fake_apis import Fault
 from tests.integrator._runtime_support import (
@@ -15,6 +17,7 @@ from tests.integrator._runtime_support import (
     T0,
     example,
     harness,  # noqa: F401  (fixture)
+    redelivered,
     state_message,
     user_function,
 )
@@ -144,3 +147,28 @@ def test_if_the_retry_cannot_be_scheduled_the_function_raises(harness):
     harness.bus.failure = "ServiceBusConnectionError"
     with pytest.raises(SendFailed):
         ecp_integrator(state_message(state(3)))
+
+
+def test_a_parked_update_replayed_after_a_long_outage_is_retried_in_its_session_and_applied(harness):
+    """The README's replay: the parked copy keeps its session, and the replay gets the whole retry span."""
+    put_ecp_order(harness, erp_change_version=2)
+    harness.ecp.fail_while(lambda: True, Fault(status=503))
+    ecp_integrator(state_message(state(3), correlation_id="evt-long"))
+    harness.run_due("order-updates", "ecp_integrator", until=T0 + timedelta(hours=3))
+    [parked] = harness.bus.take_due(REJECTED, harness.clock.now())
+    assert parked.message.application_properties["reason"] == "RetriesExhausted"
+    assert parked.message.application_properties["sessionId"] == "ord-100045"
+
+    harness.ecp.clear_faults()
+    harness.ecp.fail_next(503)  # the ECP stumbles once more right after the replay
+    harness.bus.send("order-updates", replay_message(InboundMessage.from_functions(redelivered(parked))))
+    [replayed] = harness.bus.take_due("order-updates", harness.clock.now())
+    assert replayed.message.session_id == "ord-100045"
+    ecp_integrator(redelivered(replayed))
+
+    assert harness.parked(REJECTED) == []
+    [retry] = harness.bus.messages("order-updates")
+    assert retry.message.message_id == "SO-104233-3+replay1+retry1" and retry.message.session_id == "ord-100045"
+    assert harness.run_due("order-updates", "ecp_integrator", until=harness.clock.now() + timedelta(hours=1)) == 1
+    assert harness.ecp.order("ord-100045")["erpChangeVersion"] == 3
+    assert harness.bus.dropped == []

@@ -13,7 +13,7 @@ import pytest
 from order_integration import runtime
 from order_integration.contracts import dump_json
 from order_integration.mapping import ErpDefaults, to_erp_sales_order
-from order_integration.servicebus import SendFailed
+from order_integration.servicebus import OutboundMessage, SendFailed
 from orderbridge.fake_apis import Fault
 from tests.integrator._runtime_support import (
     ERP_KEY,
@@ -286,3 +286,21 @@ def test_a_create_that_times_out_is_not_retried_before_the_erp_can_have_finished
 
     assert len(harness.erp.orders_for("ord-100045")) == 1
     assert harness.parked(REJECTED) == []
+
+
+def test_a_retry_of_a_message_the_queue_already_holds_is_not_dropped_by_duplicate_detection(harness):
+    message = order_message(example("ecp-order"))
+    harness.bus.send("online-orders", OutboundMessage(body=message.get_body(), message_id=message.message_id))
+    harness.erp.fail_next(503)
+    erp_integrator(message)
+    assert [s.message.message_id for s in harness.bus.messages("online-orders")] == ["ord-100045", "ord-100045+retry1"]
+    assert harness.bus.dropped == []
+
+
+def test_a_second_park_of_the_same_message_is_dropped_by_duplicate_detection(harness):
+    order = example("ecp-order")
+    del order["lines"]
+    erp_integrator(order_message(order, correlation_id="evt-1"))
+    erp_integrator(order_message(order, correlation_id="evt-1", delivery_count=2))  # completion was lost
+    assert only_parked(harness).message_id == "ord-100045+parked"
+    assert [s.message.message_id for s in harness.bus.dropped] == ["ord-100045+parked"]

@@ -7,8 +7,8 @@ import pytest
 
 from order_integration.errors import MappingError, TargetUnavailable
 from order_integration.messages import InboundMessage, Outcome
-from order_integration.redelivery import Pipeline, Redelivery, RetryPolicy
-from order_integration.servicebus import InMemorySender, SendFailed
+from order_integration.redelivery import Pipeline, Redelivery, RetryPolicy, replay_message
+from order_integration.servicebus import InMemorySender, OutboundMessage, SendFailed
 
 PIPELINE = Pipeline(parked_by="erp-integrator", queue="online-orders", parking_queue="online-orders-rejected")
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -33,8 +33,8 @@ def original() -> InboundMessage:
 
 
 def as_received(sent) -> InboundMessage:
-    """What the queue would deliver for a scheduled message."""
-    m = sent.message
+    """What the queue would deliver for a scheduled, parked or replayed message."""
+    m = getattr(sent, "message", sent)
     return InboundMessage(
         body=m.body,
         message_id=m.message_id,
@@ -156,3 +156,76 @@ def test_a_failing_send_raises_so_the_message_is_not_completed(error):
     sender.failure = "namespace unreachable"
     with pytest.raises(SendFailed, match="could not send message .* namespace unreachable"):
         redelivery(sender, clock).handle(original(), error)
+
+
+UPDATES = Pipeline(parked_by="ecp-integrator", queue="order-updates", parking_queue="order-updates-rejected")
+
+
+def retry_until_parked(worker: Redelivery, sender: InMemorySender, clock: Clock, message: InboundMessage):
+    """Fail `message` transiently on every delivery until it is parked; the parked message."""
+    queue, parking = worker.pipeline.queue, worker.pipeline.parking_queue
+    while worker.handle(message, TargetUnavailable("ECP answered HTTP 503")) is Outcome.RETRY_SCHEDULED:
+        [due] = sender.messages(queue)
+        clock.value = due.enqueue_at
+        [due] = sender.take_due(queue, clock.value)
+        message = as_received(due)
+    [parked] = sender.take_due(parking, clock.value)
+    return parked
+
+
+def session_message() -> InboundMessage:
+    return InboundMessage(body=BODY, message_id="SO-1-3", session_id="ord-7", application_properties=PROPS)
+
+
+def test_a_parked_message_keeps_its_retry_history_under_other_names_and_its_session():
+    sender, clock = InMemorySender(), Clock()
+    worker = Redelivery(pipeline=UPDATES, sender=sender, policy=RetryPolicy(), now=clock.now, unit_random=lambda: 0.5)
+    parked = retry_until_parked(worker, sender, clock, session_message())
+    props = parked.message.application_properties
+    assert props["reason"] == "RetriesExhausted" and props["sessionId"] == "ord-7"
+    assert props["previousFirstFailureAt"] == T0.isoformat()
+    assert props["previousRetryAttempts"] == 10 and props["previousLastError"] == "ECP answered HTTP 503"
+    assert not {"firstFailureAt", "retryAttempt", "lastError", "retryChainId"} & props.keys()
+    assert props["originalMessageId"] == "SO-1-3"
+
+
+def test_a_replayed_message_gets_a_new_id_its_session_and_the_whole_retry_span_again():
+    sender, clock = InMemorySender(duplicate_detection_window=timedelta(days=1), now=lambda: clock.value), Clock()
+    worker = Redelivery(pipeline=UPDATES, sender=sender, policy=RetryPolicy(), now=clock.now, unit_random=lambda: 0.5)
+    parked = retry_until_parked(worker, sender, clock, session_message())
+
+    replay = replay_message(as_received(parked))
+    assert (replay.message_id, replay.session_id, replay.correlation_id) == ("SO-1-3+replay1", "ord-7", None)
+    assert replay.body == BODY
+    assert not {"reason", "description", "parkedBy", "sessionId"} & replay.application_properties.keys()
+    sender.send("order-updates", replay)  # what the operator's replay does
+    [delivered] = sender.take_due("order-updates", clock.value)
+
+    # The target is still flaky: a first failure is retried, not parked as RetriesExhausted.
+    assert worker.handle(as_received(delivered), TargetUnavailable("down again")) is Outcome.RETRY_SCHEDULED
+    [retry] = sender.messages("order-updates")
+    assert retry.message.message_id == "SO-1-3+replay1+retry1"  # not a duplicate of the first chain's
+    assert retry.message.session_id == "ord-7" and sender.dropped == []
+    assert retry.message.application_properties["firstFailureAt"] == clock.value.isoformat()
+
+    # Parked again later, a second replay is unique again.
+    sender.take_due("order-updates", retry.enqueue_at)
+    reparked = retry_until_parked(worker, sender, clock, as_received(retry))
+    assert replay_message(as_received(reparked)).message_id == "SO-1-3+replay2"
+
+
+def test_a_scheduled_retry_survives_duplicate_detection_and_a_repeated_park_does_not():
+    clock = Clock()
+    sender = InMemorySender(duplicate_detection_window=timedelta(days=1), now=lambda: clock.value)
+    sender.send("online-orders", OutboundMessage(body=BODY, message_id="ord-7"))  # the Logic App's send
+    [received] = sender.take_due("online-orders", clock.value)
+    worker = redelivery(sender, clock)
+
+    worker.handle(as_received(received), TargetUnavailable("down"))
+    assert [s.message.message_id for s in sender.messages("online-orders")] == ["ord-7+retry1"]
+
+    error = MappingError(field="$.currency", message="unknown")
+    worker.handle(original(), error)
+    worker.handle(original(), error)  # redelivered after the first park's completion was lost
+    assert len(sender.messages("online-orders-rejected")) == 1
+    assert [s.message.message_id for s in sender.dropped] == ["ord-7+parked"]

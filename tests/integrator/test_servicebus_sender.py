@@ -4,13 +4,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from azure.core.credentials import AccessToken
 
-from order_integration.servicebus import AzureServiceBusSender, OutboundMessage, SendFailed
+from order_integration.servicebus import AzureServiceBusSender, InMemorySender, OutboundMessage, SendFailed
 
 MESSAGE = OutboundMessage(body=b"{}", message_id="ord-1+retry1", application_properties={"retryAttempt": 1})
 
@@ -43,3 +43,17 @@ def test_unreachable_namespace_raises_send_failed_naming_queue_and_message(sched
     assert caught.value.message_id == "ord-1+retry1"
     assert "ServiceBusConnectionError" in str(caught.value)
     assert "Data Sender role" in str(caught.value)
+
+
+def test_in_memory_duplicate_detection_drops_a_repeated_message_id_per_queue_within_the_window():
+    now = [datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)]
+    sender = InMemorySender(duplicate_detection_window=timedelta(minutes=10), now=lambda: now[0])
+    sender.send("online-orders", MESSAGE)
+    sender.schedule("online-orders", MESSAGE, now[0] + timedelta(minutes=1))  # same id: dropped
+    sender.send("online-orders-rejected", MESSAGE)  # another queue: kept
+    now[0] += timedelta(minutes=10)
+    sender.send("online-orders", MESSAGE)  # window over: kept
+    assert len(sender.messages("online-orders")) == 2
+    assert len(sender.messages("online-orders-rejected")) == 1
+    [dropped] = sender.dropped
+    assert dropped.queue == "online-orders" and dropped.enqueue_at is not None
