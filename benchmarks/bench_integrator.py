@@ -7,7 +7,9 @@
 2. Cold start: `import function_app` in a fresh interpreter against importing
    azure.functions, azure.servicebus, azure.identity, jsonschema and requests; median of N.
 3. Delivery throughput of one worker (the real entry point called from `maxConcurrentCalls`
-   threads, as the host does) against the fake ERP in its own process with 50 ms latency.
+   threads, as the host does) against the fake ERP in its own process with 50 ms latency on every
+   request, against the issue's target 0.9 x C / 0.05 s (printed first, MET or MISSED); then
+   supplementary figures (the two-round-trip ceiling; latency on the create only).
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ DEFAULTS = ErpDefaults(web_customer_number="WEB", shipping_charge_item="SHIPPING
 BASELINE_IMPORTS = "azure.functions, azure.servicebus, azure.identity, jsonschema, requests"
 API_KEY = "bench-key"
 LATENCY = 0.05
+TARGET_FRACTION = 0.9  # the issue: >= 0.9 x C / 0.05 s with 50 ms on the ERP
 
 
 def ten_line_order(order_id: str = "ord-900001") -> dict[str, Any]:
@@ -207,22 +210,37 @@ def main() -> None:
     print(f"   import {BASELINE_IMPORTS}: {statistics.median(base_import):.3f} s")
     print(f"   ratio: {statistics.median(base_import) / statistics.median(ours_import):.1f}x faster   (target >= 2x)")
 
-    ideal_one_call = concurrency / LATENCY
+    target_rate = TARGET_FRACTION * concurrency / LATENCY
+    two_trip_ceiling = concurrency / (2 * LATENCY)
     deliver = erp_entry_point()
-    print(f"3. Throughput, one worker, maxConcurrentCalls={concurrency}, fake ERP latency {LATENCY * 1000:.0f} ms, "
+    print(f"3. Delivery throughput, one worker, maxConcurrentCalls C={concurrency}, fake ERP in its own process, "
           f"{args.messages} new 10-line orders per run, median of {args.runs} runs")
-    for label, method, bound, bound_text in (
-        ("50 ms on every ERP request (look-up + create = 2 round trips per order)", None,
-         concurrency / (2 * LATENCY), "C/(2 x 0.05 s)"),
-        ("50 ms on the create only (the ERP's work per order; look-up unthrottled)", "POST",
-         ideal_one_call, "C/0.05 s, target >= 0.9"),
-    ):
-        runs = [throughput(deliver, args.messages, concurrency, latency_method=method) for _ in range(args.runs)]
-        rates = sorted(rate for rate, _ in runs)
-        cpu = statistics.median(cpu for _, cpu in runs)
-        print(f"   {label}:")
-        print(f"      {statistics.median(rates):.0f} msg/s = {statistics.median(rates) / bound:.2f} x {bound_text}"
-              f"  (runs: {', '.join(f'{r:.0f}' for r in rates)}; CPU {cpu * 1e3:.2f} ms/msg)")
+    rate, runs, cpu = throughput_runs(deliver, args, concurrency, latency_method=None)
+    verdict = "MET" if rate >= target_rate else "MISSED"
+    print(f"   Issue's figure: {LATENCY * 1000:.0f} ms latency on every ERP request")
+    print(f"      {rate:.0f} msg/s = {rate * LATENCY / concurrency:.2f} x C/0.05 s   "
+          f"target >= {TARGET_FRACTION} x C/0.05 s = {target_rate:.0f} msg/s: {verdict}")
+    print(f"      (runs: {runs}; CPU {cpu * 1e3:.2f} ms/msg)")
+    if verdict == "MISSED":
+        print("      why: every order takes two ERP round trips, the look-up by externalDocumentNumber and then the")
+        print("      create; the look-up is what keeps a redelivered message from creating a second ERP order, so")
+        print(f"      it stays. The ceiling is C/(2 x 0.05 s) = {two_trip_ceiling:.0f} msg/s = "
+              f"{two_trip_ceiling * LATENCY / concurrency:.2f} x C/0.05 s, below the target.")
+    print("   Supplementary figures (not the issue's):")
+    print(f"      same run against the two-round-trip ceiling C/(2 x 0.05 s): {rate / two_trip_ceiling:.2f} x")
+    rate, runs, cpu = throughput_runs(deliver, args, concurrency, latency_method="POST")
+    print(f"      {LATENCY * 1000:.0f} ms on the create only, look-up unthrottled: {rate:.0f} msg/s = "
+          f"{rate * LATENCY / concurrency:.2f} x C/0.05 s  (runs: {runs}; CPU {cpu * 1e3:.2f} ms/msg)")
+
+
+def throughput_runs(
+    deliver: Callable[[Any], None], args: argparse.Namespace, concurrency: int, latency_method: str | None
+) -> tuple[float, str, float]:
+    """Median rate, every run's rate as text, and median CPU seconds per message."""
+    runs = [throughput(deliver, args.messages, concurrency, latency_method) for _ in range(args.runs)]
+    rates = sorted(rate for rate, _ in runs)
+    return statistics.median(rates), ", ".join(f"{r:.0f}" for r in rates), statistics.median(c for _, c in runs)
+
 
 if __name__ == "__main__":
     main()
