@@ -117,7 +117,9 @@ class StackConfig:
     erp_publisher_principal_ids: tuple[str, ...]
     erp_web_customer_number: str
     erp_shipping_charge_item: str
+    erp_prices_include_tax: bool
     retry_max_span_minutes: int
+    erp_unknown_outcome_retry_minutes: int
     log_retention_days: int
     function_maximum_instances: int
     protect_data: bool
@@ -211,8 +213,8 @@ class _Reader:
             self.problems.append(f"{self._key(key)} must be between {low} and {high}, got {value}")
         return value
 
-    def boolean(self, key: str, default: bool) -> bool:
-        """`true` or `false`."""
+    def boolean(self, key: str, default: Any = _MISSING) -> bool:
+        """`true` or `false`; required when no default is given."""
         raw = self._raw(key, default)
 
         def convert(text: str) -> bool:
@@ -220,7 +222,8 @@ class _Reader:
                 raise ValueError(f"'{text}' is not true or false")
             return text.lower() == "true"
 
-        return self._convert(key, raw, convert, default)
+        value = self._convert(key, raw, convert, False)
+        return value if isinstance(value, bool) else False
 
     def https_url(self, key: str) -> str:
         """An absolute https URL, returned without a trailing slash (the workflows append paths)."""
@@ -345,6 +348,14 @@ def parse_config(stack: str, values: Mapping[str, str], secret_keys: set[str]) -
             f"globally unique names), got '{suffix}'"
         )
     message_time_to_live = read.duration("messageTimeToLive", "P14D", timedelta(minutes=5), timedelta(days=14))
+    retry_span = read.integer("retryMaxSpanMinutes", "90", 1, 10080)
+    unknown_outcome_wait = read.integer("erpUnknownOutcomeRetryMinutes", "15", 11, 1440)
+    if unknown_outcome_wait >= retry_span:
+        read.problems.append(
+            f"{PROJECT}:erpUnknownOutcomeRetryMinutes ({unknown_outcome_wait}) must be less than"
+            f" {PROJECT}:retryMaxSpanMinutes ({retry_span}), or an order whose create timed out is parked"
+            " after a single retry"
+        )
     config = StackConfig(
         stack=stack,
         location=read.text(LOCATION_KEY),
@@ -384,7 +395,13 @@ def parse_config(stack: str, values: Mapping[str, str], secret_keys: set[str]) -
         erp_publisher_principal_ids=read.guid_list("erpPublisherPrincipalIds"),
         erp_web_customer_number=read.text("erpWebCustomerNumber"),
         erp_shipping_charge_item=read.text("erpShippingChargeItem"),
-        retry_max_span_minutes=read.integer("retryMaxSpanMinutes", "90", 1, 10080),
+        # The web customer card's "Prices Including VAT": the ERP takes it from there, and the
+        # integrator refuses ECP orders on the other tax basis instead of booking them wrongly.
+        erp_prices_include_tax=read.boolean("erpPricesIncludeTax"),
+        retry_max_span_minutes=retry_span,
+        # An ERP create whose answer was lost may still be running in the ERP (Business Central
+        # allows 10 minutes per request), so its retry waits at least this long.
+        erp_unknown_outcome_retry_minutes=unknown_outcome_wait,
         log_retention_days=read.integer("logRetentionDays", "30", 30, 730),
         # Flex Consumption allows 40..1000 instances
         # (https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan#instance-limits).

@@ -87,7 +87,9 @@ def app_settings(
         "ECP_API_KEY": args.vault.reference(ECP_API_KEY_SECRET),
         "ERP_WEB_CUSTOMER_NUMBER": config.erp_web_customer_number,
         "ERP_SHIPPING_CHARGE_ITEM": config.erp_shipping_charge_item,
+        "ERP_PRICES_INCLUDE_TAX": "true" if config.erp_prices_include_tax else "false",
         "RETRY_MAX_SPAN_MINUTES": str(config.retry_max_span_minutes),
+        "ERP_UNKNOWN_OUTCOME_RETRY_MINUTES": str(config.erp_unknown_outcome_retry_minutes),
         "PYTHON_THREADPOOL_THREAD_COUNT": str(worker_thread_count()),
     }
 

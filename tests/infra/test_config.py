@@ -16,6 +16,7 @@ VALID = {
     "orderbridge:alertEmail": "ops@example.com",
     "orderbridge:erpWebCustomerNumber": "WEB",
     "orderbridge:erpShippingChargeItem": "SHIPPING",
+    "orderbridge:erpPricesIncludeTax": "true",
 }
 
 
@@ -81,6 +82,9 @@ def test_api_keys_are_kept_out_of_repr() -> None:
         ("ecpPublisherPrincipalIds", "[not json"),
         ("tags", '["a"]'),
         ("retryMaxSpanMinutes", "0"),
+        ("retryMaxSpanMinutes", "15"),  # not longer than the wait after a lost ERP create (15)
+        ("erpUnknownOutcomeRetryMinutes", "5"),  # the ERP may still be working on the create
+        ("erpPricesIncludeTax", "yes"),
         ("logRetentionDays", "7"),
         ("functionMaximumInstances", "10"),
         ("protectData", "yes"),
@@ -94,7 +98,7 @@ def test_invalid_value_is_reported_with_its_key(key: str, value: str) -> None:
 
 
 @pytest.mark.parametrize("key", ["azure-native:location", "ecpBaseUrl", "erpApiKey", "alertEmail",
-                                 "erpWebCustomerNumber", "erpShippingChargeItem"])
+                                 "erpWebCustomerNumber", "erpShippingChargeItem", "erpPricesIncludeTax"])
 def test_missing_required_key_is_reported(key: str) -> None:
     full = key if ":" in key else f"orderbridge:{key}"
     assert any(p.startswith(full) and "required" in p for p in problems_for(**{key: None}))

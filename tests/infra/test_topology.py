@@ -216,7 +216,7 @@ def test_function_app_settings_are_the_agreed_ones(stack: Synthesis) -> None:
     assert set(settings) == {
         "ServiceBusConnection__fullyQualifiedNamespace", "ERP_BASE_URL", "ERP_API_KEY", "ECP_BASE_URL",
         "ECP_API_KEY", "ERP_WEB_CUSTOMER_NUMBER", "ERP_SHIPPING_CHARGE_ITEM", "RETRY_MAX_SPAN_MINUTES",
-        "APPLICATIONINSIGHTS_CONNECTION_STRING", "AzureWebJobsStorage__accountName",
+        "ERP_PRICES_INCLUDE_TAX", "ERP_UNKNOWN_OUTCOME_RETRY_MINUTES", "APPLICATIONINSIGHTS_CONNECTION_STRING", "AzureWebJobsStorage__accountName",
         "PYTHON_THREADPOOL_THREAD_COUNT", "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
         "ServiceBusConnection__credential", "ServiceBusConnection__clientId", "AZURE_CLIENT_ID",
     }
@@ -226,6 +226,8 @@ def test_function_app_settings_are_the_agreed_ones(stack: Synthesis) -> None:
     assert settings["ERP_WEB_CUSTOMER_NUMBER"] == config.erp_web_customer_number
     assert settings["ERP_SHIPPING_CHARGE_ITEM"] == config.erp_shipping_charge_item
     assert settings["RETRY_MAX_SPAN_MINUTES"] == str(config.retry_max_span_minutes)
+    assert settings["ERP_PRICES_INCLUDE_TAX"] == str(config.erp_prices_include_tax).lower()
+    assert settings["ERP_UNKNOWN_OUTCOME_RETRY_MINUTES"] == str(config.erp_unknown_outcome_retry_minutes)
     assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"].startswith("InstrumentationKey=")
     host = json.loads((REPO_ROOT / "integrator_func" / "host.json").read_text(encoding="utf-8"))["extensions"]["serviceBus"]
     assert int(settings["PYTHON_THREADPOOL_THREAD_COUNT"]) >= host["maxConcurrentCalls"] + host["maxConcurrentSessions"], (
@@ -350,3 +352,15 @@ def test_outputs_name_endpoints_queues_namespace_workflows_and_function_app(stac
             "topicName": spec.topic_name, "workflowName": spec.workflow_name,
             "queueName": spec.queue_name, "parkingQueueName": spec.parking_queue_name,
         }
+
+
+def test_the_integrator_accepts_the_settings_the_stack_gives_it(stack: Synthesis) -> None:
+    """Drift between infra and integrator_func: the app's own settings loader must accept them all."""
+    from order_integration.settings import load_settings
+
+    settings = {s["name"]: s["value"] for s in one(stack, "web:WebApp").revealed_inputs()["siteConfig"]["appSettings"]}
+    # Azure resolves Key Vault references before the worker reads them; stand in for the secrets.
+    resolved = {k: ("resolved-secret" if v.startswith("@Microsoft.KeyVault(") else v) for k, v in settings.items()}
+    loaded = load_settings(resolved)
+    assert loaded.erp_api_key == "resolved-secret" and loaded.ecp_api_key == "resolved-secret"
+    assert loaded.erp_prices_include_tax is config_of(stack).erp_prices_include_tax
