@@ -22,9 +22,7 @@ DOCUMENTED = [
     ("mul(1, 2)", 2),
     ("mul(1.5, 2)", 3.0),       # documented as 3: a float operand gives a float
     ("range(1, 4)", [1, 2, 3, 4]),
-    # Documented as sub(10.3, .3) -> 10; the engine's parser does not read '.3' (no leading
-    # digit), so the example is written 0.3 here. A float operand gives a float.
-    ("sub(10.3, 0.3)", 10.0),
+    ("sub(10.3, .3)", 10.0),    # documented as 10: a float operand gives a float
     ("string(add(decimal('1.2345678912312131'), decimal('1.2345678912312131')))", "2.4691357824624262"),
 ]
 
