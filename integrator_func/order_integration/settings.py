@@ -16,6 +16,10 @@ DEFAULT_RETRY_MAX_SPAN_MINUTES = 90
 # https://learn.microsoft.com/dynamics365/business-central/dev-itpro/api-reference/v2.0/dynamics-current-limits);
 # 5 more minutes of margin for clock skew and the commit itself.
 DEFAULT_ERP_UNKNOWN_OUTCOME_RETRY_MINUTES = 15
+# A Key Vault reference the platform could not resolve reaches the worker as the reference string
+# itself ("If a reference isn't resolved properly, the reference string is used instead",
+# https://learn.microsoft.com/azure/app-service/app-service-key-vault-references#troubleshoot-key-vault-references).
+_KEY_VAULT_REFERENCE = "@microsoft.keyvault("
 _BOOLEANS = {"true": True, "false": False}
 
 
@@ -77,6 +81,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 problems.append(f"{name}={value!r} is not an absolute http(s) URL")
         return value
 
+    def api_key(name: str) -> str:
+        value = required(name)
+        if value.lower().startswith(_KEY_VAULT_REFERENCE):
+            problems.append(
+                f"{name} is an unresolved Key Vault reference, not a key: the platform could not read the "
+                "secret, most likely because the app identity's Key Vault Secrets User role is not effective "
+                "yet (role assignments take minutes) or the secret does not exist; check the setting's "
+                "Key Vault reference status, then restart the Function App"
+            )
+        return value
+
     namespace = required("ServiceBusConnection__fullyQualifiedNamespace")
     if namespace and ("/" in namespace or "." not in namespace):
         problems.append(
@@ -95,9 +110,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(
         service_bus_namespace=namespace,
         erp_base_url=base_url("ERP_BASE_URL"),
-        erp_api_key=required("ERP_API_KEY"),
+        erp_api_key=api_key("ERP_API_KEY"),
         ecp_base_url=base_url("ECP_BASE_URL"),
-        ecp_api_key=required("ECP_API_KEY"),
+        ecp_api_key=api_key("ECP_API_KEY"),
         erp_web_customer_number=required("ERP_WEB_CUSTOMER_NUMBER"),
         erp_shipping_charge_item=required("ERP_SHIPPING_CHARGE_ITEM"),
         erp_prices_include_tax=_boolean(required("ERP_PRICES_INCLUDE_TAX"), "ERP_PRICES_INCLUDE_TAX", problems),

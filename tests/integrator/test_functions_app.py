@@ -120,6 +120,28 @@ def test_tax_basis_and_unknown_outcome_wait_settings_are_checked(changes, proble
     assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
 
 
+@pytest.mark.parametrize("name", ["ERP_API_KEY", "ECP_API_KEY"])
+def test_an_unresolved_key_vault_reference_is_refused_not_sent_as_the_key(name):
+    reference = "@Microsoft.KeyVault(SecretUri=https://kv-orderbridge-dev.vault.azure.net/secrets/erp-api-key/)"
+    environ = {
+        "ServiceBusConnection__fullyQualifiedNamespace": "sb-orderbridge-dev.servicebus.windows.net",
+        "ERP_BASE_URL": "https://erp.example.com",
+        "ERP_API_KEY": "k",
+        "ECP_BASE_URL": "https://shop.example.com",
+        "ECP_API_KEY": "k",
+        "ERP_WEB_CUSTOMER_NUMBER": "WEB",
+        "ERP_SHIPPING_CHARGE_ITEM": "SHIPPING",
+        "ERP_PRICES_INCLUDE_TAX": "true",
+        name: reference,
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ)
+    [problem] = caught.value.problems
+    assert problem.startswith(f"{name} is an unresolved Key Vault reference")
+    assert "Key Vault Secrets User" in problem and "restart the Function App" in problem
+    assert "vault.azure.net" not in problem
+
+
 def test_missing_settings_fail_the_invocation_so_the_message_is_not_completed(monkeypatch):
     monkeypatch.delenv("ERP_BASE_URL", raising=False)
     monkeypatch.delenv("ServiceBusConnection__fullyQualifiedNamespace", raising=False)
