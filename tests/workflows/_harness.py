@@ -297,9 +297,11 @@ def run_pipeline(
     service_bus: FakeServiceBus,
     body: Any = None,
     limit_timeout_reading: str = "action",
+    guid: Callable[[], str] | None = None,
 ) -> RunResult:
     """One delivery of `events` by Event Grid to the workflow as Azure receives it (or of `body`);
-    `limit_timeout_reading` is how the engine applies the actions' limit.timeout (see orderbridge.wdl._retry)."""
+    `limit_timeout_reading` is how the engine applies the actions' limit.timeout (see orderbridge.wdl._retry);
+    `guid` supplies the workflow's guid() values (random when None)."""
     definition = load_definition(pipeline.workflow, trigger_concurrency=5, maximum_waiting_runs=15)
     return run(
         definition,
@@ -309,6 +311,7 @@ def run_pipeline(
         http=routed(source, service_bus),
         clock=service_bus.clock,
         limit_timeout_reading=limit_timeout_reading,
+        guid=guid,
     )
 
 

@@ -284,6 +284,29 @@ def test_values_service_bus_would_refuse_make_a_malformed_event_that_is_parked(
     assert source_server.requests == [] and service_bus.messages(pipeline.queue) == []
 
 
+def test_events_whose_ids_are_over_128_characters_and_share_a_prefix_are_each_parked(
+    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+) -> None:
+    """Such an id cannot be a MessageId; its first 128 characters alone would make the second event a
+    duplicate that Service Bus drops silently. The parked MessageId is the first 91 characters, '-' and
+    a new guid (128 in all): a redelivery may be parked twice, which is visible, instead of lost."""
+    shared = "e" * 128
+    events = [pipeline.event(1, id=shared + "-1"), pipeline.event(2, id=shared + "-2")]
+    guids = [f"00000000-0000-4000-8000-{n:012d}" for n in (1, 2)]
+    unused = iter(guids)
+
+    result = run_pipeline(pipeline, events, source_base_url=source_server.base_url, source=http_client,
+                          service_bus=service_bus, guid=lambda: next(unused))
+
+    assert result.response is not None and result.response.status_code == 200, result.error_message
+    parked = sorted(service_bus.messages(pipeline.parking_queue), key=lambda m: m.body["id"])
+    assert [m.body for m in parked] == events
+    assert [m.properties["reason"] for m in parked] == ["MalformedEvent"] * 2
+    assert sorted(m.broker_properties["MessageId"] for m in parked) == [f"{shared[:91]}-{g}" for g in guids]
+    assert [m.broker_properties["CorrelationId"] for m in parked] == [shared] * 2
+    assert source_server.requests == [] and service_bus.messages(pipeline.queue) == []
+
+
 @pytest.mark.parametrize(
     ("pipeline", "data"),
     [
