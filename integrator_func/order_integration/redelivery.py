@@ -19,6 +19,7 @@ A parked message keeps its retry history under other names (`previousFirstFailur
 """
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,7 +35,7 @@ from order_integration.messages import (
     InboundMessage,
     Outcome,
 )
-from order_integration.servicebus import MessageSender, OutboundMessage
+from order_integration.servicebus import MAX_ID_LENGTH, MessageSender, OutboundMessage
 
 RETRIES_EXHAUSTED = "RetriesExhausted"
 # Retry state of one chain of scheduled retries, and the names a parked message keeps it under: a
@@ -125,7 +126,7 @@ class Redelivery:
             body=message.body,
             # Derived from the received id: if this message is redelivered after a park whose
             # completion was lost, duplicate detection drops the second copy of the same park.
-            message_id=f"{message.message_id}+parked",
+            message_id=derived_id(message.message_id, "+parked"),
             correlation_id=message.correlation_id,
             content_type=message.content_type,
             application_properties=properties,
@@ -152,7 +153,7 @@ class Redelivery:
         )
         retry = OutboundMessage(
             body=message.body,
-            message_id=f"{chain}+retry{attempt}",
+            message_id=derived_id(chain, f"+retry{attempt}"),
             correlation_id=message.correlation_id,
             session_id=message.session_id,
             content_type=message.content_type,
@@ -173,12 +174,30 @@ def replay_message(parked: InboundMessage) -> OutboundMessage:
     properties[REPLAY_COUNT] = count
     return OutboundMessage(
         body=parked.body,
-        message_id=f"{parked.original_message_id}+replay{count}",
+        message_id=derived_id(parked.original_message_id, f"+replay{count}"),
         correlation_id=parked.correlation_id,
         session_id=parked.application_properties.get("sessionId"),
         content_type=parked.content_type,
         application_properties=properties,
     )
+
+
+_HASH_LENGTH = 16
+
+
+def derived_id(stem: str, suffix: str) -> str:
+    """`stem + suffix`, shortened deterministically to Service Bus's 128-character MessageId limit.
+
+    The pipeline's ids may already use all 128 characters. A longer id keeps the start of the stem
+    and a hash of the whole stem, so different stems stay different, and the same stem always gives
+    the same id (duplicate detection must still recognise a repeated park).
+    """
+    full = stem + suffix
+    if len(full) <= MAX_ID_LENGTH:
+        return full
+    digest = hashlib.sha256(stem.encode()).hexdigest()[:_HASH_LENGTH]
+    keep = max(MAX_ID_LENGTH - len(suffix) - _HASH_LENGTH - 1, 0)
+    return f"{stem[:keep]}~{digest}{suffix}"
 
 
 def _without_retry_chain(properties: Mapping[str, Any]) -> dict[str, Any]:

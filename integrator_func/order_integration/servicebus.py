@@ -12,6 +12,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Protocol
 
 
+# MessageId and SessionId are at most 128 characters; azure-servicebus refuses longer ones with a
+# ValueError while building the message (https://learn.microsoft.com/azure/service-bus-messaging/service-bus-quotas).
+MAX_ID_LENGTH = 128
+
+
 @dataclass(frozen=True)
 class OutboundMessage:
     """A message to send: body bytes plus the broker properties orderbridge uses."""
@@ -37,6 +42,14 @@ class SendFailed(Exception):
         )
 
 
+def _id_problem(message: OutboundMessage) -> str | None:
+    """Why Service Bus would refuse `message`'s ids, or None."""
+    for name, value in (("MessageId", message.message_id), ("SessionId", message.session_id)):
+        if value is not None and len(value) > MAX_ID_LENGTH:
+            return f"its {name} has {len(value)} characters, Service Bus allows {MAX_ID_LENGTH}"
+    return None
+
+
 class MessageSender(Protocol):
     """Puts messages on a queue now or at a later time; raises SendFailed when it cannot."""
 
@@ -56,6 +69,8 @@ class Sent:
 
 class InMemorySender:
     """A MessageSender that keeps what it is given; `failure` makes every send raise SendFailed.
+
+    Like Service Bus, it refuses (SendFailed) a MessageId or SessionId over 128 characters.
 
     With `duplicate_detection_window`, it behaves like a queue with duplicate detection: a message
     whose MessageId the same queue accepted within the window is dropped without an error, as
@@ -84,8 +99,9 @@ class InMemorySender:
         self._accept(Sent(queue, message, enqueue_at))
 
     def _accept(self, sent: Sent) -> None:
-        if self.failure is not None:
-            raise SendFailed(queue=sent.queue, message_id=sent.message.message_id, cause=self.failure)
+        cause = self.failure or _id_problem(sent.message)
+        if cause is not None:
+            raise SendFailed(queue=sent.queue, message_id=sent.message.message_id, cause=cause)
         with self._lock:
             if self._is_duplicate(sent):
                 self.dropped.append(sent)
@@ -144,15 +160,16 @@ class AzureServiceBusSender:
         from azure.servicebus import ServiceBusMessage
         from azure.servicebus.exceptions import ServiceBusError
 
-        sb_message = ServiceBusMessage(
-            message.body,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            session_id=message.session_id,
-            content_type=message.content_type,
-            application_properties=dict(message.application_properties),
-        )
         try:
+            # Built inside the try: azure-servicebus checks the id lengths here, with a ValueError.
+            sb_message = ServiceBusMessage(
+                message.body,
+                message_id=message.message_id,
+                correlation_id=message.correlation_id,
+                session_id=message.session_id,
+                content_type=message.content_type,
+                application_properties=dict(message.application_properties),
+            )
             with self._lock, self._connect().get_queue_sender(queue) as sender:
                 if enqueue_at is None:
                     sender.send_messages(sb_message)
@@ -160,6 +177,8 @@ class AzureServiceBusSender:
                     sender.schedule_messages(sb_message, enqueue_at)
         except (ServiceBusError, AzureError) as exc:
             raise SendFailed(queue=queue, message_id=message.message_id, cause=type(exc).__name__) from exc
+        except ValueError as exc:
+            raise SendFailed(queue=queue, message_id=message.message_id, cause=f"ValueError: {exc}") from exc
 
     def _connect(self) -> Any:
         if self._client is None:

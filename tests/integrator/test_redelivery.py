@@ -229,3 +229,62 @@ def test_a_scheduled_retry_survives_duplicate_detection_and_a_repeated_park_does
     worker.handle(original(), error)  # redelivered after the first park's completion was lost
     assert len(sender.messages("online-orders-rejected")) == 1
     assert [s.message.message_id for s in sender.dropped] == ["ord-7+parked"]
+
+
+LONG_ID = "ord-" + "7" * 124  # 128 characters: the longest MessageId the pipeline can give a message
+OTHER_LONG_ID = LONG_ID[:-1] + "8"  # same 127-character prefix
+
+
+def long_message(message_id: str = LONG_ID, session_id: str | None = None) -> InboundMessage:
+    return InboundMessage(body=BODY, message_id=message_id, session_id=session_id, application_properties=PROPS)
+
+
+def test_a_128_character_id_still_gets_a_retry_within_the_id_limit_distinct_from_a_similar_id():
+    sender, clock = InMemorySender(), Clock()
+    worker = redelivery(sender, clock)
+    for message_id in (LONG_ID, OTHER_LONG_ID):
+        assert worker.handle(long_message(message_id), TargetUnavailable("down")) is Outcome.RETRY_SCHEDULED
+    first, other = (sent.message for sent in sender.messages("online-orders"))
+    assert len(first.message_id) == len(other.message_id) == 128
+    assert first.message_id.startswith("ord-777") and first.message_id.endswith("+retry1")
+    assert first.message_id != other.message_id
+    assert first.application_properties["originalMessageId"] == LONG_ID
+
+    due, _ = sender.take_due("online-orders", T0 + timedelta(hours=1))
+    worker.handle(as_received(due), TargetUnavailable("still down"))
+    [second] = sender.messages("online-orders")
+    assert second.message.message_id == first.message_id.replace("+retry1", "+retry2")  # same chain
+
+
+def test_a_128_character_id_is_parked_within_the_id_limit_and_a_repeated_park_is_still_dropped():
+    clock = Clock()
+    sender = InMemorySender(duplicate_detection_window=timedelta(days=1), now=lambda: clock.value)
+    worker = redelivery(sender, clock)
+    error = MappingError(field="$.currency", message="unknown")
+    for message_id in (LONG_ID, LONG_ID, OTHER_LONG_ID):
+        assert worker.handle(long_message(message_id), error) is Outcome.PARKED
+    parked = [sent.message for sent in sender.messages("online-orders-rejected")]
+    assert [len(m.message_id) for m in parked] == [128, 128]
+    assert parked[0].message_id.endswith("+parked") and parked[0].message_id != parked[1].message_id
+    assert parked[0].application_properties["originalMessageId"] == LONG_ID
+    assert [s.message.message_id for s in sender.dropped] == [parked[0].message_id]
+
+
+def test_a_parked_128_character_id_is_replayed_within_the_id_limit_and_each_replay_is_unique():
+    sender, clock = InMemorySender(duplicate_detection_window=timedelta(days=1), now=lambda: clock.value), Clock()
+    worker = Redelivery(pipeline=UPDATES, sender=sender, policy=RetryPolicy(), now=clock.now, unit_random=lambda: 0.5)
+    parked = retry_until_parked(worker, sender, clock, long_message(session_id="ord-7"))
+
+    replay = replay_message(as_received(parked))
+    assert len(replay.message_id) == 128 and replay.message_id.endswith("+replay1")
+    sender.send("order-updates", replay)
+    [delivered] = sender.take_due("order-updates", clock.value)
+    assert worker.handle(as_received(delivered), TargetUnavailable("down")) is Outcome.RETRY_SCHEDULED
+    [retry] = sender.messages("order-updates")
+    assert len(retry.message.message_id) == 128 and retry.message.message_id.endswith("+retry1")
+    assert sender.dropped == []
+
+    sender.take_due("order-updates", retry.enqueue_at)
+    reparked = retry_until_parked(worker, sender, clock, as_received(retry))
+    second = replay_message(as_received(reparked)).message_id
+    assert len(second) == 128 and second.endswith("+replay2") and second != replay.message_id

@@ -57,3 +57,22 @@ def test_in_memory_duplicate_detection_drops_a_repeated_message_id_per_queue_wit
     assert len(sender.messages("online-orders-rejected")) == 1
     [dropped] = sender.dropped
     assert dropped.queue == "online-orders" and dropped.enqueue_at is not None
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        OutboundMessage(body=b"{}", message_id="m" * 129),
+        OutboundMessage(body=b"{}", message_id="ord-1+retry1", session_id="s" * 129),
+    ],
+    ids=["message_id", "session_id"],
+)
+def test_an_id_over_128_characters_is_send_failed_by_both_senders(message):
+    """azure-servicebus raises a plain ValueError while building such a message; it must be SendFailed."""
+    azure = AzureServiceBusSender("sb-x.servicebus.windows.net", credential=StaticCredential(), retry_total=0)
+    memory = InMemorySender()
+    for sender in (azure, memory):
+        with pytest.raises(SendFailed, match="128") as caught:
+            sender.send("online-orders-rejected", message)
+        assert caught.value.message_id == message.message_id
+    assert memory.messages("online-orders-rejected") == []
