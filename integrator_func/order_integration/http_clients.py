@@ -125,8 +125,8 @@ class TargetApi:
 
 def _outcome_unknown(failure: str, wait: float, retry_after: float | None) -> OutcomeUnknown:
     return OutcomeUnknown(
-        f"{failure} after the request was sent: the target may still carry it out, so the next attempt "
-        f"waits {wait / 60:g} min for it to finish or fail before looking it up",
+        f"{failure} after the request was sent: the target may still carry it out within {wait / 60:g} min, "
+        "so nothing may look it up or send it again before then",
         retry_after=max(wait, retry_after or 0.0),
     )
 

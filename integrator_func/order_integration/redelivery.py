@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
-from order_integration.errors import IntegrationError, PermanentError, TransientError
+from order_integration.errors import IntegrationError, OutcomeUnknown, PermanentError, TransientError
 from order_integration.messages import (
     FIRST_FAILURE_AT,
     LAST_ERROR,
@@ -97,19 +97,27 @@ class Redelivery:
             raise TypeError(f"{type(error).__name__} is neither permanent nor transient")
         now = self.now()
         first_failure = _first_failure(message) or now
-        if now - first_failure >= self.policy.max_span:
-            self.park(
-                message,
-                reason=RETRIES_EXHAUSTED,
-                description=(
-                    f"gave up after {message.retry_attempt + 1} attempts over "
-                    f"{_minutes(now - first_failure)} min (limit {_minutes(self.policy.max_span)} min); "
-                    f"last error: {error}"
-                ),
-            )
+        if now - first_failure >= _retry_span(self.policy, error):
+            self.park(message, reason=RETRIES_EXHAUSTED, description=self._exhausted(message, error, first_failure, now))
             return Outcome.PARKED
         self._schedule_retry(message, error, first_failure, now)
         return Outcome.RETRY_SCHEDULED
+
+    def _exhausted(
+        self, message: InboundMessage, error: TransientError, first_failure: datetime, now: datetime
+    ) -> str:
+        """Why the message is parked and, after a lost create, how long a replay must wait."""
+        description = (
+            f"gave up after {message.retry_attempt + 1} attempts over {_minutes(now - first_failure)} min "
+            f"(limit {_minutes(self.policy.max_span)} min); last error: {error}"
+        )
+        if isinstance(error, OutcomeUnknown):
+            not_before = now + timedelta(seconds=error.retry_after or 0.0)
+            description += (
+                f"; do not replay before {not_before:%Y-%m-%d %H:%M} UTC, when that create has either "
+                "committed (the replay then finds the order) or never will"
+            )
+        return description
 
     def park(self, message: InboundMessage, *, reason: str, description: str) -> None:
         """Send the original body, id and properties to the parking queue with the reason."""
@@ -198,6 +206,19 @@ def derived_id(stem: str, suffix: str) -> str:
     digest = hashlib.sha256(stem.encode()).hexdigest()[:_HASH_LENGTH]
     keep = max(MAX_ID_LENGTH - len(suffix) - _HASH_LENGTH - 1, 0)
     return f"{stem[:keep]}~{digest}{suffix}"
+
+
+def _retry_span(policy: RetryPolicy, error: TransientError) -> timedelta:
+    """How long after the first failure a retry may still be scheduled for `error`.
+
+    A create whose answer was lost may still commit in the ERP for `retry_after` seconds. Parking it
+    at once would invite a replay that looks the order up too early and creates it twice, so a lost
+    create gets one more retry after that wait even when the span has run out; its look-up then
+    finds the order or, if it fails again, the message is parked.
+    """
+    if isinstance(error, OutcomeUnknown):
+        return policy.max_span + timedelta(seconds=error.retry_after or 0.0)
+    return policy.max_span
 
 
 def _without_retry_chain(properties: Mapping[str, Any]) -> dict[str, Any]:

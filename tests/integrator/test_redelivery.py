@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from order_integration.errors import MappingError, TargetUnavailable
+from order_integration.errors import MappingError, OutcomeUnknown, TargetUnavailable
 from order_integration.messages import InboundMessage, Outcome
 from order_integration.redelivery import Pipeline, Redelivery, RetryPolicy, replay_message
 from order_integration.servicebus import InMemorySender, OutboundMessage, SendFailed
@@ -288,3 +288,68 @@ def test_a_parked_128_character_id_is_replayed_within_the_id_limit_and_each_repl
     reparked = retry_until_parked(worker, sender, clock, as_received(retry))
     second = replay_message(as_received(reparked)).message_id
     assert len(second) == 128 and second.endswith("+replay2") and second != replay.message_id
+
+
+WAIT = 900.0  # ERP_UNKNOWN_OUTCOME_RETRY_MINUTES = 15
+
+
+def lost_create() -> OutcomeUnknown:
+    return OutcomeUnknown("ERP timed out on POST /salesOrders after the request was sent", retry_after=WAIT)
+
+
+def failing_since(first_failure: datetime, attempts: int) -> InboundMessage:
+    """A retry of the order whose first failure was at `first_failure`."""
+    props = {**PROPS, "retryAttempt": attempts, "firstFailureAt": first_failure.isoformat(), "originalMessageId": "ord-7",
+             "retryChainId": "ord-7"}
+    return InboundMessage(body=BODY, message_id=f"ord-7+retry{attempts}", application_properties=props)
+
+
+def test_a_create_lost_after_the_span_ran_out_gets_one_last_retry_after_the_erps_wait_not_a_park():
+    """Parked at once, a replay within the ERP's 10 minutes could look up too early and create it twice."""
+    sender, clock = InMemorySender(), Clock()
+    worker = redelivery(sender, clock, RetryPolicy(max_span=timedelta(minutes=60)))
+    clock.value = T0 + timedelta(minutes=61)
+
+    assert worker.handle(failing_since(T0, 8), lost_create()) is Outcome.RETRY_SCHEDULED
+
+    [last] = sender.messages("online-orders")
+    assert last.enqueue_at == clock.value + timedelta(seconds=WAIT)
+    assert last.message.message_id == "ord-7+retry9"
+    assert sender.messages("online-orders-rejected") == []
+
+
+def test_the_last_retry_after_a_lost_create_is_parked_if_it_fails_too():
+    sender, clock = InMemorySender(), Clock()
+    worker = redelivery(sender, clock, RetryPolicy(max_span=timedelta(minutes=60)))
+    clock.value = T0 + timedelta(minutes=61)
+    worker.handle(failing_since(T0, 8), lost_create())
+    [last] = sender.take_due("online-orders", T0 + timedelta(minutes=76))
+    clock.value = last.enqueue_at
+
+    assert worker.handle(as_received(last), TargetUnavailable("ERP answered HTTP 503 on GET /salesOrders")) is (
+        Outcome.PARKED
+    )
+    [parked] = sender.messages("online-orders-rejected")
+    description = parked.message.application_properties["description"]
+    assert parked.message.application_properties["reason"] == "RetriesExhausted"
+    assert description.startswith("gave up after 10 attempts over 76 min") and "do not replay" not in description
+
+
+def test_a_create_lost_again_on_the_last_retry_is_parked_saying_when_a_replay_is_safe():
+    sender, clock = InMemorySender(), Clock()
+    worker = redelivery(sender, clock, RetryPolicy(max_span=timedelta(minutes=60)))
+    clock.value = T0 + timedelta(minutes=61)
+    worker.handle(failing_since(T0, 8), lost_create())
+    [last] = sender.take_due("online-orders", T0 + timedelta(minutes=76))
+    clock.value = last.enqueue_at
+
+    assert worker.handle(as_received(last), lost_create()) is Outcome.PARKED
+
+    [parked] = sender.messages("online-orders-rejected")
+    description = parked.message.application_properties["description"]
+    assert "next attempt" not in description  # there is none
+    assert description.endswith(
+        "do not replay before 2026-11-27 13:31 UTC, when that create has either committed "
+        "(the replay then finds the order) or never will"
+    )
+    assert sender.messages("online-orders") == []
