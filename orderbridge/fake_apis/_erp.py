@@ -11,7 +11,7 @@ import copy
 import itertools
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from orderbridge.fake_apis._server import FakeApiServer, Latency, RecordedRequest, Reply, error_reply
 
@@ -79,6 +79,8 @@ class FakeErp(FakeApiServer):
     property of the order and its lines, BC's blank values included (a Comment line has quantity 0),
     with the customer card's name and tax basis. Amounts BC would calculate are left at 0.
     `validate`, when given, returns a message for a body the ERP should also refuse with 400.
+    `extended_texts` (item number → text lines, also settable later) are the items whose card has
+    *Automatic Ext. Texts*: BC adds their text as Comment lines after each created line of that item.
     Stored orders and states are never changed in place (only added or replaced), so answers can
     reference them without copying; callers get copies.
     """
@@ -92,9 +94,11 @@ class FakeErp(FakeApiServer):
         latency: Latency = 0.0,
         validate: Callable[[Any], str | None] | None = None,
         customers: dict[str, CustomerCard] | None = None,
+        extended_texts: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         super().__init__(api_key=api_key, latency=latency)
         self._validate = validate
+        self.extended_texts: dict[str, Sequence[str]] = dict(extended_texts or {})
         self._customers = dict(DEFAULT_CUSTOMERS if customers is None else customers)
         self._orders: list[dict[str, Any]] = []
         self._states: dict[str, dict[str, Any]] = {}
@@ -152,7 +156,31 @@ class FakeErp(FakeApiServer):
         if problem:
             return error_reply(400, "BadRequest", problem)
         # Copied so the recorded request keeps the body exactly as it was sent.
-        return Reply(201, self._store(copy.deepcopy(body)))
+        order = copy.deepcopy(body)
+        order["salesOrderLines"] = self._with_extended_texts(order["salesOrderLines"])
+        return Reply(201, self._store(order))
+
+    def _with_extended_texts(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`lines` with each item's extended text inserted after it, numbered between it and the next line.
+
+        BC's "Transfer Extended Text" codeunit does this when an item line is inserted
+        (https://learn.microsoft.com/dynamics365/business-central/application/base-application/namespace/microsoft.foundation.extendedtext).
+        """
+        result: list[dict[str, Any]] = []
+        for index, line in enumerate(lines):
+            result.append(line)
+            number = str(line.get("lineObjectNumber") or "").upper()
+            texts = self.extended_texts.get(number, ()) if line.get("lineType") == "Item" else ()
+            if not texts:
+                continue
+            sequence = int(line.get("sequence", 0))
+            following = int(lines[index + 1].get("sequence", 0)) if index + 1 < len(lines) else sequence + 10000
+            step = max((following - sequence) // (len(texts) + 1), 1)
+            result.extend(
+                {"sequence": sequence + step * (k + 1), "lineType": "Comment", "description": text}
+                for k, text in enumerate(texts)
+            )
+        return result
 
     def _customer_problem(self, body: dict[str, Any]) -> str | None:
         if body["customerNumber"] not in self._customers:

@@ -35,6 +35,22 @@ def test_erp_deep_insert_lookup_and_state():
         assert client.get(f"/salesOrders/{created.json()['id']}/state").json() == {"status": "Shipped"}
 
 
+def test_erp_adds_an_items_extended_text_as_comment_lines_between_it_and_the_next_line():
+    order = copy.deepcopy(SALES_ORDER)
+    order["salesOrderLines"].append({"sequence": 20000, "lineType": "Item", "lineObjectNumber": "B", "quantity": 1})
+    with FakeErp(api_key="k", extended_texts={"A": ["one", "two"]}) as erp, httpx.Client(
+        base_url=erp.base_url, headers=KEY
+    ) as client:
+        lines = client.post("/salesOrders", json=order).json()["salesOrderLines"]
+        assert [(l["sequence"], l["lineType"], l["lineObjectNumber"], l["description"], l["quantity"]) for l in lines] == [
+            (10000, "Item", "A", "", 1),
+            (13333, "Comment", "", "one", 0),
+            (16666, "Comment", "", "two", 0),
+            (20000, "Item", "B", "", 1),
+        ]
+        assert erp.requests[0].body == order  # the request as sent, without the added lines
+
+
 def test_erp_refuses_a_deep_insert_without_lines_and_uses_the_given_validator():
     with FakeErp(api_key="k", validate=lambda body: "currencyCode is required") as erp, httpx.Client(
         base_url=erp.base_url, headers=KEY

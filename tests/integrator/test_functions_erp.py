@@ -304,3 +304,34 @@ def test_a_second_park_of_the_same_message_is_dropped_by_duplicate_detection(har
     erp_integrator(order_message(order, correlation_id="evt-1", delivery_count=2))  # completion was lost
     assert only_parked(harness).message_id == "ord-100045+parked"
     assert [s.message.message_id for s in harness.bus.dropped] == ["ord-100045+parked"]
+
+
+def test_an_order_business_central_extended_with_item_text_lines_is_already_there(harness):
+    """BC adds an item's extended text as Comment lines; a repeat message must not see a different order."""
+    harness.erp.extended_texts = {"MUG-BLK": ["Spülmaschinenfest", "Nicht mikrowellengeeignet"]}
+    order = example("ecp-order")
+    erp_integrator(order_message(order))
+    [stored] = harness.erp.orders_for("ord-100045")
+    added = [line for line in stored["salesOrderLines"] if line["description"] == "Spülmaschinenfest"]
+    assert [line["lineType"] for line in added] == ["Comment"]
+
+    erp_integrator(order_message(order, delivery_count=2))
+
+    assert harness.parked(REJECTED) == []
+    assert [r.method for r in harness.erp.requests] == ["GET", "POST", "GET"]
+    assert len(harness.erp.orders_for("ord-100045")) == 1
+
+
+def test_an_existing_order_answered_with_lower_case_item_numbers_is_already_there(harness):
+    """Item numbers compare case-insensitively, like BC's Code fields; the ERP may answer them in lower case."""
+    order = example("ecp-order")
+    sales_order = load_plain(to_erp_sales_order(order, DEFAULTS))
+    for line in sales_order["salesOrderLines"]:
+        if line["lineType"] == "Item":
+            line["lineObjectNumber"] = line["lineObjectNumber"].lower()
+    harness.erp.seed(sales_order)
+
+    erp_integrator(order_message(order))
+
+    assert harness.parked(REJECTED) == []
+    assert [r.method for r in harness.erp.requests] == ["GET"]
