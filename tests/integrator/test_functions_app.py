@@ -31,20 +31,16 @@ def bindings() -> dict[str, dict]:
     return {f.get_function_name(): f.get_bindings_dict()["bindings"] for f in indexed_functions()}
 
 
-def test_erp_integrator_is_triggered_by_online_orders_without_sessions():
-    [trigger] = bindings()["erp_integrator"]
+@pytest.mark.parametrize(
+    ("function", "queue", "sessions"),
+    [("erp_integrator", "online-orders", False), ("ecp_integrator", "order-updates", True)],
+)
+def test_each_integrator_is_triggered_by_its_queue(function: str, queue: str, sessions: bool) -> None:
+    [trigger] = bindings()[function]
     assert trigger["type"] == "serviceBusTrigger"
-    assert trigger["queueName"] == "online-orders"
+    assert trigger["queueName"] == queue
     assert trigger["connection"] == "ServiceBusConnection"
-    assert trigger["isSessionsEnabled"] is False
-
-
-def test_ecp_integrator_is_triggered_by_order_updates_with_sessions():
-    [trigger] = bindings()["ecp_integrator"]
-    assert trigger["type"] == "serviceBusTrigger"
-    assert trigger["queueName"] == "order-updates"
-    assert trigger["connection"] == "ServiceBusConnection"
-    assert trigger["isSessionsEnabled"] is True
+    assert trigger["isSessionsEnabled"] is sessions
 
 
 def test_host_json_renews_locks_longer_than_any_invocation_can_run():
