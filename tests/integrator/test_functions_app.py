@@ -17,7 +17,6 @@ from tests.integrator._runtime_support import (
     ECP_KEY,
     ERP_KEY,
     example,
-    harness,  # noqa: F401  (fixture)
     indexed_functions,
     order_message,
     state_message,

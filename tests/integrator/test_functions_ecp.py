@@ -16,7 +16,6 @@ from tests.integrator._runtime_support import (
     ECP_KEY,
     T0,
     example,
-    harness,  # noqa: F401  (fixture)
     redelivered,
     state_message,
     user_function,

@@ -19,7 +19,6 @@ from tests.integrator._runtime_support import (
     ERP_KEY,
     T0,
     example,
-    harness,  # noqa: F401  (fixture)
     order_message,
     redelivered,
     user_function,

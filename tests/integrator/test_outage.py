@@ -11,7 +11,6 @@ from orderbridge.fake_apis import Fault
 from tests.integrator._runtime_support import (
     T0,
     example,
-    harness,  # noqa: F401  (fixture)
     order_message,
     user_function,
 )

@@ -267,7 +267,7 @@ def _parse_token(token: str, culture: Culture) -> str:
             months = [culture.abbreviated_month(i) for i in range(12)] if size == 3 else culture.months
             return f"(?P<{'Mabbr' if size == 3 else 'Mname'}>{_alternatives(months)})"
         case "y":
-            return rf"(?P<y>\d{{4}})" if size >= 3 else rf"(?P<yy>\d{{{size},2}})"
+            return r"(?P<y>\d{4})" if size >= 3 else rf"(?P<yy>\d{{{size},2}})"
         case "H" | "h" | "m" | "s":
             group = {"H": "H", "h": "h", "m": "m", "s": "s"}[letter]
             return rf"(?P<{group}>\d{{{min(size, 2)},2}})"
