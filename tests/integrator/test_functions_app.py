@@ -86,6 +86,18 @@ def test_settings_defaults_and_no_keys_in_repr():
     assert "secret" not in repr(settings)
 
 
+VALID_SETTINGS = {
+        "ServiceBusConnection__fullyQualifiedNamespace": "sb-orderbridge-dev.servicebus.windows.net",
+        "ERP_BASE_URL": "https://erp.example.com",
+        "ERP_API_KEY": "k",
+        "ECP_BASE_URL": "https://shop.example.com",
+        "ECP_API_KEY": "k",
+        "ERP_WEB_CUSTOMER_NUMBER": "WEB",
+        "ERP_SHIPPING_CHARGE_ITEM": "SHIPPING",
+        "ERP_PRICES_INCLUDE_TAX": "true",
+}
+
+
 @pytest.mark.parametrize(
     ("changes", "problem"),
     [
@@ -99,17 +111,7 @@ def test_settings_defaults_and_no_keys_in_repr():
     ],
 )
 def test_tax_basis_and_unknown_outcome_wait_settings_are_checked(changes, problem):
-    environ = {
-        "ServiceBusConnection__fullyQualifiedNamespace": "sb-orderbridge-dev.servicebus.windows.net",
-        "ERP_BASE_URL": "https://erp.example.com",
-        "ERP_API_KEY": "k",
-        "ECP_BASE_URL": "https://shop.example.com",
-        "ECP_API_KEY": "k",
-        "ERP_WEB_CUSTOMER_NUMBER": "WEB",
-        "ERP_SHIPPING_CHARGE_ITEM": "SHIPPING",
-        "ERP_PRICES_INCLUDE_TAX": "true",
-        **changes,
-    }
+    environ = {**VALID_SETTINGS, **changes}
     with pytest.raises(ConfigError) as caught:
         load_settings(environ)
     assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
@@ -118,17 +120,7 @@ def test_tax_basis_and_unknown_outcome_wait_settings_are_checked(changes, proble
 @pytest.mark.parametrize("name", ["ERP_API_KEY", "ECP_API_KEY"])
 def test_an_unresolved_key_vault_reference_is_refused_not_sent_as_the_key(name):
     reference = "@Microsoft.KeyVault(SecretUri=https://kv-orderbridge-dev.vault.azure.net/secrets/erp-api-key/)"
-    environ = {
-        "ServiceBusConnection__fullyQualifiedNamespace": "sb-orderbridge-dev.servicebus.windows.net",
-        "ERP_BASE_URL": "https://erp.example.com",
-        "ERP_API_KEY": "k",
-        "ECP_BASE_URL": "https://shop.example.com",
-        "ECP_API_KEY": "k",
-        "ERP_WEB_CUSTOMER_NUMBER": "WEB",
-        "ERP_SHIPPING_CHARGE_ITEM": "SHIPPING",
-        "ERP_PRICES_INCLUDE_TAX": "true",
-        name: reference,
-    }
+    environ = {**VALID_SETTINGS, name: reference}
     with pytest.raises(ConfigError) as caught:
         load_settings(environ)
     [problem] = caught.value.problems
