@@ -87,14 +87,14 @@ def test_settings_defaults_and_no_keys_in_repr():
 
 
 VALID_SETTINGS = {
-        "ServiceBusConnection__fullyQualifiedNamespace": "sb-orderbridge-dev.servicebus.windows.net",
-        "ERP_BASE_URL": "https://erp.example.com",
-        "ERP_API_KEY": "k",
-        "ECP_BASE_URL": "https://shop.example.com",
-        "ECP_API_KEY": "k",
-        "ERP_WEB_CUSTOMER_NUMBER": "WEB",
-        "ERP_SHIPPING_CHARGE_ITEM": "SHIPPING",
-        "ERP_PRICES_INCLUDE_TAX": "true",
+    "ServiceBusConnection__fullyQualifiedNamespace": "sb-orderbridge-dev.servicebus.windows.net",
+    "ERP_BASE_URL": "https://erp.example.com",
+    "ERP_API_KEY": "k",
+    "ECP_BASE_URL": "https://shop.example.com",
+    "ECP_API_KEY": "k",
+    "ERP_WEB_CUSTOMER_NUMBER": "WEB",
+    "ERP_SHIPPING_CHARGE_ITEM": "SHIPPING",
+    "ERP_PRICES_INCLUDE_TAX": "true",
 }
 
 
