@@ -208,9 +208,11 @@ class FakeErp(FakeApiServer):
 
 
 def _fill(entity: dict[str, Any], *defaults: dict[str, Any]) -> None:
+    """Give `entity` every blank it lacks; only containers are copied (strings and numbers are immutable)."""
     for blanks in defaults:
         for name, blank in blanks.items():
-            entity.setdefault(name, copy.deepcopy(blank))
+            if name not in entity:
+                entity[name] = copy.deepcopy(blank) if isinstance(blank, (dict, list)) else blank
 
 
 def _not_writable(

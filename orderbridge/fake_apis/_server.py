@@ -64,7 +64,9 @@ Latency = float | Callable[[RecordedRequest], float]
 class FakeApiServer:
     """Base of the fake ERP and ECP: subclasses implement `route`; use as a context manager.
 
-    `latency` is seconds added to every request, or a function of the request (e.g. only POSTs).
+    `latency` is seconds from a request's arrival until its answer leaves, the way a client sees a
+    slow server: the server's own work happens inside them. It applies to every request, or is a
+    function of the request (e.g. only POSTs), which may also block to hold a request back.
     """
 
     name = "fake-api"
@@ -150,13 +152,12 @@ class FakeApiServer:
                     return fault
             return next((fault for condition, fault in self._conditional if condition()), None)
 
-    def _handle(self, request: RecordedRequest) -> Reply | None:
-        """The reply to send, or None to drop the connection."""
+    def _handle(self, request: RecordedRequest) -> tuple[Reply | None, float]:
+        """The reply (None: drop the connection), and the monotonic time before which it may not leave."""
         with self._lock:
             self._requests.append(request)
         delay = self.latency(request) if callable(self.latency) else self.latency
-        if delay:
-            time.sleep(delay)
+        answer_at = request.received_at + delay
         fault = self._fault_for(request)
         if fault is not None:
             if fault.applied:
@@ -165,16 +166,16 @@ class FakeApiServer:
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.disconnect:
-                return None
+                return None, answer_at
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             body = fault.body if fault.body is not None else {
                 "error": {"code": f"Injected{fault.status}", "message": f"{self.name}: injected fault"}
             }
-            return Reply(fault.status, body, headers)
+            return Reply(fault.status, body, headers), answer_at
         if request.headers.get("x-api-key") != self.api_key:
-            return error_reply(401, "Unauthorized", "missing or wrong X-Api-Key header")
+            return error_reply(401, "Unauthorized", "missing or wrong X-Api-Key header"), answer_at
         with self._lock:
-            return self.route(request)
+            return self.route(request), answer_at
 
 
 class _LoopbackServer(ThreadingHTTPServer):
@@ -205,6 +206,7 @@ def _make_handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                 server._connections += 1
 
         def _serve(self) -> None:
+            received_at = time.monotonic()
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             parts = urlsplit(self.path)
@@ -215,19 +217,20 @@ def _make_handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                 headers={key.lower(): value for key, value in self.headers.items()},
                 body=_parse(raw),
                 raw_body=raw,
-                received_at=time.monotonic(),
+                received_at=received_at,
             )
-            reply = server._handle(request)
+            reply, answer_at = server._handle(request)
+            payload, content_type = _payload(reply)
+            pause = answer_at - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
             if reply is None:
                 self.close_connection = True
                 return
-            raw_body = isinstance(reply.body, bytes)
-            payload = reply.body if raw_body else b"" if reply.body is None else json.dumps(reply.body).encode()
             self.send_response(reply.status)
             for key, value in reply.headers.items():
                 self.send_header(key, value)
             if payload:
-                content_type = "text/html" if raw_body else "application/json; charset=utf-8"
                 self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -239,6 +242,15 @@ def _make_handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             """Silent: the request log is `server.requests`."""
 
     return Handler
+
+
+def _payload(reply: Reply | None) -> tuple[bytes, str]:
+    """The body to send and its content type; bytes go as they are, like a gateway's HTML page."""
+    if reply is None or reply.body is None:
+        return b"", ""
+    if isinstance(reply.body, bytes):
+        return reply.body, "text/html"
+    return json.dumps(reply.body).encode(), "application/json; charset=utf-8"
 
 
 def _parse(raw: bytes) -> Any:
