@@ -1,6 +1,6 @@
 """Entry points of the integrator Functions app (Python v2 programming model).
 
-Only `azure.functions` is imported here: the handlers, and with them httpx, jsonschema-rs,
+Only `azure.functions` is imported here: the handlers, and with them urllib3, jsonschema-rs,
 azure-servicebus and azure-identity, load on the first message, so a cold start pays for the
 decorators alone (see benchmarks/bench_integrator.py).
 
@@ -11,8 +11,8 @@ create is the ERP, not our client: Business Central executes a request for up to
 ("HTTP response code 504 - Gateway Timeout is returned when a request exceeds 10-minutes execution
 time", https://learn.microsoft.com/dynamics365/business-central/dev-itpro/api-reference/v2.0/dynamics-current-limits),
 and it keeps going after our client stops waiting. So:
-- our client gives up after its timeouts (order_integration.http_clients, at most ~75 s per
-  request, two requests per message), far below `functionTimeout` (5 min);
+- our client gives up after its timeouts (order_integration.http_clients, at most ~70 s per
+  request, at most two requests per message), far below `functionTimeout` (5 min);
 - a create that was sent but got no answer (timeout, dropped connection, 502/504) is OutcomeUnknown:
   its retry is scheduled no earlier than `ERP_UNKNOWN_OUTCOME_RETRY_MINUTES` (default 15 = BC's
   10-minute limit + margin), when the order is either committed, and the look-up finds it, or
@@ -29,7 +29,7 @@ duplicate the order; both need a failure on our side during an ERP slowdown.
 Concurrency: `maxConcurrentCalls` (16) applies to `erp_integrator`, `maxConcurrentSessions` (16)
 to the session-enabled `ecp_integrator`, which gets one call per session at a time (the extension
 ignores calls-per-session for session triggers, Azure/azure-sdk-for-net#38157), so the updates of
-one order are applied in order. The functions are synchronous (httpx.Client): the Python worker
+one order are applied in order. The functions are synchronous (one urllib3 pool): the Python worker
 runs them on its thread pool, min(32, CPUs + 4) threads unless `PYTHON_THREADPOOL_THREAD_COUNT`
 says otherwise. host.json allows 16 calls plus 16 sessions at once, so that app setting must be
 32, or the pool, not host.json, would cap throughput.

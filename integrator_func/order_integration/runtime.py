@@ -67,11 +67,23 @@ def build_runtime(
     return Runtime(
         settings=settings,
         erp=erp_integrator.ErpApi(
-            TargetApi(name="ERP", base_url=settings.erp_base_url, api_key=settings.erp_api_key, client=client),
+            TargetApi(
+                name="ERP",
+                base_url=settings.erp_base_url,
+                api_key=settings.erp_api_key,
+                client=client,
+                pool_timeout=timeouts.pool,
+            ),
             unknown_outcome_wait=settings.erp_unknown_outcome_retry_minutes * 60.0,
         ),
         ecp=ecp_integrator.EcpApi(
-            TargetApi(name="ECP", base_url=settings.ecp_base_url, api_key=settings.ecp_api_key, client=client)
+            TargetApi(
+                name="ECP",
+                base_url=settings.ecp_base_url,
+                api_key=settings.ecp_api_key,
+                client=client,
+                pool_timeout=timeouts.pool,
+            )
         ),
         defaults=defaults,
         sender=sender or AzureServiceBusSender(settings.service_bus_namespace),

@@ -28,7 +28,7 @@ ERP_KEY = "erp-key-5f1c9a7e"
 ECP_KEY = "ecp-key-0b83d2aa"
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 DUPLICATE_DETECTION_WINDOW = timedelta(days=1)
-TEST_TIMEOUTS = HttpTimeouts(connect=1.0, write=1.0, read=0.5, pool=1.0)
+TEST_TIMEOUTS = HttpTimeouts(connect=1.0, read=0.5, pool=1.0)
 ORDER_PROPERTIES = {"eventType": "ECP.Order.Created", "eventSource": "/ecp/orders", "dataVersion": "1.0"}
 STATE_PROPERTIES = {"eventType": "ERP.SalesOrder.Updated", "eventSource": "/erp/salesOrders", "dataVersion": "1"}
 _event_ids = itertools.count(1)

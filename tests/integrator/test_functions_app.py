@@ -195,7 +195,7 @@ def test_cold_start_imports_only_azure_functions():
     """What a cold start loads: the handlers' dependencies must wait for the first message."""
     code = (
         "import sys, function_app; "
-        "print(sorted(m for m in ('httpx', 'jsonschema', 'jsonschema_rs', 'azure.servicebus', "
+        "print(sorted(m for m in ('urllib3', 'httpx', 'jsonschema', 'jsonschema_rs', 'azure.servicebus', "
         "'azure.identity', 'requests', 'order_integration.runtime') if m in sys.modules))"
     )
     func_dir = Path(__file__).parents[2] / "integrator_func"

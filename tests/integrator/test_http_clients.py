@@ -11,7 +11,7 @@ from order_integration.http_clients import HttpTimeouts, TargetApi, build_client
 from orderbridge.fake_apis import FakeErp, Fault
 
 API_KEY = "erp-test-key"
-FAST_TIMEOUTS = HttpTimeouts(connect=1.0, write=1.0, read=0.3, pool=1.0)
+FAST_TIMEOUTS = HttpTimeouts(connect=1.0, read=0.3, pool=1.0)
 
 
 @pytest.fixture()
@@ -24,7 +24,7 @@ def erp():
 def api(erp):
     client = build_client(FAST_TIMEOUTS)
     yield TargetApi(name="ERP", base_url=erp.base_url + "/", api_key=API_KEY, client=client)
-    client.close()
+    client.clear()
 
 
 def lookup(api: TargetApi):
@@ -103,7 +103,7 @@ def test_refused_connection_is_transient(erp):
     api = TargetApi(name="ERP", base_url=base_url, api_key=API_KEY, client=client)
     with pytest.raises(TargetUnavailable, match="ERP unreachable"):
         lookup(api)
-    client.close()
+    client.clear()
 
 
 def test_2xx_that_is_not_json_is_transient(api, erp):
@@ -159,7 +159,7 @@ def test_a_create_refused_or_answered_503_is_an_ordinary_transient_failure(api, 
     client = build_client(FAST_TIMEOUTS)  # a fresh pool: the connection is refused, nothing was sent
     with pytest.raises(TargetUnavailable) as refused:
         create(TargetApi(name="ERP", base_url=base_url, api_key=API_KEY, client=client))
-    client.close()
+    client.clear()
     for caught in (answered, refused):
         assert not isinstance(caught.value, OutcomeUnknown)
     assert "unreachable" in str(refused.value)
