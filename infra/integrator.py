@@ -11,10 +11,10 @@ import json
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import authorization, managedidentity, web
+from pulumi_azure_native import authorization, managedidentity, servicebus, web
 
 from infra import roles
-from infra.config import StackConfig
+from infra.config import StackConfig, parse_duration
 from infra.context import Deployment
 from infra.messaging import Messaging
 from infra.naming import Names
@@ -90,8 +90,21 @@ def app_settings(
         "ERP_PRICES_INCLUDE_TAX": "true" if config.erp_prices_include_tax else "false",
         "RETRY_MAX_SPAN_MINUTES": str(config.retry_max_span_minutes),
         "ERP_UNKNOWN_OUTCOME_RETRY_MINUTES": str(config.erp_unknown_outcome_retry_minutes),
+        # The window and creation time of online-orders: with them the ERP integrator can tell a
+        # delivery Service Bus proves is an order's first, and create it without a look-up
+        # (integrator_func/order_integration/first_delivery.py). A replaced queue has a new time.
+        "ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES": str(
+            int(parse_duration(config.queues.duplicate_detection_window).total_seconds() // 60)
+        ),
+        "ONLINE_ORDERS_QUEUE_CREATED_AT": _queue_consumed_by("erp_integrator", args.pipelines).created_at,
         "PYTHON_THREADPOOL_THREAD_COUNT": str(worker_thread_count()),
     }
+
+
+def _queue_consumed_by(function_name: str, pipelines: tuple[Pipeline, ...]) -> servicebus.Queue:
+    """The queue whose messages the integrator function `function_name` receives."""
+    [pipeline] = [p for p in pipelines if p.spec.function_name == function_name]
+    return pipeline.queue
 
 
 class Integrator(pulumi.ComponentResource):

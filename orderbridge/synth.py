@@ -33,6 +33,8 @@ REDACTED = "[secret]"
 SNAPSHOT_DIR = REPO_ROOT / "tests" / "snapshots"
 MOCK_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 MOCK_TENANT = "00000000-0000-0000-0000-00000000000a"
+# What Azure reports as a queue's creation time, fixed so snapshots do not change with the clock.
+MOCK_CREATED_AT = "2026-01-01T00:00:00Z"
 # Markers Pulumi puts on special values on the wire (secrets, assets).
 _SIG_KEY = rpc._special_sig_key
 _SECRET_SIG = rpc._special_secret_sig
@@ -245,6 +247,8 @@ class OfflineMocks(pulumi_mocks.Mocks):
             state["clientId"] = _stable_guid("client", args.typ, args.name)
         if args.typ == "azure-native:eventgrid:Topic":
             state["endpoint"] = f"https://{inputs['topicName']}.{inputs['location']}-1.eventgrid.azure.net/api/events"
+        if args.typ == _QUEUE_TYPE:
+            state["createdAt"] = MOCK_CREATED_AT
         if args.typ == "azure-native:applicationinsights:Component":
             key = _stable_guid("instrumentation", args.name)
             state["connectionString"] = f"InstrumentationKey={key};IngestionEndpoint=https://example.invalid/"

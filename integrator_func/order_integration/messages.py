@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from order_integration.errors import PermanentError
@@ -56,9 +57,10 @@ class InboundMessage:
     message_id: str
     correlation_id: str | None = None
     session_id: str | None = None
-    delivery_count: int = 1
+    delivery_count: int | None = 1  # None when the host did not say: never taken for a first delivery
     content_type: str | None = None
     application_properties: Mapping[str, Any] = field(default_factory=dict)
+    enqueued_time: datetime | None = None  # when Service Bus accepted it, aware UTC
 
     @classmethod
     def from_functions(cls, message: Any) -> "InboundMessage":
@@ -68,9 +70,10 @@ class InboundMessage:
             message_id=message.message_id,
             correlation_id=message.correlation_id,
             session_id=message.session_id,
-            delivery_count=message.delivery_count or 1,
+            delivery_count=message.delivery_count,
             content_type=message.content_type,
             application_properties=dict(message.application_properties or {}),
+            enqueued_time=_utc(message.enqueued_time_utc),
         )
 
     @property
@@ -91,6 +94,13 @@ class InboundMessage:
         version = self.application_properties.get("dataVersion")
         if str(version).split(".", 1)[0] != SUPPORTED_DATA_VERSION_MAJOR:
             raise UnsupportedDataVersion(data_version=version)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """`value` as an aware UTC datetime; the host's EnqueuedTimeUtc may come without an offset."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 @dataclass(frozen=True)

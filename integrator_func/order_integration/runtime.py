@@ -25,6 +25,7 @@ from order_integration.errors import (
     MappingError,
     TargetRejected,
 )
+from order_integration.first_delivery import DuplicateDetection
 from order_integration.http_clients import HttpTimeouts, TargetApi, build_client
 from order_integration.mapping import ErpDefaults
 from order_integration.messages import InboundMessage, LogContext, Outcome
@@ -51,6 +52,17 @@ class Runtime:
     sender: MessageSender
     policy: RetryPolicy
     now: Callable[[], datetime] = utc_now
+
+    @property
+    def duplicate_detection(self) -> DuplicateDetection | None:
+        """The online-orders queue's, which lets a provably first delivery skip the ERP look-up."""
+        minutes, created_at = (
+            self.settings.online_orders_duplicate_detection_minutes,
+            self.settings.online_orders_queue_created_at,
+        )
+        if minutes is None or created_at is None:
+            return None
+        return DuplicateDetection(window=timedelta(minutes=minutes), queue_created_at=created_at)
 
 
 def build_runtime(
@@ -129,7 +141,13 @@ def deliver_to_erp(message: Any) -> Outcome:
     runtime = _runtime_for(received, erp_integrator.PIPELINE)
 
     def handler(inbound: InboundMessage, log: LogContext) -> Outcome:
-        return erp_integrator.integrate(inbound, erp=runtime.erp, defaults=runtime.defaults, log=log)
+        return erp_integrator.integrate(
+            inbound,
+            erp=runtime.erp,
+            defaults=runtime.defaults,
+            log=log,
+            duplicate_detection=runtime.duplicate_detection,
+        )
 
     return _deliver(received, erp_integrator.PIPELINE, handler, runtime)
 

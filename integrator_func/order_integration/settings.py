@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Mapping
+from datetime import datetime
+from typing import Mapping, overload
 from urllib.parse import urlsplit
 
 DEFAULT_RETRY_MAX_SPAN_MINUTES = 90
@@ -21,6 +22,9 @@ DEFAULT_ERP_UNKNOWN_OUTCOME_RETRY_MINUTES = 15
 # https://learn.microsoft.com/azure/app-service/app-service-key-vault-references#troubleshoot-key-vault-references).
 _KEY_VAULT_REFERENCE = "@microsoft.keyvault("
 _BOOLEANS = {"true": True, "false": False}
+_WINDOW = "ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES"
+_QUEUE_CREATED_AT = "ONLINE_ORDERS_QUEUE_CREATED_AT"
+_MAX_WINDOW_MINUTES = 7 * 24 * 60
 
 
 class ConfigError(Exception):
@@ -48,6 +52,10 @@ class Settings:
     erp_prices_include_tax: bool
     retry_max_span_minutes: int
     erp_unknown_outcome_retry_minutes: int
+    # The online-orders queue's duplicate-detection window and creation time; without them every
+    # order is looked up before it is created (order_integration.first_delivery).
+    online_orders_duplicate_detection_minutes: int | None = None
+    online_orders_queue_created_at: datetime | None = None
 
     def __repr__(self) -> str:
         # The API keys must never reach a log line, even through a debug print of the settings.
@@ -58,7 +66,10 @@ class Settings:
             f"erp_shipping_charge_item={self.erp_shipping_charge_item!r}, "
             f"erp_prices_include_tax={self.erp_prices_include_tax}, "
             f"retry_max_span_minutes={self.retry_max_span_minutes}, "
-            f"erp_unknown_outcome_retry_minutes={self.erp_unknown_outcome_retry_minutes}, api keys hidden)"
+            f"erp_unknown_outcome_retry_minutes={self.erp_unknown_outcome_retry_minutes}, "
+            f"online_orders_duplicate_detection_minutes={self.online_orders_duplicate_detection_minutes}, "
+            f"online_orders_queue_created_at={self.online_orders_queue_created_at}, "
+            "api keys hidden)"
         )
 
 
@@ -107,6 +118,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"ERP_UNKNOWN_OUTCOME_RETRY_MINUTES ({unknown_outcome_wait}) must be less than "
             f"RETRY_MAX_SPAN_MINUTES ({retry_span}), or an order whose create timed out is parked after one retry"
         )
+    window_minutes, queue_created_at = _online_orders_queue(env, problems)
     settings = Settings(
         service_bus_namespace=namespace,
         erp_base_url=base_url("ERP_BASE_URL"),
@@ -118,10 +130,36 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         erp_prices_include_tax=_boolean(required("ERP_PRICES_INCLUDE_TAX"), "ERP_PRICES_INCLUDE_TAX", problems),
         retry_max_span_minutes=retry_span,
         erp_unknown_outcome_retry_minutes=unknown_outcome_wait,
+        online_orders_duplicate_detection_minutes=window_minutes,
+        online_orders_queue_created_at=queue_created_at,
     )
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+def _online_orders_queue(env: Mapping[str, str], problems: list[str]) -> tuple[int | None, datetime | None]:
+    """The online-orders queue's duplicate-detection window and creation time: both, or neither."""
+    minutes = _minutes(env, _WINDOW, None, problems)
+    if minutes is not None and minutes > _MAX_WINDOW_MINUTES:
+        problems.append(f"{_WINDOW}={minutes} exceeds Service Bus's longest window, 7 days ({_MAX_WINDOW_MINUTES})")
+    raw = env.get(_QUEUE_CREATED_AT, "").strip()
+    created_at = _aware_datetime(raw, _QUEUE_CREATED_AT, problems) if raw else None
+    if (minutes is None) != (not raw):
+        problems.append(f"set both {_WINDOW} and {_QUEUE_CREATED_AT}, or neither (then every order is looked up)")
+    return minutes, created_at
+
+
+def _aware_datetime(raw: str, name: str, problems: list[str]) -> datetime | None:
+    """An ISO 8601 time with its offset (comparing it with an order's time needs one), else a problem."""
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        problems.append(f"{name}={raw!r} must be an ISO 8601 time with its offset, e.g. 2026-11-27T10:00:00Z")
+        return None
+    return value
 
 
 def _boolean(raw: str, name: str, problems: list[str]) -> bool:
@@ -132,7 +170,16 @@ def _boolean(raw: str, name: str, problems: list[str]) -> bool:
     return bool(value)
 
 
-def _minutes(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int:
+@overload
+def _minutes(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int: ...
+
+
+@overload
+def _minutes(env: Mapping[str, str], name: str, default: None, problems: list[str]) -> int | None: ...
+
+
+def _minutes(env: Mapping[str, str], name: str, default: int | None, problems: list[str]) -> int | None:
+    """A whole number of minutes ≥ 1 from `env`, or `default` when unset."""
     raw = env.get(name, "").strip()
     if not raw:
         return default

@@ -15,7 +15,7 @@ from infra.pipeline import dead_letter_container
 from infra.topology import PIPELINES, PipelineSpec
 from orderbridge import workflow_definitions
 from orderbridge.packaging import REPO_ROOT, package_reference
-from orderbridge.synth import OfflineMocks, Synthesis, SynthResource, read_stack_file, synthesize
+from orderbridge.synth import MOCK_CREATED_AT, OfflineMocks, Synthesis, SynthResource, read_stack_file, synthesize
 from pulumi.runtime.mocks import MockCallArgs
 
 # Role assignments: 14 for the identities (per pipeline 1 topic + 2 workflow + 3 function grants,
@@ -219,6 +219,7 @@ def test_function_app_settings_are_the_agreed_ones(stack: Synthesis) -> None:
         "ERP_PRICES_INCLUDE_TAX", "ERP_UNKNOWN_OUTCOME_RETRY_MINUTES", "APPLICATIONINSIGHTS_CONNECTION_STRING", "AzureWebJobsStorage__accountName",
         "PYTHON_THREADPOOL_THREAD_COUNT", "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
         "ServiceBusConnection__credential", "ServiceBusConnection__clientId", "AZURE_CLIENT_ID",
+        "ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES", "ONLINE_ORDERS_QUEUE_CREATED_AT",
     }
     assert settings["ServiceBusConnection__fullyQualifiedNamespace"] == f"sb-orderbridge-{stack.stack}.servicebus.windows.net"
     assert settings["AzureWebJobsStorage__accountName"] == f"storderbridge{stack.stack}fn"
@@ -229,6 +230,11 @@ def test_function_app_settings_are_the_agreed_ones(stack: Synthesis) -> None:
     assert settings["ERP_PRICES_INCLUDE_TAX"] == str(config.erp_prices_include_tax).lower()
     assert settings["ERP_UNKNOWN_OUTCOME_RETRY_MINUTES"] == str(config.erp_unknown_outcome_retry_minutes)
     assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"].startswith("InstrumentationKey=")
+    online_orders = one(stack, "servicebus:Queue", queueName="online-orders")
+    window = online_orders.revealed_inputs()["duplicateDetectionHistoryTimeWindow"]
+    assert int(settings["ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES"]) * 60 == parse_duration(window).total_seconds()
+    assert settings["ONLINE_ORDERS_QUEUE_CREATED_AT"] == MOCK_CREATED_AT  # the queue's own output
+    assert online_orders.urn in one(stack, "web:WebApp").dependencies
     host = json.loads((REPO_ROOT / "integrator_func" / "host.json").read_text(encoding="utf-8"))["extensions"]["serviceBus"]
     assert int(settings["PYTHON_THREADPOOL_THREAD_COUNT"]) >= host["maxConcurrentCalls"] + host["maxConcurrentSessions"], (
         "the Python worker's thread pool must not cap host.json's Service Bus concurrency"
@@ -364,3 +370,5 @@ def test_the_integrator_accepts_the_settings_the_stack_gives_it(stack: Synthesis
     loaded = load_settings(resolved)
     assert loaded.erp_api_key == "resolved-secret" and loaded.ecp_api_key == "resolved-secret"
     assert loaded.erp_prices_include_tax is config_of(stack).erp_prices_include_tax
+    assert loaded.online_orders_duplicate_detection_minutes == int(settings["ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES"])
+    assert loaded.online_orders_queue_created_at is not None

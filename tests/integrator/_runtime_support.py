@@ -28,6 +28,8 @@ ERP_KEY = "erp-key-5f1c9a7e"
 ECP_KEY = "ecp-key-0b83d2aa"
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 DUPLICATE_DETECTION_WINDOW = timedelta(days=1)
+ONLINE_ORDERS_CREATED_AT = T0 - timedelta(days=30)
+QUEUED_AFTER = timedelta(seconds=5)  # the order events processor queues an order seconds after it is placed
 TEST_TIMEOUTS = HttpTimeouts(connect=1.0, read=0.5, pool=1.0)
 ORDER_PROPERTIES = {"eventType": "ECP.Order.Created", "eventSource": "/ecp/orders", "dataVersion": "1.0"}
 STATE_PROPERTIES = {"eventType": "ERP.SalesOrder.Updated", "eventSource": "/erp/salesOrders", "dataVersion": "1"}
@@ -66,6 +68,7 @@ def host_message(
     correlation_id: str | None = None,
     session_id: str | None = None,
     delivery_count: int = 1,
+    enqueued_time_utc: datetime | None = T0,
 ) -> ServiceBusMessage:
     """A message as the host's Service Bus converter builds it."""
     return ServiceBusMessage(
@@ -77,17 +80,26 @@ def host_message(
         content_type="application/json",
         application_properties=dict(properties),
         user_properties=dict(properties),
-        enqueued_time_utc=T0,
+        enqueued_time_utc=enqueued_time_utc,
         sequence_number=1,
         lock_token="00000000-0000-0000-0000-000000000001",
     )
 
 
 def order_message(order: dict[str, Any], **kwargs: Any) -> ServiceBusMessage:
-    """An `online-orders` message: body = the ECP order, MessageId = its id."""
+    """An `online-orders` message: body = the ECP order, MessageId = its id, enqueued 5 s after it was placed."""
     kwargs.setdefault("message_id", order["id"])
     kwargs.setdefault("properties", ORDER_PROPERTIES)
+    kwargs.setdefault("enqueued_time_utc", _placed(order) + QUEUED_AFTER)
     return host_message(dump_json(order).encode(), **kwargs)
+
+
+def _placed(order: dict[str, Any]) -> datetime:
+    """The order's `createdAt`, or T0 for an order whose createdAt a test broke on purpose."""
+    try:
+        return datetime.fromisoformat(str(order.get("createdAt")))
+    except ValueError:
+        return T0
 
 
 def state_message(state: dict[str, Any], **kwargs: Any) -> ServiceBusMessage:
@@ -165,6 +177,9 @@ def harness(monkeypatch: pytest.MonkeyPatch):
             "ERP_WEB_CUSTOMER_NUMBER": "WEB",
             "ERP_SHIPPING_CHARGE_ITEM": "SHIPPING",
             "ERP_PRICES_INCLUDE_TAX": "true",  # the fake ERP's WEB customer card, and the examples' basis
+            # As infra sets them from the queue: a provably first delivery creates without a look-up.
+            "ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES": str(int(DUPLICATE_DETECTION_WINDOW.total_seconds() // 60)),
+            "ONLINE_ORDERS_QUEUE_CREATED_AT": ONLINE_ORDERS_CREATED_AT.isoformat(),
         }
         for name, value in settings.items():
             monkeypatch.setenv(name, value)

@@ -83,6 +83,8 @@ def test_settings_defaults_and_no_keys_in_repr():
     assert settings.retry_max_span_minutes == 90
     assert settings.erp_unknown_outcome_retry_minutes == 15  # BC's 10-minute execution limit + margin
     assert settings.erp_prices_include_tax is False
+    # Without the online-orders queue's settings every order is looked up before it is created.
+    assert settings.online_orders_duplicate_detection_minutes is None and settings.online_orders_queue_created_at is None
     assert "secret" not in repr(settings)
 
 
@@ -105,12 +107,28 @@ VALID_SETTINGS = {
         ({"ERP_PRICES_INCLUDE_TAX": "yes"}, "ERP_PRICES_INCLUDE_TAX='yes' must be 'true' or 'false'"),
         ({"ERP_UNKNOWN_OUTCOME_RETRY_MINUTES": "0"}, "ERP_UNKNOWN_OUTCOME_RETRY_MINUTES='0' must be a whole number"),
         (
+            {"ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES": "P1D", "ONLINE_ORDERS_QUEUE_CREATED_AT": "2026-01-01T00:00:00Z"},
+            "ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES='P1D' must be a whole number",
+        ),
+        (
+            {"ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES": "2000000000000", "ONLINE_ORDERS_QUEUE_CREATED_AT": "2026-01-01T00:00:00Z"},
+            "ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES=2000000000000 exceeds Service Bus's longest window",
+        ),
+        (
+            {"ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES": "1440", "ONLINE_ORDERS_QUEUE_CREATED_AT": "2026-01-01T00:00:00"},
+            "ONLINE_ORDERS_QUEUE_CREATED_AT='2026-01-01T00:00:00' must be an ISO 8601 time with its offset",
+        ),
+        (
+            {"ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES": "1440"},
+            "set both ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES and ONLINE_ORDERS_QUEUE_CREATED_AT, or neither",
+        ),
+        (
             {"RETRY_MAX_SPAN_MINUTES": "15", "ERP_UNKNOWN_OUTCOME_RETRY_MINUTES": "15"},
             "ERP_UNKNOWN_OUTCOME_RETRY_MINUTES (15) must be less than RETRY_MAX_SPAN_MINUTES (15)",
         ),
     ],
 )
-def test_tax_basis_and_unknown_outcome_wait_settings_are_checked(changes, problem):
+def test_tax_basis_minutes_and_queue_settings_are_checked(changes, problem):
     environ = {**VALID_SETTINGS, **changes}
     with pytest.raises(ConfigError) as caught:
         load_settings(environ)
