@@ -452,12 +452,15 @@ def queue_replacements(current: list[dict[str, Any]], baseline: list[dict[str, A
                 warnings.append(
                     f"queue {inputs.get('queueName', name)} ({name}): {prop} {old.get(prop)} -> {inputs.get(prop)}"
                     " cannot change in place; `pulumi up` will REPLACE the queue and every message in it is"
-                    " lost. Drain it (and its dead-letter queue) first; prod queues are protected and the"
-                    " update will stop until you remove the protection deliberately."
+                    " lost. Drain it (and its dead-letter queue) first, and stop the Function App until the"
+                    " update has finished (a new queue has no duplicate history; integrator_func/README.md);"
+                    " prod queues are protected and the update will stop until you remove the protection"
+                    " deliberately."
                 )
         if old.get("queueName") != inputs.get("queueName"):
             warnings.append(
                 f"queue {name}: renamed {old.get('queueName')} -> {inputs.get('queueName')}: a new queue is"
-                " created and the old one deleted with its messages."
+                " created and the old one deleted with its messages. Drain it first, and stop the Function"
+                " App until the update has finished."
             )
     return warnings

@@ -13,21 +13,23 @@ message of this order can have reached the integrator:
    alone, Azure/amqpnetlite#342); nothing we found says it does.
 2. Its MessageId is the ECP order id, as the order events processor sets it, and it carries no
    retry or replay state. Our retries (`+retry{n}`) and replays (`+replay{n}`) always look up.
-3. It was enqueued at most MAX_AGE after the order's `createdAt`, and the queue's duplicate
-   detection window exceeds MAX_AGE + CLOCK_SKEW. Service Bus discards a message whose MessageId it
-   accepted within the window (https://learn.microsoft.com/azure/service-bus-messaging/duplicate-detection).
-   Any earlier message of this order was sent after the order existed, so less than
-   MAX_AGE + (how much `createdAt` overstates the creation time) before this one: inside the window
-   as long as `createdAt` is not more than window - MAX_AGE (23 h for infra's one day) too late.
-   That earlier message would have made Service Bus discard this one.
-4. The order was created (less CLOCK_SKEW) after the queue was: the queue's duplicate-detection
-   history starts when the queue is created, so a queue that Pulumi replaced remembers nothing from
-   before. Infra passes the queue's `createdAt`.
+3. It was enqueued at most MAX_AGE after the order's `createdAt` (or up to CLOCK_SKEW before it),
+   and the queue's duplicate-detection window exceeds MAX_AGE + CLOCK_SKEW. Service Bus discards a
+   message whose MessageId it accepted within the window
+   (https://learn.microsoft.com/azure/service-bus-messaging/duplicate-detection). Any earlier
+   message of this order was sent after the order existed, so less than MAX_AGE + E before this
+   one, where E is how much `createdAt` overstates the moment the order was placed. While E stays
+   below the tolerance, window - MAX_AGE (23 h for infra's one-day window), that is inside the
+   window, and Service Bus would have discarded this message.
+4. `createdAt` less the same tolerance is after the queue was created: the queue's duplicate
+   history starts then, so a queue that Pulumi replaced remembers nothing from before. Infra passes
+   the queue's `createdAt`. For the first day after a queue is created every order is looked up.
 
-Anything else gets the look-up: settings that are absent, a `createdAt` Python cannot parse, a
-missing DeliveryCount or enqueue time, an order older than MAX_AGE (a re-published event, a
-backlog). What this cannot see: an ERP order created outside orderbridge, such as one typed in by
-hand for a web order; and a queue re-created by hand, which Pulumi's `createdAt` does not know about.
+Anything else gets the look-up: settings that are absent, a `createdAt` Python cannot parse or
+subtract from, a missing DeliveryCount or enqueue time, an order older than MAX_AGE (a re-published
+event, a backlog). What this cannot see: an ERP order created outside orderbridge, such as one typed
+in by hand for a web order; a queue re-created outside Pulumi; and, while `pulumi up` replaces the
+queue, workers that still hold the old queue's creation time until the app restarts with the new one.
 """
 from __future__ import annotations
 
@@ -64,9 +66,13 @@ def is_provably_first(message: InboundMessage, order: Mapping[str, Any], queue: 
     if any(name in message.application_properties for name in _RETRY_OR_REPLAY):
         return False
     created, enqueued = _aware(order.get("createdAt")), _aware(message.enqueued_time)
-    if created is None or enqueued is None or created - CLOCK_SKEW < queue.queue_created_at:
+    if created is None or enqueued is None:
         return False
-    return -CLOCK_SKEW <= enqueued - created <= MAX_AGE
+    try:
+        after_queue = created - (queue.window - MAX_AGE) >= queue.queue_created_at
+        return after_queue and -CLOCK_SKEW <= enqueued - created <= MAX_AGE
+    except OverflowError:  # a createdAt in year 1 passes the schema; it is looked up, not trusted
+        return False
 
 
 def _aware(value: Any) -> datetime | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Mapping, overload
 from urllib.parse import urlsplit
 
@@ -144,22 +144,24 @@ def _online_orders_queue(env: Mapping[str, str], problems: list[str]) -> tuple[i
     if minutes is not None and minutes > _MAX_WINDOW_MINUTES:
         problems.append(f"{_WINDOW}={minutes} exceeds Service Bus's longest window, 7 days ({_MAX_WINDOW_MINUTES})")
     raw = env.get(_QUEUE_CREATED_AT, "").strip()
-    created_at = _aware_datetime(raw, _QUEUE_CREATED_AT, problems) if raw else None
+    created_at = _utc_datetime(raw, _QUEUE_CREATED_AT, problems) if raw else None
     if (minutes is None) != (not raw):
         problems.append(f"set both {_WINDOW} and {_QUEUE_CREATED_AT}, or neither (then every order is looked up)")
     return minutes, created_at
 
 
-def _aware_datetime(raw: str, name: str, problems: list[str]) -> datetime | None:
-    """An ISO 8601 time with its offset (comparing it with an order's time needs one), else a problem."""
+def _utc_datetime(raw: str, name: str, problems: list[str]) -> datetime | None:
+    """An ISO 8601 time from Azure Resource Manager, else a problem; one without an offset is UTC.
+
+    ARM answers `"createdAt": "2023-06-20T09:20:33.997Z"`; some of its times come without the `Z`
+    (`"accessedAt": "0001-01-01T00:00:00"`), and all of them are UTC.
+    """
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        problems.append(f"{name}={raw!r} must be an ISO 8601 time with its offset, e.g. 2026-11-27T10:00:00Z")
+        problems.append(f"{name}={raw!r} must be an ISO 8601 time, e.g. 2026-11-27T10:00:00Z")
         return None
-    return value
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
 def _boolean(raw: str, name: str, problems: list[str]) -> bool:

@@ -74,11 +74,24 @@ def test_a_delivery_that_may_not_be_the_first_is_looked_up(harness, case, messag
     assert erp_methods_after(harness, order_message(order, **kwargs)) == ["GET", "POST"], case
 
 
-def test_an_order_placed_before_the_queue_was_created_is_looked_up(harness, monkeypatch):
-    """A replaced queue remembers no MessageId from before it existed: duplicate detection proves nothing."""
-    monkeypatch.setenv("ONLINE_ORDERS_QUEUE_CREATED_AT", (PLACED - timedelta(minutes=30)).isoformat())
+@pytest.mark.parametrize("queue_age", [timedelta(minutes=30), timedelta(hours=22, minutes=59)])
+def test_an_order_placed_in_the_queues_first_day_is_looked_up(harness, monkeypatch, queue_age):
+    """A replaced queue remembers no MessageId from before it existed, and createdAt may be late."""
+    monkeypatch.setenv("ONLINE_ORDERS_QUEUE_CREATED_AT", (PLACED - queue_age).isoformat())
     reinstall_runtime(harness)
     assert erp_methods_after(harness, order_message(example("ecp-order"))) == ["GET", "POST"]
+
+
+def test_a_window_of_two_hours_or_less_proves_nothing_and_every_order_is_looked_up(harness, monkeypatch):
+    monkeypatch.setenv("ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES", "120")
+    reinstall_runtime(harness)
+    assert erp_methods_after(harness, order_message(example("ecp-order"))) == ["GET", "POST"]
+
+
+def test_an_order_placed_in_year_one_is_looked_up_not_an_error(harness):
+    order = {**example("ecp-order"), "createdAt": "0001-01-01T00:30:00Z"}
+    message = order_message(order, enqueued_time_utc=PLACED)
+    assert erp_methods_after(harness, message) == ["GET", "POST"]
 
 
 def test_without_the_queue_settings_every_order_is_looked_up(harness, monkeypatch):

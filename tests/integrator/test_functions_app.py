@@ -5,6 +5,7 @@ import json
 import logging
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,21 @@ def test_settings_report_every_problem_at_once():
     assert "ERP_API_KEY is not set" not in problems
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2023-06-20T09:20:33.997Z", datetime(2023, 6, 20, 9, 20, 33, 997000, tzinfo=timezone.utc)),
+        ("2021-11-24T02:49:29.043000+00:00", datetime(2021, 11, 24, 2, 49, 29, 43000, tzinfo=timezone.utc)),
+        ("2021-11-24T02:49:29", datetime(2021, 11, 24, 2, 49, 29, tzinfo=timezone.utc)),  # ARM times are UTC
+    ],
+)
+def test_the_queue_creation_time_is_read_in_the_forms_azure_reports(raw, expected):
+    settings = load_settings(
+        {**VALID_SETTINGS, "ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES": "1440", "ONLINE_ORDERS_QUEUE_CREATED_AT": raw}
+    )
+    assert settings.online_orders_queue_created_at == expected
+
+
 def test_settings_defaults_and_no_keys_in_repr():
     settings = load_settings(
         {
@@ -115,8 +131,8 @@ VALID_SETTINGS = {
             "ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES=2000000000000 exceeds Service Bus's longest window",
         ),
         (
-            {"ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES": "1440", "ONLINE_ORDERS_QUEUE_CREATED_AT": "2026-01-01T00:00:00"},
-            "ONLINE_ORDERS_QUEUE_CREATED_AT='2026-01-01T00:00:00' must be an ISO 8601 time with its offset",
+            {"ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES": "1440", "ONLINE_ORDERS_QUEUE_CREATED_AT": "yesterday"},
+            "ONLINE_ORDERS_QUEUE_CREATED_AT='yesterday' must be an ISO 8601 time",
         ),
         (
             {"ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES": "1440"},
