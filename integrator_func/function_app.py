@@ -21,10 +21,11 @@ and it keeps going after our client stops waiting. So:
   keeps the message lock (for `order-updates`, the session lock), so Service Bus does not hand the
   same message to another instance mid-call.
   https://learn.microsoft.com/azure/azure-functions/functions-bindings-service-bus#hostjson-settings
-What remains: if Service Bus refuses the scheduled retry right after a create timed out, the host
-abandons the message and it comes back at once; if the worker crashes there, it comes back when its
-lock expires (lockDuration, at most 5 min). Either can arrive before the ERP finished and still
-duplicate the order; both need a failure on our side during an ERP slowdown.
+- a message that comes back on its own (the host abandoned it because Service Bus refused the
+  scheduled retry, or its worker crashed or lost the lock, possibly after sending a create) has a
+  DeliveryCount above 1: before it looks anything up it becomes a retry
+  `ERP_UNKNOWN_OUTCOME_RETRY_MINUTES` later, like a create whose answer was lost
+  (order_integration.erp_integrator._wait_out_earlier_deliveries).
 
 Concurrency: `maxConcurrentCalls` (16) applies to `erp_integrator`, `maxConcurrentSessions` (16)
 to the session-enabled `ecp_integrator`, which gets one call per session at a time (the extension

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from order_integration.contracts import dump_json, load_json, validate
-from order_integration.errors import PermanentError, TargetRejected, TargetUnavailable
+from order_integration.errors import OutcomeUnknown, PermanentError, TargetRejected, TargetUnavailable
 from order_integration.first_delivery import DuplicateDetection, is_provably_first
 from order_integration.http_clients import TargetApi
 from order_integration.mapping import ErpDefaults, to_erp_sales_order
@@ -48,7 +49,7 @@ class ErpApi:
 
     def __init__(self, target: TargetApi, *, unknown_outcome_wait: float) -> None:
         self._target = target
-        self._unknown_outcome_wait = unknown_outcome_wait
+        self.unknown_outcome_wait = unknown_outcome_wait
 
     def find_sales_orders(self, external_document_number: str, *, correlation_id: str | None) -> list[dict]:
         """Sales orders (with lines) whose externalDocumentNumber is the ECP order id."""
@@ -69,7 +70,7 @@ class ErpApi:
             "POST",
             content=sales_order,
             correlation_id=correlation_id,
-            unknown_outcome_retry_after=self._unknown_outcome_wait,
+            unknown_outcome_retry_after=self.unknown_outcome_wait,
         )
         return created if isinstance(created, dict) else {}
 
@@ -94,6 +95,7 @@ def integrate(
     erp: ErpApi,
     defaults: ErpDefaults,
     log: LogContext,
+    now: datetime,
     duplicate_detection: DuplicateDetection | None = None,
 ) -> Outcome:
     """Create the message's order in the ERP unless it is already there; raise typed errors otherwise.
@@ -106,6 +108,7 @@ def integrate(
     sales_order = to_erp_sales_order(order, defaults)
     validate("erp-sales-order", sales_order)
     if not is_provably_first(message, order, duplicate_detection):
+        _wait_out_earlier_deliveries(message, now=now, erp_wait=timedelta(seconds=erp.unknown_outcome_wait))
         existing = erp.find_sales_orders(sales_order["externalDocumentNumber"], correlation_id=message.correlation_id)
         if existing:
             _require_complete(existing, sales_order)
@@ -114,6 +117,27 @@ def integrate(
     created = erp.create_sales_order(dump_json(sales_order).encode(), correlation_id=message.correlation_id)
     log.log(logging.INFO, "created ERP sales order %s", created.get("number"))
     return Outcome.CREATED
+
+
+def _wait_out_earlier_deliveries(message: InboundMessage, *, now: datetime, erp_wait: timedelta) -> None:
+    """Raise OutcomeUnknown for a redelivered message: an earlier delivery's create may still run.
+
+    A redelivered message was handed to a worker before, which may have sent the create and then
+    crashed, failed to schedule its retry, or lost its lock while still running, with the ERP working
+    on that create. The message does not tell when that create was sent; it was sent before now or
+    during that worker's remaining HTTP timeouts (about a minute), so by now + `erp_wait` (the ERP's
+    10-minute limit plus margin) it has committed or never will. A look-up before then could miss it
+    and create the order twice, so the message becomes a retry at that time. Redeliveries are rare
+    (a crash, a failed send to Service Bus), so the wait costs little. A missing DeliveryCount counts
+    as a redelivery.
+    """
+    if message.delivery_count == 1:
+        return
+    raise OutcomeUnknown(
+        f"delivery {message.delivery_count or '?'} of this message: an earlier delivery may have sent a create "
+        f"the ERP carries out until {now + erp_wait:%Y-%m-%d %H:%M:%S} UTC, so the order is looked up only then",
+        retry_after=erp_wait.total_seconds(),
+    )
 
 
 def _require_complete(existing: list[dict], wanted: Mapping[str, Any]) -> None:

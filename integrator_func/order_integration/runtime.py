@@ -146,6 +146,7 @@ def deliver_to_erp(message: Any) -> Outcome:
             erp=runtime.erp,
             defaults=runtime.defaults,
             log=log,
+            now=runtime.now(),
             duplicate_detection=runtime.duplicate_detection,
         )
 

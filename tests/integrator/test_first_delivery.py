@@ -28,9 +28,12 @@ PLACED = datetime(2026, 11, 27, 8, 14, 3, tzinfo=timezone.utc)
 
 
 def erp_methods_after(harness, message) -> list[str]:
-    """Deliver `message`; the order must then exist once; the ERP requests it took, in order."""
+    """Deliver `message` (and the retry a redelivery becomes); the order must then exist once; the
+    ERP requests it took, in order."""
     erp_integrator(message)
+    harness.run_due("online-orders", "erp_integrator", until=harness.clock.now() + timedelta(hours=1))
     assert len(harness.erp.orders_for("ord-100045")) == 1
+    assert harness.bus.messages("online-orders") == []
     return [r.method for r in harness.erp.requests]
 
 

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -40,8 +40,10 @@ def only_parked(harness):
 
 
 def repeat_of(order: dict, **kwargs) -> object:
-    """A later message for an order the ERP may already hold (here a redelivery): it is looked up."""
-    return order_message(order, delivery_count=2, **kwargs)
+    """A later message for an order the ERP may already hold: queued two hours after the order was
+    placed (a re-published event, say), so it is looked up."""
+    placed = datetime.fromisoformat(order["createdAt"])
+    return order_message(order, enqueued_time_utc=placed + timedelta(hours=2), **kwargs)
 
 
 def test_new_order_is_created_with_all_lines_in_one_request(harness):
@@ -73,9 +75,11 @@ def test_an_order_that_may_have_been_delivered_before_is_looked_up_then_created(
 def test_redelivery_of_the_same_message_creates_one_erp_order(harness):
     order = example("ecp-order")
     erp_integrator(order_message(order, correlation_id="evt-1"))
-    erp_integrator(repeat_of(order, correlation_id="evt-1"))
+    erp_integrator(order_message(order, correlation_id="evt-1", delivery_count=2))  # the completion was lost
+    harness.run_due("online-orders", "erp_integrator", until=T0 + timedelta(hours=1))
     assert len(harness.erp.orders_for("ord-100045")) == 1
     assert [r.method for r in harness.erp.requests] == ["POST", "GET"]
+    assert harness.bus.messages("online-orders") == [] and harness.parked(REJECTED) == []
 
 
 def test_create_whose_answer_is_lost_is_found_on_retry_not_created_twice(harness):
@@ -297,6 +301,25 @@ def test_a_create_that_times_out_is_not_retried_before_the_erp_can_have_finished
 
     assert len(harness.erp.orders_for("ord-100045")) == 1
     assert harness.parked(REJECTED) == []
+
+
+def test_a_redelivery_soon_after_a_crash_waits_for_the_erp_before_it_looks_up(harness):
+    """A worker sent the create and crashed; Service Bus redelivers the message once its lock
+    expires, while the ERP may still be working on that create, so a look-up now could miss it."""
+    order = example("ecp-order")
+    enqueued = T0 - timedelta(minutes=1)
+    erp_integrator(order_message(order, delivery_count=2, enqueued_time_utc=enqueued))
+
+    assert harness.erp.requests == []
+    [retry] = harness.bus.messages("online-orders")
+    assert retry.enqueue_at >= T0 + timedelta(minutes=15)
+    assert "an earlier delivery may have sent a create" in retry.message.application_properties["lastError"]
+    harness.erp.seed(load_plain(to_erp_sales_order(order, DEFAULTS)))  # the crashed worker's create commits
+    harness.run_due("online-orders", "erp_integrator", until=T0 + timedelta(hours=1))
+
+    assert [r.method for r in harness.erp.requests] == ["GET"]
+    assert len(harness.erp.orders_for("ord-100045")) == 1
+    assert harness.parked(REJECTED) == [] and harness.bus.messages("online-orders") == []
 
 
 def test_a_retry_of_a_message_the_queue_already_holds_is_not_dropped_by_duplicate_detection(harness):
