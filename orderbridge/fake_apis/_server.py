@@ -16,8 +16,8 @@ from urllib.parse import parse_qsl, urlsplit
 class Fault:
     """How to misbehave on one request.
 
-    `status` answers that HTTP status (with `retry_after` as the Retry-After header and `body` as
-    JSON, or as is when it is bytes); `delay` sleeps first, so a delay above the client's read
+    `status` answers that HTTP status (with `retry_after` as the Retry-After header, any other
+    `headers`, and `body` as JSON, or as is when it is bytes); `delay` sleeps first, so a delay above the client's read
     timeout is a timeout; `disconnect` closes the connection without any answer. With `applied`,
     the request is carried out first and only its answer fails: the "created, but the client
     never heard" case.
@@ -25,6 +25,7 @@ class Fault:
 
     status: int = 503
     retry_after: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     delay: float = 0.0
     disconnect: bool = False
@@ -42,6 +43,7 @@ class RecordedRequest:
     body: Any
     raw_body: bytes
     received_at: float
+    target: str = ""  # the request target exactly as sent, e.g. "/salesOrders?%24filter=..."
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,7 @@ class FakeApiServer:
                 time.sleep(fault.delay)
             if fault.disconnect:
                 return None, answer_at
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            headers = {**fault.headers, **({"Retry-After": fault.retry_after} if fault.retry_after else {})}
             body = fault.body if fault.body is not None else {
                 "error": {"code": f"Injected{fault.status}", "message": f"{self.name}: injected fault"}
             }
@@ -218,6 +220,7 @@ def _make_handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                 body=_parse(raw),
                 raw_body=raw,
                 received_at=received_at,
+                target=self.path,
             )
             reply, answer_at = server._handle(request)
             payload, content_type = _payload(reply)

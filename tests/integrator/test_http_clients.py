@@ -1,6 +1,9 @@
 """The target client against a real local HTTP server: every status class, timeouts, Retry-After."""
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -177,3 +180,62 @@ def test_amounts_in_answers_are_exact_decimals(api, erp):
     [line] = lookup(api)["value"]
     assert line["unitPrice"] == Decimal("12.90") and str(line["unitPrice"]) == "12.90"
     assert line["quantity"] == 2 and isinstance(line["quantity"], int)
+
+
+def test_the_odata_query_goes_out_percent_encoded_with_spaces_as_percent_20(api, erp):
+    api.call("GET", "/salesOrders", params={"$filter": "externalDocumentNumber eq 'ord 1'"}, correlation_id="c")
+    [request] = erp.requests
+    assert request.target == "/salesOrders?$filter=externalDocumentNumber%20eq%20'ord%201'"
+
+
+def test_every_request_names_the_client_and_asks_for_json(api, erp):
+    lookup(api)
+    [request] = erp.requests
+    assert request.headers["user-agent"] == "orderbridge-integrator"
+    assert request.headers["accept"] == "application/json"
+
+
+def test_a_redirect_is_not_followed_so_the_api_key_stays_with_the_target(api, erp):
+    erp.fail_next(Fault(status=302, headers={"Location": erp.base_url + "/elsewhere"}, body={"moved": True}))
+    with pytest.raises(TargetRejected) as caught:
+        lookup(api)
+    assert caught.value.status_code == 302
+    assert len(erp.requests) == 1
+
+
+def test_a_create_that_waited_in_vain_for_a_pooled_connection_was_never_sent(erp):
+    """With every connection busy, the request waits `pool` seconds and is then an ordinary
+    transient failure: it never left, so it is no unknown outcome."""
+    client = build_client(HttpTimeouts(connect=1.0, read=1.0, pool=0.05), max_connections=1)
+    api = TargetApi(name="ERP", base_url=erp.base_url, api_key=API_KEY, client=client, pool_timeout=0.05)
+    erp.fail_next(Fault(status=200, delay=0.5, body={"value": []}))
+    busy = threading.Thread(target=lookup, args=(api,))
+    busy.start()
+    time.sleep(0.1)
+    with pytest.raises(TargetUnavailable) as caught:
+        create(api)
+    busy.join()
+    client.clear()
+    assert not isinstance(caught.value, OutcomeUnknown)
+    assert "EmptyPoolError" in str(caught.value)
+    assert [r.method for r in erp.requests] == ["GET"]
+
+
+def test_pooled_connections_send_tcp_keepalives(api, erp):
+    """Azure drops a flow idle for 4 minutes silently; keepalives after 60 s keep pooled ones usable."""
+    lookup(api)
+    pool = api._client.connection_from_url(erp.base_url)
+    connection = pool._get_conn()
+    try:
+        assert connection.sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        if hasattr(socket, "TCP_KEEPIDLE"):
+            assert connection.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60
+    finally:
+        pool._put_conn(connection)
+
+
+def test_a_correlation_id_that_is_no_valid_header_value_travels_percent_encoded(api, erp):
+    api.call("GET", "/salesOrders", params={"$filter": "externalDocumentNumber eq 'x'"}, correlation_id="evt-1\r\nX-Evil: €")
+    [request] = erp.requests
+    assert request.headers["x-correlation-id"] == "evt-1%0D%0AX-Evil: %E2%82%AC"
+    assert "x-evil" not in request.headers
