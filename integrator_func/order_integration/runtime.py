@@ -12,6 +12,7 @@ Bad settings are logged once per message with its ids and every problem, then ra
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -75,28 +76,15 @@ def build_runtime(
     """A runtime from app settings; `sender` defaults to Azure Service Bus with managed identity."""
     settings = load_settings(environ)
     defaults = _erp_defaults(settings)
-    client = build_client(timeouts)
+    # Both targets share the process's one pool of connections.
+    target = functools.partial(TargetApi, client=build_client(timeouts), pool_timeout=timeouts.pool)
     return Runtime(
         settings=settings,
         erp=erp_integrator.ErpApi(
-            TargetApi(
-                name="ERP",
-                base_url=settings.erp_base_url,
-                api_key=settings.erp_api_key,
-                client=client,
-                pool_timeout=timeouts.pool,
-            ),
+            target(name="ERP", base_url=settings.erp_base_url, api_key=settings.erp_api_key),
             unknown_outcome_wait=settings.erp_unknown_outcome_retry_minutes * 60.0,
         ),
-        ecp=ecp_integrator.EcpApi(
-            TargetApi(
-                name="ECP",
-                base_url=settings.ecp_base_url,
-                api_key=settings.ecp_api_key,
-                client=client,
-                pool_timeout=timeouts.pool,
-            )
-        ),
+        ecp=ecp_integrator.EcpApi(target(name="ECP", base_url=settings.ecp_base_url, api_key=settings.ecp_api_key)),
         defaults=defaults,
         sender=sender or AzureServiceBusSender(settings.service_bus_namespace),
         policy=RetryPolicy(max_span=timedelta(minutes=settings.retry_max_span_minutes)),
