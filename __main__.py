@@ -3,7 +3,7 @@ import pulumi
 
 from infra.config import load_config
 from infra.program import build
-from orderbridge.packaging import package_reference
+from infra.package import package_reference
 
 for key, value in build(load_config(), package_reference(require_built=True)).items():
     pulumi.export(key, value)

@@ -35,6 +35,7 @@ sys.path[:0] = [str(REPO), str(FUNC_DIR)]
 
 from order_integration.contracts import dump_json, load_json, load_schema, validate  # noqa: E402
 from order_integration.mapping import ErpDefaults, to_erp_sales_order  # noqa: E402
+from topology import ECP_TO_ERP  # noqa: E402
 
 DEFAULTS = ErpDefaults(web_customer_number="WEB", shipping_charge_item="SHIPPING", prices_include_tax=True)
 BASELINE_IMPORTS = "azure.functions, azure.servicebus, azure.identity, jsonschema, requests"
@@ -129,10 +130,10 @@ def start_fake_erp(latency: float) -> tuple[subprocess.Popen[str], str]:
 
 
 def erp_entry_point() -> Callable[[Any], None]:
-    """The user function the host calls for erp_integrator (get_functions() may run once per app)."""
+    """The user function the host calls for the ERP integrator (get_functions() may run once per app)."""
     import function_app
 
-    [erp_function] = [f for f in function_app.app.get_functions() if f.get_function_name() == "erp_integrator"]
+    [erp_function] = [f for f in function_app.app.get_functions() if f.get_function_name() == ECP_TO_ERP.function_name]
     return erp_function.get_user_function()
 
 
@@ -182,7 +183,7 @@ def throughput(
             cpu0, wall0 = time.process_time(), time.perf_counter()
             list(pool.map(deliver, batch))
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        failed = bus.messages("online-orders") + bus.messages("online-orders-rejected")
+        failed = bus.messages(ECP_TO_ERP.queue_name) + bus.messages(ECP_TO_ERP.parking_queue_name)
         if failed:
             raise RuntimeError(f"{len(failed)} messages were retried or parked during the benchmark")
         return messages / wall, cpu / messages

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from infra.workflow_definitions import load_definition
 from orderbridge.wdl import HttpRequest, HttpResponse, TriggerInput, VirtualClock, run
-from orderbridge.workflow_definitions import load_definition
+from topology import ECP_TO_ERP, ERP_TO_ECP
 
 SERVICE_BUS_HOST = "sb-orderbridge-bench.servicebus.windows.net"
 EVENT_DATA = {
-    "order-events-processor": ("ECP.Order.Created", lambda n: {"orderId": f"ord-{n}"}),
-    "erp-events-processor": (
-        "ERP.SalesOrder.Updated", lambda n: {"salesOrderId": f"SO-{n}", "ecpOrderId": f"ord-{n}", "changeVersion": 1}
+    ECP_TO_ERP.workflow_name: (ECP_TO_ERP.event_type, lambda n: {"orderId": f"ord-{n}"}),
+    ERP_TO_ECP.workflow_name: (
+        ERP_TO_ECP.event_type, lambda n: {"salesOrderId": f"SO-{n}", "ecpOrderId": f"ord-{n}", "changeVersion": 1}
     ),
 }
 TARGETS = {1: 6.0, 10: 2.5}

@@ -1,6 +1,6 @@
 """Read and validate a stack's configuration in one place, before any resource exists.
 
-Every problem is collected and reported at once in a single `ConfigError`, each line naming the key
+Every problem is collected and reported at once in a single `StackConfigError`, each line naming the key
 (pattern from pulumi/examples `azure-py-virtual-data-center/config.py`). The parsing is a pure
 function of the raw key/value strings Pulumi hands a program, so tests can feed it anything.
 """
@@ -15,10 +15,18 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pulumi
-from pulumi.runtime import config as runtime_config
 
-from infra.topology import PIPELINES
-from orderbridge.workflow_definitions import loop_parallelism
+from infra import pulumi_internals
+from infra.errors import StackConfigError
+from infra.workflow_definitions import loop_parallelism
+from topology import (
+    DUPLICATE_DETECTION_WINDOW,
+    ERP_UNKNOWN_OUTCOME_WAIT,
+    PIPELINES,
+    RETRY_MAX_SPAN,
+    MinutesSetting,
+    retry_rule_problem,
+)
 
 PROJECT = "orderbridge"
 LOCATION_KEY = "azure-native:location"
@@ -28,19 +36,6 @@ LOCATION_KEY = "azure-native:location"
 MAX_STACK_AND_SUFFIX = 9
 
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """The stack configuration is invalid; `problems` lists every bad key with what to do."""
-
-    def __init__(self, stack: str, problems: list[str]) -> None:
-        self.stack = stack
-        self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(
-            f"stack '{stack}' has {len(self.problems)} configuration problem(s) "
-            f"(fix them in Pulumi.{stack}.yaml or with `pulumi config set`):\n{lines}"
-        )
 
 
 class SecretText:
@@ -156,11 +151,12 @@ class _Reader:
         self._secret_keys = secret_keys
         self.problems: list[str] = []
 
-    def _key(self, key: str) -> str:
+    def full_key(self, key: str) -> str:
+        """`key` with the project prefix, as the stack file spells it."""
         return key if ":" in key else f"{PROJECT}:{key}"
 
     def _raw(self, key: str, default: Any) -> Any:
-        full = self._key(key)
+        full = self.full_key(key)
         if full in self._values:
             return self._values[full]
         if default is _MISSING:
@@ -173,19 +169,19 @@ class _Reader:
         try:
             return convert(raw)
         except (ValueError, TypeError) as exc:
-            self.problems.append(f"{self._key(key)}: {exc}")
+            self.problems.append(f"{self.full_key(key)}: {exc}")
             return default
 
     def text(self, key: str, default: Any = _MISSING, *, allow_empty: bool = False) -> str:
         """A plain (non-secret) string; refuses an empty one unless `allow_empty`."""
         raw = self._raw(key, default)
         if raw == "" and not allow_empty:
-            self.problems.append(f"{self._key(key)} must not be empty")
+            self.problems.append(f"{self.full_key(key)} must not be empty")
         return raw if raw is not _MISSING else ""
 
     def secret(self, key: str) -> SecretText:
         """A value that must be stored encrypted (`pulumi config set --secret`)."""
-        full = self._key(key)
+        full = self.full_key(key)
         raw = self._raw(key, _MISSING)
         if raw is _MISSING:
             return SecretText("")
@@ -210,8 +206,12 @@ class _Reader:
 
         value = self._convert(key, raw, convert, low)
         if raw is not _MISSING and not low <= value <= high:
-            self.problems.append(f"{self._key(key)} must be between {low} and {high}, got {value}")
+            self.problems.append(f"{self.full_key(key)} must be between {low} and {high}, got {value}")
         return value
+
+    def minutes(self, setting: MinutesSetting) -> int:
+        """A number of minutes in the range the app accepts too (topology.policy)."""
+        return self.integer(setting.stack_key, str(setting.default), setting.low, setting.high)
 
     def boolean(self, key: str, default: Any = _MISSING) -> bool:
         """`true` or `false`; required when no default is given."""
@@ -231,7 +231,7 @@ class _Reader:
         parts = urlsplit(url)
         if url and (parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment):
             self.problems.append(
-                f"{self._key(key)} must be an https URL without query or fragment, got '{url}'"
+                f"{self.full_key(key)} must be an https URL without query or fragment, got '{url}'"
             )
         return url.rstrip("/")
 
@@ -243,7 +243,7 @@ class _Reader:
             return default
         if not low <= value[0] <= high:
             self.problems.append(
-                f"{self._key(key)} must be between {_iso(low)} and {_iso(high)}, got {raw}"
+                f"{self.full_key(key)} must be between {_iso(low)} and {_iso(high)}, got {raw}"
             )
         return value[1]
 
@@ -251,7 +251,7 @@ class _Reader:
         """One of `allowed`."""
         raw = self._raw(key, default)
         if raw not in allowed:
-            self.problems.append(f"{self._key(key)} must be one of {', '.join(allowed)}, got '{raw}'")
+            self.problems.append(f"{self.full_key(key)} must be one of {', '.join(allowed)}, got '{raw}'")
         return raw
 
     def _json(self, key: str, default: Any) -> Any:
@@ -269,11 +269,11 @@ class _Reader:
         """A list of Entra object ids (GUIDs)."""
         value = self._json(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.problems.append(f"{self._key(key)} must be a list of principal object ids")
+            self.problems.append(f"{self.full_key(key)} must be a list of principal object ids")
             return ()
         bad = [v for v in value if not _GUID.match(v)]
         if bad:
-            self.problems.append(f"{self._key(key)} has values that are not object ids (GUIDs): {bad}")
+            self.problems.append(f"{self.full_key(key)} has values that are not object ids (GUIDs): {bad}")
         return tuple(value)
 
     def string_map(self, key: str) -> dict[str, str]:
@@ -282,7 +282,7 @@ class _Reader:
         if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         ):
-            self.problems.append(f"{self._key(key)} must be a map of strings to strings")
+            self.problems.append(f"{self.full_key(key)} must be a map of strings to strings")
             return {}
         return value
 
@@ -322,7 +322,7 @@ def _parking_time_to_live(read: _Reader, queued: str) -> str:
 
 
 def parse_config(stack: str, values: Mapping[str, str], secret_keys: set[str]) -> StackConfig:
-    """Build a `StackConfig` from raw `project:key` strings; raise `ConfigError` listing every problem."""
+    """Build a `StackConfig` from raw `project:key` strings; raise `StackConfigError` listing every problem."""
     read = _Reader(values, secret_keys)
     runs = read.integer("orderFetchConcurrency", "10", 1, 100)
     # With concurrency on, Azure requires runs + 10 <= maximumWaitingRuns <= 100
@@ -348,14 +348,14 @@ def parse_config(stack: str, values: Mapping[str, str], secret_keys: set[str]) -
             f"globally unique names), got '{suffix}'"
         )
     message_time_to_live = read.duration("messageTimeToLive", "P14D", timedelta(minutes=5), timedelta(days=14))
-    retry_span = read.integer("retryMaxSpanMinutes", "90", 1, 10080)
-    unknown_outcome_wait = read.integer("erpUnknownOutcomeRetryMinutes", "15", 11, 1440)
-    if unknown_outcome_wait >= retry_span:
-        read.problems.append(
-            f"{PROJECT}:erpUnknownOutcomeRetryMinutes ({unknown_outcome_wait}) must be less than"
-            f" {PROJECT}:retryMaxSpanMinutes ({retry_span}), or an order whose create timed out is parked"
-            " after a single retry"
-        )
+    retry_span = read.minutes(RETRY_MAX_SPAN)
+    unknown_outcome_wait = read.minutes(ERP_UNKNOWN_OUTCOME_WAIT)
+    rule = retry_rule_problem(
+        retry_span, unknown_outcome_wait,
+        span_name=read.full_key(RETRY_MAX_SPAN.stack_key), wait_name=read.full_key(ERP_UNKNOWN_OUTCOME_WAIT.stack_key),
+    )
+    if rule:
+        read.problems.append(rule)
     config = StackConfig(
         stack=stack,
         location=read.text(LOCATION_KEY),
@@ -377,10 +377,11 @@ def parse_config(stack: str, values: Mapping[str, str], secret_keys: set[str]) -
             max_delivery_count=read.integer("maxDeliveryCount", "10", 1, 2000),
             lock_duration=read.duration("lockDuration", "PT1M", timedelta(seconds=5), timedelta(minutes=5)),
             message_time_to_live=message_time_to_live,
-            # Event Grid redelivers for up to 24 h, so duplicates must be caught for at least a day;
-            # Service Bus allows at most 7 days.
             duplicate_detection_window=read.duration(
-                "duplicateDetectionWindow", "P1D", timedelta(days=1), timedelta(days=7)
+                DUPLICATE_DETECTION_WINDOW.stack_key,
+                _iso(timedelta(minutes=DUPLICATE_DETECTION_WINDOW.default)),
+                timedelta(minutes=DUPLICATE_DETECTION_WINDOW.low),
+                timedelta(minutes=DUPLICATE_DETECTION_WINDOW.high),
             ),
             parking_message_time_to_live=_parking_time_to_live(read, message_time_to_live),
         ),
@@ -411,15 +412,11 @@ def parse_config(stack: str, values: Mapping[str, str], secret_keys: set[str]) -
         tags={"project": PROJECT, "stack": stack, **read.string_map("tags")},
     )
     if read.problems:
-        raise ConfigError(stack, read.problems)
+        raise StackConfigError(stack, read.problems)
     return config
 
 
 def load_config() -> StackConfig:
     """The current stack's config, read from the Pulumi runtime (real deployment or mocks)."""
-    # A deployment hands config over in the environment, mocks (synth, tests) through set_all_config;
-    # the SDK has no public "all keys" accessor, so both sources are merged here.
-    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    secret_keys = set(runtime_config.get_config_secret_keys_env())
-    secret_keys |= {k for k in values if runtime_config.is_config_secret(k)}
-    return parse_config(pulumi.get_stack(), {k: str(v) for k, v in values.items()}, secret_keys)
+    values, secret_keys = pulumi_internals.stack_config()
+    return parse_config(pulumi.get_stack(), values, secret_keys)

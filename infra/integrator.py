@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import authorization, managedidentity, servicebus, web
+from pulumi_azure_native import authorization, managedidentity, web
 
 from infra import roles
 from infra.config import StackConfig, parse_duration
@@ -22,7 +22,14 @@ from infra.observability import MetricAlertRule, Observability
 from infra.pipeline import Pipeline
 from infra.storage import HardenedStorage, StorageArgs
 from infra.vault import SecretsVault
-from orderbridge.packaging import REPO_ROOT, PackageRef
+from infra.package import REPO_ROOT, PackageRef
+from topology import (
+    DUPLICATE_DETECTION_WINDOW,
+    ECP_TO_ERP,
+    ERP_UNKNOWN_OUTCOME_WAIT,
+    QUEUE_CREATED_AT_SETTING,
+    RETRY_MAX_SPAN,
+)
 
 # One Deploy on Flex Consumption writes the package into this container with the app's identity
 # (https://learn.microsoft.com/azure/azure-functions/functions-infrastructure-as-code?pivots=flex-consumption-plan#deployment-package).
@@ -88,23 +95,33 @@ def app_settings(
         "ERP_WEB_CUSTOMER_NUMBER": config.erp_web_customer_number,
         "ERP_SHIPPING_CHARGE_ITEM": config.erp_shipping_charge_item,
         "ERP_PRICES_INCLUDE_TAX": "true" if config.erp_prices_include_tax else "false",
-        "RETRY_MAX_SPAN_MINUTES": str(config.retry_max_span_minutes),
-        "ERP_UNKNOWN_OUTCOME_RETRY_MINUTES": str(config.erp_unknown_outcome_retry_minutes),
+        RETRY_MAX_SPAN.app_setting: str(config.retry_max_span_minutes),
+        ERP_UNKNOWN_OUTCOME_WAIT.app_setting: str(config.erp_unknown_outcome_retry_minutes),
         # The window and creation time of online-orders: with them the ERP integrator can tell a
         # delivery Service Bus proves is an order's first, and create it without a look-up
         # (integrator_func/order_integration/first_delivery.py). A replaced queue has a new time.
-        "ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES": str(
+        DUPLICATE_DETECTION_WINDOW.app_setting: str(
             int(parse_duration(config.queues.duplicate_detection_window).total_seconds() // 60)
         ),
-        "ONLINE_ORDERS_QUEUE_CREATED_AT": _queue_consumed_by("erp_integrator", args.pipelines).created_at,
+        QUEUE_CREATED_AT_SETTING: _pipeline(ECP_TO_ERP.key, args.pipelines).queue.created_at,
         "PYTHON_THREADPOOL_THREAD_COUNT": str(worker_thread_count()),
+        **queue_settings(args.pipelines),
     }
 
 
-def _queue_consumed_by(function_name: str, pipelines: tuple[Pipeline, ...]) -> servicebus.Queue:
-    """The queue whose messages the integrator function `function_name` receives."""
-    [pipeline] = [p for p in pipelines if p.spec.function_name == function_name]
-    return pipeline.queue
+def queue_settings(pipelines: tuple[Pipeline, ...]) -> dict[str, str]:
+    """The queue names the functions' triggers bind to (`%SETTING%`) and the integrators park in."""
+    settings: dict[str, str] = {}
+    for pipeline in pipelines:
+        settings[pipeline.spec.queue_setting] = pipeline.spec.queue_name
+        settings[pipeline.spec.parking_queue_setting] = pipeline.spec.parking_queue_name
+    return settings
+
+
+def _pipeline(key: str, pipelines: tuple[Pipeline, ...]) -> Pipeline:
+    """The pipeline component built for the declaration with `key`."""
+    [pipeline] = [p for p in pipelines if p.spec.key == key]
+    return pipeline
 
 
 class Integrator(pulumi.ComponentResource):

@@ -13,8 +13,8 @@ from infra.context import Deployment
 from infra.messaging import Messaging
 from infra.observability import MetricAlertRule, Observability
 from infra.storage import HardenedStorage
-from infra.topology import PipelineSpec
-from orderbridge.workflow_definitions import load_definition, trigger_name
+from topology import PipelineSpec
+from infra.workflow_definitions import load_definition, trigger_name
 
 # Metric namespaces; metric names from the Azure Monitor references
 # https://learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/microsoft-servicebus-namespaces-metrics,

@@ -12,9 +12,9 @@ from infra.naming import Names
 from infra.observability import Observability, ObservabilityArgs
 from infra.pipeline import Pipeline, PipelineArgs, dead_letter_container
 from infra.storage import HardenedStorage, StorageArgs
-from infra.topology import ECP_TO_ERP, ERP_TO_ECP, PIPELINES, PipelineSpec
+from topology import ECP_TO_ERP, ERP_TO_ECP, PIPELINES, PipelineSpec
 from infra.vault import SecretsVault, VaultArgs
-from orderbridge.packaging import PackageRef
+from infra.package import PackageRef
 
 
 def build(config: StackConfig, package: PackageRef) -> dict[str, pulumi.Input[object]]:

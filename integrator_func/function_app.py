@@ -1,8 +1,10 @@
 """Entry points of the integrator Functions app (Python v2 programming model).
 
-Only `azure.functions` is imported here: the handlers, and with them urllib3, jsonschema-rs,
-azure-servicebus and azure-identity, load on the first message, so a cold start pays for the
-decorators alone (see benchmarks/bench_integrator.py).
+Only `azure.functions` and the topology declaration (standard library only) are imported here:
+the handlers, and with them urllib3, jsonschema-rs, azure-servicebus and azure-identity, load on
+the first message, so a cold start pays for the decorators alone (see benchmarks/bench_integrator.py).
+Function names, queues and sessions come from `topology`; each trigger's queue is a binding
+expression (`%ONLINE_ORDERS_QUEUE%`) that the host resolves from the app setting infra sets.
 
 How long the ERP may work, and why that shapes retries and lock renewal: the ERP does not enforce
 unique `externalDocumentNumber`s, so `erp_integrator`'s look-up-then-create creates one order only
@@ -40,6 +42,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from topology import ECP_TO_ERP, ERP_TO_ECP
+
 app = func.FunctionApp()
 
 # Setting-name prefix, not a connection string: the host reads
@@ -47,28 +51,28 @@ app = func.FunctionApp()
 SERVICE_BUS_CONNECTION = "ServiceBusConnection"
 
 
-@app.function_name("erp_integrator")
+@app.function_name(ECP_TO_ERP.function_name)
 @app.service_bus_queue_trigger(
     arg_name="message",
-    queue_name="online-orders",
+    queue_name=ECP_TO_ERP.queue_binding,
     connection=SERVICE_BUS_CONNECTION,
-    is_sessions_enabled=False,
+    is_sessions_enabled=ECP_TO_ERP.requires_session,
 )
-def erp_integrator(message: func.ServiceBusMessage) -> None:
+def create_order_in_erp(message: func.ServiceBusMessage) -> None:
     """Create the ECP order of `message` as an ERP sales order, or retry/park it."""
     from order_integration import runtime  # deferred: see the module docstring
 
     runtime.deliver_to_erp(message)
 
 
-@app.function_name("ecp_integrator")
+@app.function_name(ERP_TO_ECP.function_name)
 @app.service_bus_queue_trigger(
     arg_name="message",
-    queue_name="order-updates",
+    queue_name=ERP_TO_ECP.queue_binding,
     connection=SERVICE_BUS_CONNECTION,
-    is_sessions_enabled=True,
+    is_sessions_enabled=ERP_TO_ECP.requires_session,
 )
-def ecp_integrator(message: func.ServiceBusMessage) -> None:
+def apply_update_in_ecp(message: func.ServiceBusMessage) -> None:
     """Apply the ERP sales order state of `message` to the ECP order, or retry/park it."""
     from order_integration import runtime  # deferred: see the module docstring
 

@@ -1,2 +1,2 @@
-"""orderbridge tooling: the CLI, the offline workflow engine (`orderbridge.wdl`) and helpers shared
-by the Pulumi program, the tests and the local stack."""
+"""orderbridge tooling, on top of the Pulumi program (`infra`) and the integrators: the CLI, offline
+synthesis (`orderbridge.synth`), the workflow engine (`orderbridge.wdl`) and the fake ERP/ECP APIs."""

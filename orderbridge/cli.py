@@ -1,18 +1,34 @@
 """The `orderbridge` command. Each subcommand is a plain click command registered on `main`, so a
-new one (e.g. `local`) is one more `main.add_command(...)`."""
+new one (e.g. `local`) is one more `main.add_command(...)`.
+
+Every error the tooling or the Pulumi program raises on purpose ends as one `Error: ...` message
+with what to do, and exit status 1, never a traceback (`_OrderbridgeGroup`).
+"""
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from infra.config import ConfigError
+from infra.errors import InfraError
 from orderbridge import packaging, synth
+from orderbridge.errors import OrderbridgeError
 
 
-@click.group()
+class _OrderbridgeGroup(click.Group):
+    """Turns the two error roots into click's one-line error message."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (OrderbridgeError, InfraError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_OrderbridgeGroup)
 def main() -> None:
     """orderbridge: ECP <-> ERP order integration on Azure, as code."""
 
@@ -28,10 +44,7 @@ def main() -> None:
 )
 def synth_command(stack: str, as_json: bool, baseline: Path | None) -> None:
     """Run the Pulumi program offline under mocks and print the stack's desired state."""
-    try:
-        result = synth.synthesize(stack)
-    except (ConfigError, synth.SynthError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    result = synth.synthesize(stack)
     state = result.as_json()
     if as_json:
         click.echo(json.dumps(state, indent=2, sort_keys=True))
@@ -53,10 +66,7 @@ def synth_command(stack: str, as_json: bool, baseline: Path | None) -> None:
 )
 def package_command(dist: Path | None) -> None:
     """Build the Function App deployment zip (sources, schemas, Linux/Python 3.11 wheels) into dist/."""
-    try:
-        ref = packaging.build_package(dist=dist)
-    except packaging.PackagingError as exc:
-        raise click.ClickException(str(exc)) from exc
+    ref = packaging.build_package(dist=dist)
     size = ref.path.stat().st_size
     click.echo(f"built {ref.path} ({size / 1_048_576:.1f} MiB) from sources {ref.source_hash[:16]}")
 

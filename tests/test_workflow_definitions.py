@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orderbridge import workflow_definitions as wd
+from infra import workflow_definitions as wd
 
 NAMES = ("order-events-processor", "erp-events-processor")
 

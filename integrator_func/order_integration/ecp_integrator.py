@@ -14,10 +14,7 @@ from order_integration.contracts import dump_json, load_json, validate
 from order_integration.errors import PermanentError, TargetRejected, TargetUnavailable
 from order_integration.http_clients import TargetApi
 from order_integration.mapping import to_ecp_order_update
-from order_integration.messages import InboundMessage, LogContext, Outcome
-from order_integration.redelivery import Pipeline
-
-PIPELINE = Pipeline(parked_by="ecp-integrator", queue="order-updates", parking_queue="order-updates-rejected")
+from order_integration.messages import InboundMessage, LogContext, MessageOutcome
 
 
 class OrderNotFound(PermanentError):
@@ -58,7 +55,7 @@ class EcpApi:
         self._target.call("PATCH", path, content=update, correlation_id=correlation_id)
 
 
-def integrate(message: InboundMessage, *, ecp: EcpApi, log: LogContext) -> Outcome:
+def integrate(message: InboundMessage, *, ecp: EcpApi, log: LogContext) -> MessageOutcome:
     """Apply the message's ERP state to its ECP order unless the ECP already has it or newer."""
     message.check_data_version()
     state = load_json(message.body)
@@ -75,7 +72,7 @@ def integrate(message: InboundMessage, *, ecp: EcpApi, log: LogContext) -> Outco
             update["erpChangeVersion"],
             have,
         )
-        return Outcome.SKIPPED_STALE
+        return MessageOutcome.SKIPPED_STALE
     ecp.update_order(order_id, dump_json(update).encode(), correlation_id=message.correlation_id)
     log.log(logging.INFO, "applied ERP change %s to the ECP order", update["erpChangeVersion"])
-    return Outcome.APPLIED
+    return MessageOutcome.APPLIED

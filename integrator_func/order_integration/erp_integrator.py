@@ -21,10 +21,7 @@ from order_integration.errors import OutcomeUnknown, PermanentError, TargetRejec
 from order_integration.first_delivery import DuplicateDetection, is_provably_first
 from order_integration.http_clients import TargetApi
 from order_integration.mapping import ErpDefaults, to_erp_sales_order
-from order_integration.messages import InboundMessage, LogContext, Outcome
-from order_integration.redelivery import Pipeline
-
-PIPELINE = Pipeline(parked_by="erp-integrator", queue="online-orders", parking_queue="online-orders-rejected")
+from order_integration.messages import InboundMessage, LogContext, MessageOutcome
 
 
 class ExistingOrderMismatch(PermanentError):
@@ -97,7 +94,7 @@ def integrate(
     log: LogContext,
     now: datetime,
     duplicate_detection: DuplicateDetection | None = None,
-) -> Outcome:
+) -> MessageOutcome:
     """Create the message's order in the ERP unless it is already there; raise typed errors otherwise.
 
     `duplicate_detection` describes the `online-orders` queue; None means every order is looked up.
@@ -113,10 +110,10 @@ def integrate(
         if existing:
             _require_complete(existing, sales_order)
             log.log(logging.INFO, "ERP sales order %s already exists; nothing to do", existing[0].get("number"))
-            return Outcome.ALREADY_PRESENT
+            return MessageOutcome.ALREADY_PRESENT
     created = erp.create_sales_order(dump_json(sales_order).encode(), correlation_id=message.correlation_id)
     log.log(logging.INFO, "created ERP sales order %s", created.get("number"))
-    return Outcome.CREATED
+    return MessageOutcome.CREATED
 
 
 def _wait_out_earlier_deliveries(message: InboundMessage, *, now: datetime, erp_wait: timedelta) -> None:

@@ -1,14 +1,22 @@
 """Exceptions of the integrators; the class decides what happens to the message.
 
-IntegrationError
-├── PermanentError          retrying cannot help: the message is parked with `reason` and a description
-│   ├── ContractViolation   a message or response does not match its JSON Schema (path and rule named)
-│   │   └── MalformedJson   the body is not JSON at all (or holds NaN/Infinity)
-│   ├── MappingError        a valid message cannot be mapped (the field at fault named)
-│   └── TargetRejected      the ERP/ECP answered 4xx to a well-formed request (validation, conflict)
-└── TransientError          worth retrying later with backoff: network, timeout, 408, 429, 5xx
-    └── TargetUnavailable   the ERP/ECP could not be reached or answered 408/429/5xx
-        └── OutcomeUnknown  a create was sent but no answer came: the target may still carry it out
+IntegrationError                    root of every error the integrators raise on purpose
+├── DeliveryError                   about one message: runtime turns it into a retry or a park
+│   ├── PermanentError              retrying cannot help: parked with `reason` and a description
+│   │   ├── ContractViolation       a message or response breaks its JSON Schema (path and rule named)
+│   │   │   └── MalformedJson       the body is not JSON at all (or holds NaN/Infinity)
+│   │   ├── MappingError            a valid message cannot be mapped (the field at fault named)
+│   │   ├── TargetRejected          the ERP/ECP answered 4xx to a well-formed request
+│   │   ├── UnsupportedDataVersion  (messages) the dataVersion's major is not one this code reads
+│   │   ├── ExistingOrderMismatch   (erp_integrator) the ERP holds other orders for this ECP order
+│   │   └── OrderNotFound           (ecp_integrator) the ECP has no order with the ERP state's id
+│   └── TransientError              worth retrying later with backoff: network, timeout, 408, 429, 5xx
+│       └── TargetUnavailable       the ERP/ECP could not be reached or answered 408/429/5xx
+│           └── OutcomeUnknown      a create was sent, no answer came: the target may still carry it out
+├── SettingsError                   (settings) the app settings are missing or invalid
+└── SendFailed                      (servicebus) Service Bus refused a retry or a park
+The last two leave the message unsettled, so Service Bus redelivers it (dead-lettering it after
+maxDeliveryCount): nothing is completed that was neither delivered nor parked.
 """
 from __future__ import annotations
 
@@ -17,7 +25,11 @@ class IntegrationError(Exception):
     """Root of every error the integrators raise on purpose."""
 
 
-class PermanentError(IntegrationError):
+class DeliveryError(IntegrationError):
+    """A failure of one message that decides its fate: a retry (transient) or a park (permanent)."""
+
+
+class PermanentError(DeliveryError):
     """The message can never succeed as it is; it goes to the parking queue with `reason`."""
 
     reason: str = "PermanentFailure"
@@ -65,7 +77,7 @@ class TargetRejected(PermanentError):
         super().__init__(f"{target} rejected the request with HTTP {status_code}: {detail}")
 
 
-class TransientError(IntegrationError):
+class TransientError(DeliveryError):
     """Retry later; `retry_after` (seconds) is the target's own hint, when it gave one."""
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:

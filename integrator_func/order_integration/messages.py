@@ -38,7 +38,7 @@ class UnsupportedDataVersion(PermanentError):
         )
 
 
-class Outcome(enum.Enum):
+class MessageOutcome(enum.Enum):
     """How a message ended; every value means it may be completed."""
 
     CREATED = "Created"

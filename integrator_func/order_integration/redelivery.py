@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
-from order_integration.errors import IntegrationError, OutcomeUnknown, PermanentError, TransientError
+from order_integration.errors import DeliveryError, OutcomeUnknown, PermanentError, TransientError
 from order_integration.messages import (
     FIRST_FAILURE_AT,
     LAST_ERROR,
@@ -33,9 +33,10 @@ from order_integration.messages import (
     RETRY_ATTEMPT,
     RETRY_CHAIN_ID,
     InboundMessage,
-    Outcome,
+    MessageOutcome,
 )
 from order_integration.servicebus import MAX_ID_LENGTH, MessageSender, OutboundMessage
+from topology import RETRY_MAX_SPAN
 
 RETRIES_EXHAUSTED = "RetriesExhausted"
 # Retry state of one chain of scheduled retries, and the names a parked message keeps it under: a
@@ -50,19 +51,19 @@ REPLAY_COUNT = "replayCount"
 
 
 @dataclass(frozen=True)
-class Pipeline:
-    """Where one integrator's messages come from, and where they are parked."""
+class Route:
+    """Where one integrator's messages come from, and where it parks them (app settings, topology)."""
 
-    parked_by: str
     queue: str
     parking_queue: str
+    parked_by: str
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff: first_delay × factor^n, capped at max_delay, for at least max_span."""
 
-    max_span: timedelta = timedelta(minutes=90)
+    max_span: timedelta = timedelta(minutes=RETRY_MAX_SPAN.default)
     first_delay: timedelta = timedelta(seconds=30)
     max_delay: timedelta = timedelta(minutes=15)
     factor: float = 2.0
@@ -80,28 +81,28 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Redelivery:
-    """Decides and sends the retry or park for failed messages of one pipeline."""
+    """Decides and sends the retry or park for failed messages of one integrator."""
 
-    pipeline: Pipeline
+    route: Route
     sender: MessageSender
     policy: RetryPolicy
     now: Callable[[], datetime]
     unit_random: Callable[[], float] = random.random
 
-    def handle(self, message: InboundMessage, error: IntegrationError) -> Outcome:
+    def handle(self, message: InboundMessage, error: DeliveryError) -> MessageOutcome:
         """Schedule a retry for a transient error within the span, else park; SendFailed propagates."""
         if isinstance(error, PermanentError):
             self.park(message, reason=error.reason, description=str(error))
-            return Outcome.PARKED
+            return MessageOutcome.PARKED
         if not isinstance(error, TransientError):
             raise TypeError(f"{type(error).__name__} is neither permanent nor transient")
         now = self.now()
         first_failure = _first_failure(message) or now
         if now - first_failure >= _retry_span(self.policy, error):
             self.park(message, reason=RETRIES_EXHAUSTED, description=self._exhausted(message, error, first_failure, now))
-            return Outcome.PARKED
+            return MessageOutcome.PARKED
         self._schedule_retry(message, error, first_failure, now)
-        return Outcome.RETRY_SCHEDULED
+        return MessageOutcome.RETRY_SCHEDULED
 
     def _exhausted(
         self, message: InboundMessage, error: TransientError, first_failure: datetime, now: datetime
@@ -125,7 +126,7 @@ class Redelivery:
         properties.update(
             reason=reason,
             description=description,
-            parkedBy=self.pipeline.parked_by,
+            parkedBy=self.route.parked_by,
             originalMessageId=message.original_message_id,
         )
         if message.session_id is not None:
@@ -139,7 +140,7 @@ class Redelivery:
             content_type=message.content_type,
             application_properties=properties,
         )
-        self.sender.send(self.pipeline.parking_queue, parked)
+        self.sender.send(self.route.parking_queue, parked)
 
     def _schedule_retry(
         self, message: InboundMessage, error: TransientError, first_failure: datetime, now: datetime
@@ -167,7 +168,7 @@ class Redelivery:
             content_type=message.content_type,
             application_properties=properties,
         )
-        self.sender.schedule(self.pipeline.queue, retry, now + delay)
+        self.sender.schedule(self.route.queue, retry, now + delay)
 
 
 def replay_message(parked: InboundMessage) -> OutboundMessage:

@@ -4,7 +4,7 @@ The Functions entry points call `deliver_to_erp` / `deliver_to_ecp`. The runtime
 one pooled HTTP client, the Service Bus sender) is built from the app settings on the first
 message and reused; tests and the local stack install their own with `install_runtime`.
 
-A handler either succeeds, or raises an IntegrationError that becomes a scheduled retry or a
+A handler either succeeds, or raises a DeliveryError that becomes a scheduled retry or a
 park. Anything else (a bug, bad settings, Service Bus refusing the retry or park) propagates, so
 the host abandons the message and Service Bus redelivers it, dead-lettering it after
 maxDeliveryCount: a message is never completed unless its order reached the target or was parked.
@@ -22,19 +22,20 @@ from typing import Any, Callable, Mapping
 from order_integration import ecp_integrator, erp_integrator
 from order_integration.errors import (
     ContractViolation,
-    IntegrationError,
+    DeliveryError,
     MappingError,
     TargetRejected,
 )
 from order_integration.first_delivery import DuplicateDetection
 from order_integration.http_clients import HttpTimeouts, TargetApi, build_client
 from order_integration.mapping import ErpDefaults
-from order_integration.messages import InboundMessage, LogContext, Outcome
-from order_integration.redelivery import Pipeline, Redelivery, RetryPolicy
+from order_integration.messages import InboundMessage, LogContext, MessageOutcome
+from order_integration.redelivery import Redelivery, RetryPolicy, Route
 from order_integration.servicebus import AzureServiceBusSender, MessageSender, SendFailed
-from order_integration.settings import ConfigError, Settings, load_settings
+from order_integration.settings import Settings, SettingsError, load_settings
+from topology import ECP_TO_ERP, ERP_TO_ECP, PipelineSpec
 
-Handler = Callable[[InboundMessage, LogContext], Outcome]
+Handler = Callable[[InboundMessage, LogContext], MessageOutcome]
 
 
 def utc_now() -> datetime:
@@ -100,7 +101,7 @@ def _erp_defaults(settings: Settings) -> ErpDefaults:
             prices_include_tax=settings.erp_prices_include_tax,
         )
     except ValueError as exc:
-        raise ConfigError([str(exc)]) from exc
+        raise SettingsError([str(exc)]) from exc
 
 
 _lock = threading.Lock()
@@ -123,12 +124,12 @@ def install_runtime(runtime: Runtime | None) -> None:
         _runtime = runtime
 
 
-def deliver_to_erp(message: Any) -> Outcome:
-    """Handle one `online-orders` message from the Functions host."""
+def deliver_to_erp(message: Any) -> MessageOutcome:
+    """Handle one message of the ECP -> ERP pipeline's queue from the Functions host."""
     received = InboundMessage.from_functions(message)
-    runtime = _runtime_for(received, erp_integrator.PIPELINE)
+    runtime = _runtime_for(received, ECP_TO_ERP)
 
-    def handler(inbound: InboundMessage, log: LogContext) -> Outcome:
+    def handler(inbound: InboundMessage, log: LogContext) -> MessageOutcome:
         return erp_integrator.integrate(
             inbound,
             erp=runtime.erp,
@@ -138,25 +139,25 @@ def deliver_to_erp(message: Any) -> Outcome:
             duplicate_detection=runtime.duplicate_detection,
         )
 
-    return _deliver(received, erp_integrator.PIPELINE, handler, runtime)
+    return _deliver(received, runtime.settings.routes[ECP_TO_ERP.function_name], handler, runtime)
 
 
-def deliver_to_ecp(message: Any) -> Outcome:
-    """Handle one `order-updates` message from the Functions host."""
+def deliver_to_ecp(message: Any) -> MessageOutcome:
+    """Handle one message of the ERP -> ECP pipeline's queue from the Functions host."""
     received = InboundMessage.from_functions(message)
-    runtime = _runtime_for(received, ecp_integrator.PIPELINE)
+    runtime = _runtime_for(received, ERP_TO_ECP)
 
-    def handler(inbound: InboundMessage, log: LogContext) -> Outcome:
+    def handler(inbound: InboundMessage, log: LogContext) -> MessageOutcome:
         return ecp_integrator.integrate(inbound, ecp=runtime.ecp, log=log)
 
-    return _deliver(received, ecp_integrator.PIPELINE, handler, runtime)
+    return _deliver(received, runtime.settings.routes[ERP_TO_ECP.function_name], handler, runtime)
 
 
-def _runtime_for(message: InboundMessage, pipeline: Pipeline) -> Runtime:
-    """The runtime, or a logged ConfigError that leaves the message to Service Bus (abandon, then DLQ)."""
+def _runtime_for(message: InboundMessage, pipeline: PipelineSpec) -> Runtime:
+    """The runtime, or a logged SettingsError that leaves the message to Service Bus (abandon, then DLQ)."""
     try:
         return current_runtime()
-    except ConfigError as error:
+    except SettingsError as error:
         # Nothing can be retried or parked without settings; maxDeliveryCount dead-letters the
         # message if nobody fixes them. The problems name settings, never their secret values.
         LogContext.of(pipeline.parked_by, message).log(
@@ -167,12 +168,12 @@ def _runtime_for(message: InboundMessage, pipeline: Pipeline) -> Runtime:
         raise
 
 
-def _deliver(message: InboundMessage, pipeline: Pipeline, handler: Handler, runtime: Runtime) -> Outcome:
-    log = LogContext.of(pipeline.parked_by, message)
+def _deliver(message: InboundMessage, route: Route, handler: Handler, runtime: Runtime) -> MessageOutcome:
+    log = LogContext.of(route.parked_by, message)
     try:
         return handler(message, log)
-    except IntegrationError as error:
-        redelivery = Redelivery(pipeline=pipeline, sender=runtime.sender, policy=runtime.policy, now=runtime.now)
+    except DeliveryError as error:
+        redelivery = Redelivery(route=route, sender=runtime.sender, policy=runtime.policy, now=runtime.now)
         try:
             outcome = redelivery.handle(message, error)
         except SendFailed:
@@ -187,7 +188,7 @@ def _deliver(message: InboundMessage, pipeline: Pipeline, handler: Handler, runt
         raise
 
 
-def loggable(error: IntegrationError) -> str:
+def loggable(error: DeliveryError) -> str:
     """The error for a log line: codes, paths and statuses, never values from the message."""
     if isinstance(error, ContractViolation):
         return f"{error.reason}: {error.contract} {error.json_path} violates '{error.rule}'"

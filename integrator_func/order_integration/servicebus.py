@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Protocol
 
+from order_integration.errors import IntegrationError
 
 # MessageId and SessionId are at most 128 characters; azure-servicebus refuses longer ones with a
 # ValueError while building the message (https://learn.microsoft.com/azure/service-bus-messaging/service-bus-quotas).
@@ -29,7 +30,7 @@ class OutboundMessage:
     application_properties: Mapping[str, Any] = field(default_factory=dict)
 
 
-class SendFailed(Exception):
+class SendFailed(IntegrationError):
     """Service Bus did not accept a message; the caller must not complete the one it came from."""
 
     def __init__(self, *, queue: str, message_id: str, cause: str) -> None:

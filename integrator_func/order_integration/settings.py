@@ -6,28 +6,41 @@ the worker sees them). Every problem is reported at once, so one redeploy fixes 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Mapping, overload
 from urllib.parse import urlsplit
 
-DEFAULT_RETRY_MAX_SPAN_MINUTES = 90
-# Business Central stops a request after 10 minutes of execution ("HTTP response code 504 - Gateway
-# Timeout is returned when a request exceeds 10-minutes execution time",
-# https://learn.microsoft.com/dynamics365/business-central/dev-itpro/api-reference/v2.0/dynamics-current-limits);
-# 5 more minutes of margin for clock skew and the commit itself.
-DEFAULT_ERP_UNKNOWN_OUTCOME_RETRY_MINUTES = 15
+from order_integration.errors import IntegrationError
+from order_integration.redelivery import Route
+from topology import (
+    DUPLICATE_DETECTION_WINDOW,
+    ERP_UNKNOWN_OUTCOME_WAIT,
+    PIPELINES,
+    QUEUE_CREATED_AT_SETTING,
+    RETRY_MAX_SPAN,
+    MinutesSetting,
+    retry_rule_problem,
+)
+
 # A Key Vault reference the platform could not resolve reaches the worker as the reference string
 # itself ("If a reference isn't resolved properly, the reference string is used instead",
 # https://learn.microsoft.com/azure/app-service/app-service-key-vault-references#troubleshoot-key-vault-references).
 _KEY_VAULT_REFERENCE = "@microsoft.keyvault("
 _BOOLEANS = {"true": True, "false": False}
-_WINDOW = "ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES"
-_QUEUE_CREATED_AT = "ONLINE_ORDERS_QUEUE_CREATED_AT"
-_MAX_WINDOW_MINUTES = 7 * 24 * 60
+# Service Bus entity names: letters, digits, periods, hyphens, underscores and slashes, starting and
+# ending with a letter or digit, at most 260 characters
+# (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftservicebus).
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,258}[A-Za-z0-9])?")
+# An API key travels as a header value: visible ASCII only.
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]+")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
+_NAMESPACE = "ServiceBusConnection__fullyQualifiedNamespace"
 
 
-class ConfigError(Exception):
+class SettingsError(IntegrationError):
     """The Function App's settings are missing or invalid; `problems` lists each one."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -56,6 +69,8 @@ class Settings:
     # order is looked up before it is created (order_integration.first_delivery).
     online_orders_duplicate_detection_minutes: int | None = None
     online_orders_queue_created_at: datetime | None = None
+    # Per integrator function: the queue its trigger is bound to and where it parks.
+    routes: Mapping[str, Route] = field(default_factory=lambda: _routes({}, []))
 
     def __repr__(self) -> str:
         # The API keys must never reach a log line, even through a debug print of the settings.
@@ -69,12 +84,12 @@ class Settings:
             f"erp_unknown_outcome_retry_minutes={self.erp_unknown_outcome_retry_minutes}, "
             f"online_orders_duplicate_detection_minutes={self.online_orders_duplicate_detection_minutes}, "
             f"online_orders_queue_created_at={self.online_orders_queue_created_at}, "
-            "api keys hidden)"
+            f"routes={dict(self.routes)!r}, api keys hidden)"
         )
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the settings from `environ` (default: the process environment) or raise ConfigError."""
+    """Read the settings from `environ` (default: the process environment) or raise SettingsError."""
     env = os.environ if environ is None else environ
     problems: list[str] = []
 
@@ -86,10 +101,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     def base_url(name: str) -> str:
         value = required(name).rstrip("/")
-        if value:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                problems.append(f"{name}={value!r} is not an absolute http(s) URL")
+        if value and not _is_base_url(value):
+            # Not echoed: a URL pasted with credentials in it must not reach a log line.
+            problems.append(
+                f"{name} must be an absolute http(s) URL without user name, password, query or fragment"
+                " (the integrator appends paths and sends the key as a header)"
+            )
         return value
 
     def api_key(name: str) -> str:
@@ -101,23 +118,24 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 "yet (role assignments take minutes) or the secret does not exist; check the setting's "
                 "Key Vault reference status, then restart the Function App"
             )
+        elif value and not _HEADER_VALUE.fullmatch(value):
+            problems.append(
+                f"{name} contains characters an HTTP header cannot carry (spaces, line breaks or non-ASCII);"
+                " store the key again without them"
+            )
         return value
 
-    namespace = required("ServiceBusConnection__fullyQualifiedNamespace")
-    if namespace and ("/" in namespace or "." not in namespace):
-        problems.append(
-            "ServiceBusConnection__fullyQualifiedNamespace must be a host name such as "
-            f"'sb-orderbridge-dev.servicebus.windows.net', not {namespace!r}"
-        )
-    retry_span = _minutes(env, "RETRY_MAX_SPAN_MINUTES", DEFAULT_RETRY_MAX_SPAN_MINUTES, problems)
-    unknown_outcome_wait = _minutes(
-        env, "ERP_UNKNOWN_OUTCOME_RETRY_MINUTES", DEFAULT_ERP_UNKNOWN_OUTCOME_RETRY_MINUTES, problems
+    namespace = required(_NAMESPACE)
+    if namespace and not _HOST_NAME.fullmatch(namespace):
+        problems.append(_namespace_problem(namespace))
+    retry_span = _minutes(env, RETRY_MAX_SPAN, problems)
+    unknown_outcome_wait = _minutes(env, ERP_UNKNOWN_OUTCOME_WAIT, problems)
+    rule = retry_rule_problem(
+        retry_span, unknown_outcome_wait,
+        span_name=RETRY_MAX_SPAN.app_setting, wait_name=ERP_UNKNOWN_OUTCOME_WAIT.app_setting,
     )
-    if 0 < retry_span <= unknown_outcome_wait:
-        problems.append(
-            f"ERP_UNKNOWN_OUTCOME_RETRY_MINUTES ({unknown_outcome_wait}) must be less than "
-            f"RETRY_MAX_SPAN_MINUTES ({retry_span}), or an order whose create timed out is parked after one retry"
-        )
+    if rule:
+        problems.append(rule)
     window_minutes, queue_created_at = _online_orders_queue(env, problems)
     settings = Settings(
         service_bus_namespace=namespace,
@@ -132,22 +150,60 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         erp_unknown_outcome_retry_minutes=unknown_outcome_wait,
         online_orders_duplicate_detection_minutes=window_minutes,
         online_orders_queue_created_at=queue_created_at,
+        routes=_routes(env, problems),
     )
     if problems:
-        raise ConfigError(problems)
+        raise SettingsError(problems)
     return settings
 
 
 def _online_orders_queue(env: Mapping[str, str], problems: list[str]) -> tuple[int | None, datetime | None]:
     """The online-orders queue's duplicate-detection window and creation time: both, or neither."""
-    minutes = _minutes(env, _WINDOW, None, problems)
-    if minutes is not None and minutes > _MAX_WINDOW_MINUTES:
-        problems.append(f"{_WINDOW}={minutes} exceeds Service Bus's longest window, 7 days ({_MAX_WINDOW_MINUTES})")
-    raw = env.get(_QUEUE_CREATED_AT, "").strip()
-    created_at = _utc_datetime(raw, _QUEUE_CREATED_AT, problems) if raw else None
+    window, created = DUPLICATE_DETECTION_WINDOW.app_setting, QUEUE_CREATED_AT_SETTING
+    minutes = _minutes(env, DUPLICATE_DETECTION_WINDOW, problems, optional=True)
+    raw = env.get(created, "").strip()
+    created_at = _utc_datetime(raw, created, problems) if raw else None
     if (minutes is None) != (not raw):
-        problems.append(f"set both {_WINDOW} and {_QUEUE_CREATED_AT}, or neither (then every order is looked up)")
+        problems.append(f"set both {window} and {created}, or neither (then every order is looked up)")
     return minutes, created_at
+
+
+def _routes(env: Mapping[str, str], problems: list[str]) -> dict[str, Route]:
+    """Each function's queue and parking queue, from the settings its trigger binding reads too;
+    an app whose settings do not name them uses the queues the topology declares."""
+
+    def queue(setting: str, declared: str) -> str:
+        value = env.get(setting, "").strip() or declared
+        if not _QUEUE_NAME.fullmatch(value):
+            problems.append(f"{setting} is not a Service Bus queue name (letters, digits, . _ - /; at most 260)")
+        return value
+
+    return {
+        p.function_name: Route(
+            queue(p.queue_setting, p.queue_name), queue(p.parking_queue_setting, p.parking_queue_name), p.parked_by
+        )
+        for p in PIPELINES
+    }
+
+
+def _is_base_url(value: str) -> bool:
+    """An absolute http(s) URL the integrator can append paths to, with nothing secret in it."""
+    parts = urlsplit(value)
+    return (
+        parts.scheme in ("http", "https") and bool(parts.hostname) and not (parts.username or parts.password)
+        and not parts.query and not parts.fragment and "?" not in value and "#" not in value
+    )
+
+
+def _namespace_problem(value: str) -> str:
+    """What is wrong with the namespace setting, without repeating its value (it may hold a key)."""
+    if "sharedaccesskey" in value.lower() or "endpoint=" in value.lower():
+        return (
+            f"{_NAMESPACE} holds a connection string, not a host name: set it to the namespace's host name"
+            " only (e.g. 'sb-orderbridge-dev.servicebus.windows.net'; the app connects with its managed"
+            " identity) and rotate the key that was pasted"
+        )
+    return f"{_NAMESPACE} must be a host name such as 'sb-orderbridge-dev.servicebus.windows.net'"
 
 
 def _utc_datetime(raw: str, name: str, problems: list[str]) -> datetime | None:
@@ -173,22 +229,23 @@ def _boolean(raw: str, name: str, problems: list[str]) -> bool:
 
 
 @overload
-def _minutes(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int: ...
+def _minutes(env: Mapping[str, str], setting: MinutesSetting, problems: list[str]) -> int: ...
 
 
 @overload
-def _minutes(env: Mapping[str, str], name: str, default: None, problems: list[str]) -> int | None: ...
+def _minutes(
+    env: Mapping[str, str], setting: MinutesSetting, problems: list[str], *, optional: bool
+) -> int | None: ...
 
 
-def _minutes(env: Mapping[str, str], name: str, default: int | None, problems: list[str]) -> int | None:
-    """A whole number of minutes ≥ 1 from `env`, or `default` when unset."""
-    raw = env.get(name, "").strip()
+def _minutes(
+    env: Mapping[str, str], setting: MinutesSetting, problems: list[str], *, optional: bool = False
+) -> int | None:
+    """`setting` from `env`, in the range the stack config enforces too; unset: its default (or None)."""
+    raw = env.get(setting.app_setting, "").strip()
     if not raw:
-        return default
-    try:
-        minutes = int(raw)
-    except ValueError:
-        minutes = 0
-    if minutes < 1:
-        problems.append(f"{name}={raw!r} must be a whole number of minutes ≥ 1")
+        return None if optional else setting.default
+    minutes = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else -1
+    if not setting.accepts(minutes):
+        problems.append(f"{setting.app_setting}={raw[:20]!r} must be {setting.range_text()}")
     return minutes

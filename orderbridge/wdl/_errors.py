@@ -1,6 +1,6 @@
 """Exceptions raised by the workflow engine.
 
-WdlError
+WdlError                        (under orderbridge.errors.OrderbridgeError, the tooling's root)
 ├── ExpressionSyntaxError       an expression does not parse (text and position given)
 ├── ExpressionEvaluationError   an expression parses but cannot be evaluated
 │   ├── UnknownFunctionError    the function is not in the library (never a silent null)
@@ -13,8 +13,10 @@ WdlError
 """
 from __future__ import annotations
 
+from orderbridge.errors import OrderbridgeError
 
-class WdlError(Exception):
+
+class WdlError(OrderbridgeError):
     """Root of every error the engine raises; carries where it happened."""
 
     def __init__(self, message: str, *, expression: str | None = None, path: str | None = None) -> None:

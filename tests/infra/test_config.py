@@ -1,9 +1,10 @@
-"""Stack configuration: every invalid value is a ConfigError naming the key, all reported at once."""
+"""Stack configuration: every invalid value is a StackConfigError naming the key, all reported at once."""
 from __future__ import annotations
 
 import pytest
 
-from infra.config import ConfigError, SecretText, max_event_batch_size, parse_config
+from infra.config import SecretText, max_event_batch_size, parse_config
+from infra.errors import StackConfigError
 from orderbridge.synth import read_stack_file
 
 SECRET_KEYS = {"orderbridge:ecpApiKey", "orderbridge:erpApiKey"}
@@ -28,7 +29,7 @@ def problems_for(**changes: str | None) -> list[str]:
             values.pop(full, None)
         else:
             values[full] = value
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(StackConfigError) as raised:
         parse_config("dev", values, SECRET_KEYS)
     return raised.value.problems
 
@@ -106,7 +107,7 @@ def test_missing_required_key_is_reported(key: str) -> None:
 
 def test_plain_text_api_key_is_refused_with_the_fix() -> None:
     values = dict(VALID)
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(StackConfigError) as raised:
         parse_config("dev", values, {"orderbridge:erpApiKey"})
     (problem,) = raised.value.problems
     assert problem.startswith("orderbridge:ecpApiKey is stored as plain text")
@@ -145,7 +146,7 @@ def test_dev_and_prod_differ_where_teams_differ() -> None:
 @pytest.mark.parametrize(("stack", "suffix"), [("staging", "abc"), ("Dev", ""), ("my-dev", "")])
 def test_stack_name_and_suffix_must_fit_globally_unique_names(stack: str, suffix: str) -> None:
     values = {**VALID, "orderbridge:nameSuffix": suffix}
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(StackConfigError) as raised:
         parse_config(stack, values, SECRET_KEYS)
     assert any(f"stack name '{stack}'" in p for p in raised.value.problems)
 

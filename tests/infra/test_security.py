@@ -9,7 +9,7 @@ import pytest
 from infra import roles
 from infra.config import parse_config
 from infra.pipeline import dead_letter_container
-from infra.topology import PIPELINES
+from topology import PIPELINES
 from orderbridge.synth import REDACTED, Synthesis, SynthResource, read_stack_file
 
 ROLE_BY_ID = {role.id: role for role in roles.DATA_PLANE_ROLES}

@@ -12,9 +12,9 @@ import pytest
 from infra import roles
 from infra.config import parse_config, parse_duration
 from infra.pipeline import dead_letter_container
-from infra.topology import PIPELINES, PipelineSpec
-from orderbridge import workflow_definitions
-from orderbridge.packaging import REPO_ROOT, package_reference
+from topology import PIPELINES, PipelineSpec
+from infra import workflow_definitions
+from infra.package import REPO_ROOT, package_reference
 from orderbridge.synth import MOCK_CREATED_AT, OfflineMocks, Synthesis, SynthResource, read_stack_file, synthesize
 from pulumi.runtime.mocks import MockCallArgs
 
@@ -220,7 +220,11 @@ def test_function_app_settings_are_the_agreed_ones(stack: Synthesis) -> None:
         "PYTHON_THREADPOOL_THREAD_COUNT", "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
         "ServiceBusConnection__credential", "ServiceBusConnection__clientId", "AZURE_CLIENT_ID",
         "ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES", "ONLINE_ORDERS_QUEUE_CREATED_AT",
+        "ONLINE_ORDERS_QUEUE", "ONLINE_ORDERS_PARKING_QUEUE", "ORDER_UPDATES_QUEUE", "ORDER_UPDATES_PARKING_QUEUE",
     }
+    for spec in PIPELINES:
+        assert settings[spec.queue_setting] == spec.queue_name
+        assert settings[spec.parking_queue_setting] == spec.parking_queue_name
     assert settings["ServiceBusConnection__fullyQualifiedNamespace"] == f"sb-orderbridge-{stack.stack}.servicebus.windows.net"
     assert settings["AzureWebJobsStorage__accountName"] == f"storderbridge{stack.stack}fn"
     assert settings["ERP_BASE_URL"] == config.erp_base_url and settings["ECP_BASE_URL"] == config.ecp_base_url
@@ -268,14 +272,18 @@ def integrator_bindings() -> dict[str, dict]:
 
 def test_integrator_bindings_listen_on_queues_that_exist_with_matching_sessions(stack: Synthesis) -> None:
     queues = {q.revealed_inputs()["queueName"]: q.revealed_inputs() for q in stack.of_type("servicebus:Queue")}
-    settings = {s["name"] for s in one(stack, "web:WebApp").revealed_inputs()["siteConfig"]["appSettings"]}
+    settings = {s["name"]: s["value"] for s in one(stack, "web:WebApp").revealed_inputs()["siteConfig"]["appSettings"]}
     receivers = {stack.named(a.name).revealed_inputs()["scope"].rsplit("/", 1)[-1]
                  for a in stack.of_type("authorization:RoleAssignment") if a.name.endswith("-function-receiver")}
     bindings = integrator_bindings()
     assert set(bindings) == {spec.function_name for spec in PIPELINES}
     for function, binding in bindings.items():
-        name = binding["queueName"]
+        expression = binding["queueName"]
+        # A binding expression, resolved from the app settings as the Functions host does at indexing.
+        assert expression.startswith("%") and expression.endswith("%"), expression
+        name = settings[expression.strip("%")]
         assert name in queues, f"{function} listens on {name}, not in the topology"
+        assert name in receivers, f"{function} has no receiver role on {name}"
         assert queues[name]["requiresSession"] is bool(binding.get("isSessionsEnabled")), name
         assert f"{binding['connection']}__fullyQualifiedNamespace" in settings
         assert name in receivers, f"the Function App may not receive from {name}"
@@ -372,3 +380,6 @@ def test_the_integrator_accepts_the_settings_the_stack_gives_it(stack: Synthesis
     assert loaded.erp_prices_include_tax is config_of(stack).erp_prices_include_tax
     assert loaded.online_orders_duplicate_detection_minutes == int(settings["ONLINE_ORDERS_DUPLICATE_DETECTION_MINUTES"])
     assert loaded.online_orders_queue_created_at is not None
+    for spec in PIPELINES:
+        route = loaded.routes[spec.function_name]
+        assert (route.queue, route.parking_queue) == (spec.queue_name, spec.parking_queue_name)

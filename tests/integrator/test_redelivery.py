@@ -6,11 +6,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from order_integration.errors import MappingError, OutcomeUnknown, TargetUnavailable
-from order_integration.messages import InboundMessage, Outcome
-from order_integration.redelivery import Pipeline, Redelivery, RetryPolicy, replay_message
+from order_integration.messages import InboundMessage, MessageOutcome
+from order_integration.redelivery import Redelivery, RetryPolicy, Route, replay_message
 from order_integration.servicebus import InMemorySender, OutboundMessage, SendFailed
 
-PIPELINE = Pipeline(parked_by="erp-integrator", queue="online-orders", parking_queue="online-orders-rejected")
+ORDERS = Route(queue="online-orders", parking_queue="online-orders-rejected", parked_by="erp-integrator")
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 BODY = b'{"id": "ord-7"}'
 PROPS = {"eventType": "ECP.Order.Created", "eventSource": "/ecp/orders", "dataVersion": "1.0"}
@@ -25,7 +25,7 @@ class Clock:
 
 
 def redelivery(sender: InMemorySender, clock: Clock, policy: RetryPolicy = RetryPolicy()) -> Redelivery:
-    return Redelivery(pipeline=PIPELINE, sender=sender, policy=policy, now=clock.now, unit_random=lambda: 0.5)
+    return Redelivery(route=ORDERS, sender=sender, policy=policy, now=clock.now, unit_random=lambda: 0.5)
 
 
 def original() -> InboundMessage:
@@ -64,7 +64,7 @@ def test_jitter_stays_within_ten_percent():
 def test_transient_failure_schedules_a_copy_with_derived_id_and_retry_properties():
     sender, clock = InMemorySender(), Clock()
     outcome = redelivery(sender, clock).handle(original(), TargetUnavailable("ERP answered HTTP 503"))
-    assert outcome is Outcome.RETRY_SCHEDULED
+    assert outcome is MessageOutcome.RETRY_SCHEDULED
     [sent] = sender.messages("online-orders")
     assert sent.enqueue_at == T0 + timedelta(seconds=30)
     assert sent.message.message_id == "ord-7+retry1"
@@ -96,7 +96,7 @@ def test_session_id_is_kept_on_retries_so_the_order_stays_in_its_session():
     sender, clock = InMemorySender(), Clock()
     message = InboundMessage(body=b"{}", message_id="SO-1-3", session_id="ord-7", application_properties=PROPS)
     Redelivery(
-        pipeline=Pipeline("ecp-integrator", "order-updates", "order-updates-rejected"),
+        route=Route("order-updates", "order-updates-rejected", "ecp-integrator"),
         sender=sender,
         policy=RetryPolicy(),
         now=clock.now,
@@ -114,7 +114,7 @@ def test_retries_span_the_configured_time_then_park_with_retries_exhausted():
     while True:
         attempts += 1
         outcome = worker.handle(message, TargetUnavailable("ERP answered HTTP 503"))
-        if outcome is Outcome.PARKED:
+        if outcome is MessageOutcome.PARKED:
             break
         [due] = sender.messages("online-orders")
         clock.value = due.enqueue_at
@@ -135,7 +135,7 @@ def test_permanent_failure_parks_at_once_with_reason_description_body_and_proper
     sender, clock = InMemorySender(), Clock()
     error = MappingError(field="$.lines[1].quantity", message="must be a whole number")
     outcome = redelivery(sender, clock).handle(original(), error)
-    assert outcome is Outcome.PARKED
+    assert outcome is MessageOutcome.PARKED
     [parked] = sender.messages("online-orders-rejected")
     assert parked.enqueue_at is None
     assert parked.message.body == BODY
@@ -158,13 +158,13 @@ def test_a_failing_send_raises_so_the_message_is_not_completed(error):
         redelivery(sender, clock).handle(original(), error)
 
 
-UPDATES = Pipeline(parked_by="ecp-integrator", queue="order-updates", parking_queue="order-updates-rejected")
+UPDATES = Route(queue="order-updates", parking_queue="order-updates-rejected", parked_by="ecp-integrator")
 
 
 def retry_until_parked(worker: Redelivery, sender: InMemorySender, clock: Clock, message: InboundMessage):
     """Fail `message` transiently on every delivery until it is parked; the parked message."""
-    queue, parking = worker.pipeline.queue, worker.pipeline.parking_queue
-    while worker.handle(message, TargetUnavailable("ECP answered HTTP 503")) is Outcome.RETRY_SCHEDULED:
+    queue, parking = worker.route.queue, worker.route.parking_queue
+    while worker.handle(message, TargetUnavailable("ECP answered HTTP 503")) is MessageOutcome.RETRY_SCHEDULED:
         [due] = sender.messages(queue)
         clock.value = due.enqueue_at
         [due] = sender.take_due(queue, clock.value)
@@ -179,7 +179,7 @@ def session_message() -> InboundMessage:
 
 def test_a_parked_message_keeps_its_retry_history_under_other_names_and_its_session():
     sender, clock = InMemorySender(), Clock()
-    worker = Redelivery(pipeline=UPDATES, sender=sender, policy=RetryPolicy(), now=clock.now, unit_random=lambda: 0.5)
+    worker = Redelivery(route=UPDATES, sender=sender, policy=RetryPolicy(), now=clock.now, unit_random=lambda: 0.5)
     parked = retry_until_parked(worker, sender, clock, session_message())
     props = parked.message.application_properties
     assert props["reason"] == "RetriesExhausted" and props["sessionId"] == "ord-7"
@@ -191,7 +191,7 @@ def test_a_parked_message_keeps_its_retry_history_under_other_names_and_its_sess
 
 def test_a_replayed_message_gets_a_new_id_its_session_and_the_whole_retry_span_again():
     sender, clock = InMemorySender(duplicate_detection_window=timedelta(days=1), now=lambda: clock.value), Clock()
-    worker = Redelivery(pipeline=UPDATES, sender=sender, policy=RetryPolicy(), now=clock.now, unit_random=lambda: 0.5)
+    worker = Redelivery(route=UPDATES, sender=sender, policy=RetryPolicy(), now=clock.now, unit_random=lambda: 0.5)
     parked = retry_until_parked(worker, sender, clock, session_message())
 
     replay = replay_message(as_received(parked))
@@ -202,7 +202,7 @@ def test_a_replayed_message_gets_a_new_id_its_session_and_the_whole_retry_span_a
     [delivered] = sender.take_due("order-updates", clock.value)
 
     # The target is still flaky: a first failure is retried, not parked as RetriesExhausted.
-    assert worker.handle(as_received(delivered), TargetUnavailable("down again")) is Outcome.RETRY_SCHEDULED
+    assert worker.handle(as_received(delivered), TargetUnavailable("down again")) is MessageOutcome.RETRY_SCHEDULED
     [retry] = sender.messages("order-updates")
     assert retry.message.message_id == "SO-1-3+replay1+retry1"  # not a duplicate of the first chain's
     assert retry.message.session_id == "ord-7" and sender.dropped == []
@@ -243,7 +243,7 @@ def test_a_128_character_id_still_gets_a_retry_within_the_id_limit_distinct_from
     sender, clock = InMemorySender(), Clock()
     worker = redelivery(sender, clock)
     for message_id in (LONG_ID, OTHER_LONG_ID):
-        assert worker.handle(long_message(message_id), TargetUnavailable("down")) is Outcome.RETRY_SCHEDULED
+        assert worker.handle(long_message(message_id), TargetUnavailable("down")) is MessageOutcome.RETRY_SCHEDULED
     first, other = (sent.message for sent in sender.messages("online-orders"))
     assert len(first.message_id) == len(other.message_id) == 128
     assert first.message_id.startswith("ord-777") and first.message_id.endswith("+retry1")
@@ -262,7 +262,7 @@ def test_a_128_character_id_is_parked_within_the_id_limit_and_a_repeated_park_is
     worker = redelivery(sender, clock)
     error = MappingError(field="$.currency", message="unknown")
     for message_id in (LONG_ID, LONG_ID, OTHER_LONG_ID):
-        assert worker.handle(long_message(message_id), error) is Outcome.PARKED
+        assert worker.handle(long_message(message_id), error) is MessageOutcome.PARKED
     parked = [sent.message for sent in sender.messages("online-orders-rejected")]
     assert [len(m.message_id) for m in parked] == [128, 128]
     assert parked[0].message_id.endswith("+parked") and parked[0].message_id != parked[1].message_id
@@ -272,14 +272,14 @@ def test_a_128_character_id_is_parked_within_the_id_limit_and_a_repeated_park_is
 
 def test_a_parked_128_character_id_is_replayed_within_the_id_limit_and_each_replay_is_unique():
     sender, clock = InMemorySender(duplicate_detection_window=timedelta(days=1), now=lambda: clock.value), Clock()
-    worker = Redelivery(pipeline=UPDATES, sender=sender, policy=RetryPolicy(), now=clock.now, unit_random=lambda: 0.5)
+    worker = Redelivery(route=UPDATES, sender=sender, policy=RetryPolicy(), now=clock.now, unit_random=lambda: 0.5)
     parked = retry_until_parked(worker, sender, clock, long_message(session_id="ord-7"))
 
     replay = replay_message(as_received(parked))
     assert len(replay.message_id) == 128 and replay.message_id.endswith("+replay1")
     sender.send("order-updates", replay)
     [delivered] = sender.take_due("order-updates", clock.value)
-    assert worker.handle(as_received(delivered), TargetUnavailable("down")) is Outcome.RETRY_SCHEDULED
+    assert worker.handle(as_received(delivered), TargetUnavailable("down")) is MessageOutcome.RETRY_SCHEDULED
     [retry] = sender.messages("order-updates")
     assert len(retry.message.message_id) == 128 and retry.message.message_id.endswith("+retry1")
     assert sender.dropped == []
@@ -310,7 +310,7 @@ def test_a_create_lost_after_the_span_ran_out_gets_one_last_retry_after_the_erps
     worker = redelivery(sender, clock, RetryPolicy(max_span=timedelta(minutes=60)))
     clock.value = T0 + timedelta(minutes=61)
 
-    assert worker.handle(failing_since(T0, 8), lost_create()) is Outcome.RETRY_SCHEDULED
+    assert worker.handle(failing_since(T0, 8), lost_create()) is MessageOutcome.RETRY_SCHEDULED
 
     [last] = sender.messages("online-orders")
     assert last.enqueue_at == clock.value + timedelta(seconds=WAIT)
@@ -327,7 +327,7 @@ def test_the_last_retry_after_a_lost_create_is_parked_if_it_fails_too():
     clock.value = last.enqueue_at
 
     assert worker.handle(as_received(last), TargetUnavailable("ERP answered HTTP 503 on GET /salesOrders")) is (
-        Outcome.PARKED
+        MessageOutcome.PARKED
     )
     [parked] = sender.messages("online-orders-rejected")
     description = parked.message.application_properties["description"]
@@ -343,7 +343,7 @@ def test_a_create_lost_again_on_the_last_retry_is_parked_saying_when_a_replay_is
     [last] = sender.take_due("online-orders", T0 + timedelta(minutes=76))
     clock.value = last.enqueue_at
 
-    assert worker.handle(as_received(last), lost_create()) is Outcome.PARKED
+    assert worker.handle(as_received(last), lost_create()) is MessageOutcome.PARKED
 
     [parked] = sender.messages("online-orders-rejected")
     description = parked.message.application_properties["description"]

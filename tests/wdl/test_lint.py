@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from orderbridge.wdl import lint
-from orderbridge.workflow_definitions import WORKFLOWS_DIR
+from infra.workflow_definitions import WORKFLOWS_DIR
 
 from tests.wdl.helpers import definition
 

@@ -32,7 +32,7 @@ from orderbridge.wdl import (
     VirtualClock,
     run,
 )
-from orderbridge.workflow_definitions import load_definition
+from infra.workflow_definitions import load_definition
 
 SERVICE_BUS_HOST = "sb-orderbridge-test.servicebus.windows.net"
 SERVICE_BUS_AUDIENCE = "https://servicebus.azure.net"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from orderbridge.wdl import HttpRequest, HttpResponse, SystemClock, TriggerInput, WorkflowHost, lint
-from orderbridge.workflow_definitions import declared_parameters, load_definition, trigger_name, workflow_path
+from infra.workflow_definitions import declared_parameters, load_definition, trigger_name, workflow_path
 
 from tests.workflows._harness import (
     ERP_EVENTS,

@@ -14,7 +14,7 @@ import pytest
 from orderbridge.wdl import HttpResponse, RunResult, TransportError
 from orderbridge.wdl import _actions
 from orderbridge.wdl._runtime import Outcome
-from orderbridge.workflow_definitions import load_definition
+from infra.workflow_definitions import load_definition
 
 from tests.workflows._harness import (
     EVENT_GRID_TIMEOUT_SECONDS,

@@ -9,13 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from orderbridge.packaging import (
-    MANIFEST_NAME,
-    PackagingError,
-    build_package,
-    package_reference,
-    source_hash,
-)
+from infra.errors import PackageNotBuilt
+from infra.package import MANIFEST_NAME, package_reference, source_hash
+from orderbridge.errors import PackageBuildError
+from orderbridge.packaging import build_package
 
 
 @pytest.fixture
@@ -31,6 +28,8 @@ def repo(tmp_path: Path) -> Path:
     (root / "integrator_func" / "local.settings.json").write_text('{"Values": {"ERP_API_KEY": "s3cret"}}')
     (root / "schemas").mkdir()
     (root / "schemas" / "order.schema.json").write_text("{}\n")
+    (root / "topology").mkdir()
+    (root / "topology" / "__init__.py").write_text("PIPELINES = ()\n")
     return root
 
 
@@ -49,12 +48,12 @@ class FakePip:
         return subprocess.CompletedProcess(command, self.returncode, "", self.stderr)
 
 
-def test_zip_has_sources_at_root_schemas_beside_and_wheels_in_python_packages(repo: Path) -> None:
+def test_zip_has_sources_at_root_schemas_and_topology_beside_and_wheels_in_python_packages(repo: Path) -> None:
     ref = build_package(repo, pip=FakePip())
     names = set(zipfile.ZipFile(ref.path).namelist())
     assert names == {
         "function_app.py", "host.json", "requirements.txt", "order_integration/__init__.py",
-        "schemas/order.schema.json", ".python_packages/lib/site-packages/httpx/__init__.py",
+        "schemas/order.schema.json", "topology/__init__.py", ".python_packages/lib/site-packages/httpx/__init__.py",
     }, "local.settings.json (secrets) and caches must not ship"
 
 
@@ -85,16 +84,19 @@ def test_source_hash_follows_code_and_schemas_not_local_noise(repo: Path) -> Non
     assert source_hash(repo) == before
     (repo / "schemas" / "order.schema.json").write_text('{"type": "object"}\n')
     assert source_hash(repo) != before
+    changed_schemas = source_hash(repo)
+    (repo / "topology" / "__init__.py").write_text("PIPELINES = ('x',)\n")
+    assert source_hash(repo) != changed_schemas
 
 
 def test_pip_failure_is_a_packaging_error_with_pips_message(repo: Path) -> None:
-    with pytest.raises(PackagingError, match="no matching distribution for httpx"):
+    with pytest.raises(PackageBuildError, match="no matching distribution for httpx"):
         build_package(repo, pip=FakePip(returncode=1, stderr="ERROR: no matching distribution for httpx"))
 
 
 def test_missing_requirements_is_reported(repo: Path) -> None:
     (repo / "integrator_func" / "requirements.txt").unlink()
-    with pytest.raises(PackagingError, match="requirements.txt is missing"):
+    with pytest.raises(PackageBuildError, match="requirements.txt is missing"):
         build_package(repo, pip=FakePip())
 
 
@@ -105,12 +107,12 @@ def test_synth_reference_needs_no_dist(repo: Path) -> None:
 
 
 def test_deployment_refuses_a_missing_or_stale_package(repo: Path) -> None:
-    with pytest.raises(PackagingError, match="run `orderbridge package`"):
+    with pytest.raises(PackageNotBuilt, match="run `orderbridge package`"):
         package_reference(repo, require_built=True)
     build_package(repo, pip=FakePip())
     assert package_reference(repo, require_built=True).path.is_file()
     (repo / "integrator_func" / "function_app.py").write_text("app = 'changed'\n")
-    with pytest.raises(PackagingError, match="other sources than the checkout"):
+    with pytest.raises(PackageNotBuilt, match="other sources than the checkout"):
         package_reference(repo, require_built=True)
 
 
@@ -119,7 +121,7 @@ def test_real_pip_accepts_the_cross_platform_flags(repo: Path) -> None:
     def offline_pip(command: Sequence[str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*command, "--no-index"], capture_output=True, text=True, check=False)
 
-    with pytest.raises(PackagingError) as raised:
+    with pytest.raises(PackageBuildError) as raised:
         build_package(repo, pip=offline_pip)
     message = str(raised.value)
     assert "httpx" in message and "no such option" not in message.lower(), message

@@ -14,16 +14,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from infra.errors import WorkflowDefinitionError
+
 WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
 
 # Azure's limits for a trigger's concurrency and waiting runs (same page as above).
 MAX_TRIGGER_RUNS = 100
 MAX_WAITING_RUNS = 100
 WAITING_RUNS_ABOVE_RUNS = 10
-
-
-class WorkflowDefinitionError(ValueError):
-    """A workflow file is missing, not JSON, or not shaped as orderbridge expects."""
 
 
 def workflow_path(name: str) -> Path:

@@ -11,10 +11,11 @@ import pulumi
 import pytest
 from click.testing import CliRunner
 
-from infra.config import ConfigError
-from orderbridge import packaging, synth
+from infra.errors import StackConfigError
+from infra import package
+from orderbridge import synth
 from orderbridge.cli import main
-from orderbridge.packaging import REPO_ROOT
+from infra.package import REPO_ROOT
 from orderbridge.synth import (
     REDACTED,
     SNAPSHOT_DIR,
@@ -84,7 +85,7 @@ def test_invalid_config_fails_naming_the_key(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.broken.yaml").write_text(
         stack_file.replace("orderbridge:eventBatchSize: 1", "orderbridge:eventBatchSize: 9999"), encoding="utf-8"
     )
-    with pytest.raises(ConfigError, match="orderbridge:eventBatchSize"):
+    with pytest.raises(StackConfigError, match="orderbridge:eventBatchSize"):
         synthesize("broken", repo_root=tmp_path)
 
 
@@ -142,13 +143,13 @@ def test_main_program_reads_config_builds_and_exports_with_a_built_package(
 ) -> None:
     """`__main__.py` as `pulumi up` runs it: it insists on a built package and exports build()'s outputs."""
     requested: list[bool] = []
-    real_reference = packaging.package_reference
+    real_reference = package.package_reference
 
-    def reference(repo_root: Path = REPO_ROOT, *, require_built: bool) -> packaging.PackageRef:
+    def reference(repo_root: Path = REPO_ROOT, *, require_built: bool) -> package.PackageRef:
         requested.append(require_built)
         return real_reference(repo_root, require_built=False)  # no dist/ offline
 
-    monkeypatch.setattr(packaging, "package_reference", reference)
+    monkeypatch.setattr(package, "package_reference", reference)
 
     def main_program() -> dict:
         runpy.run_path(str(REPO_ROOT / "__main__.py"))

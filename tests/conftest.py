@@ -1,4 +1,5 @@
-"""Each stack is synthesized once per test session (about 2-3 s each), not once per test."""
+"""Each stack is synthesized once per test session, and cached on disk by the tree's content
+(orderbridge.synth._cache), so test workers and later runs share one synthesis."""
 from __future__ import annotations
 
 import pytest
