@@ -1,6 +1,6 @@
 """Static checks of a definition, each problem with the path of the action it is in.
 
-Checks: `$schema`/`contentVersion` present; one supported trigger; supported action types;
+Checks: one supported trigger; supported action types;
 runAfter naming siblings, with valid statuses and no cycles; expression syntax and arity; unknown
 functions; `parameters('x')` declared; `variables('x')` initialized somewhere; `body('X')`,
 `outputs('X')`, `actions('X')`… naming an action that exists and can have run before (in the
@@ -51,11 +51,9 @@ def lint(definition: Any) -> list[LintProblem]:
     """Every static problem found in `definition` (empty when it is clean)."""
     if not isinstance(definition, dict):
         return [LintProblem("", "a definition must be a JSON object")]
-    problems: list[LintProblem] = []
-    for key in ("$schema", "contentVersion"):
-        if key not in definition:
-            problems.append(LintProblem(key, f"the definition has no '{key}'; Azure requires it"))
-    problems += _lint_triggers(definition.get("triggers"))
+    # `$schema` and `contentVersion` are optional, so their absence is not reported
+    # (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-definition-language#workflow-definition-structure).
+    problems = _lint_triggers(definition.get("triggers"))
     for name, trigger in as_object(definition.get("triggers")).items():
         problems += _lint_runtime_configuration(as_object(trigger), f"triggers.{name}")
     actions = list(_walk(definition.get("actions") or {}, "actions", None))
