@@ -285,10 +285,17 @@ def _lint_reference(action: _Action, where: str, function: str, target: str,
         return [LintProblem(where, f"{function}('{target}') reads an action inside Foreach "
                                    f"'{sorted(outer_loops)[0]}', which has one result per iteration; "
                                    "read it inside that loop")]
-    if target not in _can_have_run(action, by_name):
+    if target not in _can_have_run(action, by_name) and not _until_reads_its_body(action, where, by_name[target]):
         return [LintProblem(where, f"{function}('{target}') names an action that cannot have run before "
                                    f"'{action.name}'; add it to the runAfter chain")]
     return []
+
+
+def _until_reads_its_body(action: _Action, where: str, target: _Action) -> bool:
+    """An Until tests its condition after the actions inside it have run, so its own `expression` may read
+    them (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers#until-action)."""
+    return (str(action.body.get("type", "")).lower() == "until" and where.startswith(f"{action.path}.expression")
+            and action.name in _enclosing(target))
 
 
 def _enclosing(action: _Action) -> set[str]:

@@ -182,3 +182,19 @@ def test_an_expression_in_runtime_configuration_is_reported() -> None:
     paths = [path for path, message in found if "takes literals" in message]
     assert paths == ["triggers.manual.runtimeConfiguration.concurrency.runs",
                      "actions.Each.runtimeConfiguration.concurrency.repetitions"]
+
+
+def test_an_until_condition_may_read_the_actions_inside_the_loop() -> None:
+    """The reference's own Until example tests `outputs('HTTP')` of the HTTP action inside the loop."""
+    loop = definition({"Poll": {"type": "Until", "expression": "@equals(outputs('Count'), 3)", "limit": {"count": 5},
+                                "actions": {"Count": compose("@iterationIndexes('Poll')")}},
+                       "After": compose("@outputs('Count')", {"Poll": []})})
+    assert lint(loop) == []
+
+
+def test_only_the_until_condition_may_read_inside_the_loop_before_it_runs() -> None:
+    loop = definition({"Poll": {"type": "Until", "expression": "@true", "limit": {"count": 1},
+                                "actions": {"Count": compose(1)}},
+                       "Before": compose("@outputs('Count')")})
+    assert problems(lint(loop)) == [("actions.Before.inputs", "outputs('Count') names an action that cannot have "
+                                                              "run before 'Before'; add it to the runAfter chain")]
