@@ -137,9 +137,9 @@ def foreach_degree(body: dict[str, Any]) -> int:
     return repetitions
 
 
-def until_count(body: dict[str, Any]) -> int:
-    """The iteration limit of an Until definition (DefinitionError when out of range)."""
-    count = as_object(body.get("limit")).get("count", DEFAULT_UNTIL_COUNT)
+def until_count(limit: dict[str, Any]) -> int:
+    """The iteration limit of an Until's (evaluated) `limit` (DefinitionError when out of range)."""
+    count = limit.get("count", DEFAULT_UNTIL_COUNT)
     if not isinstance(count, int) or not 0 < count <= MAX_UNTIL_COUNT:
         raise DefinitionError(f"Until limit.count must be 1..{MAX_UNTIL_COUNT}, got {count!r}")
     return count
@@ -169,8 +169,9 @@ def foreach(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: 
 
 def until(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
     """Run the body, then test the condition, until it holds or `limit` (count, timeout) is reached."""
-    limit = as_object(node.raw.get("limit"))
-    count = until_count(node.raw)
+    # limit.count / limit.timeout may come from expressions such as @parameters('attempts'); see README.
+    limit = as_object(node.parts["limit"].evaluate(ctx))
+    count = until_count(limit)
     budget = parse_duration(limit.get("timeout", DEFAULT_UNTIL_TIMEOUT), path=node.path, what="Until limit.timeout")
     deadline = run.clock.now().timestamp() + budget
     status = SUCCEEDED

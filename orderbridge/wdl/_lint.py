@@ -27,7 +27,7 @@ from ._templates import compile_value
 LOOP_REFERENCES = frozenset({"items", "iterationindexes"})
 # Keys of an action that hold child actions or structure rather than expressions.
 STRUCTURAL_KEYS = frozenset({"actions", "else", "cases", "default", "runAfter", "type", "kind", "description",
-                             "operationOptions", "runtimeConfiguration", "limit", "metadata"})
+                             "operationOptions", "runtimeConfiguration", "metadata"})
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,12 @@ def _lint_runtime_configuration(owner: dict[str, Any], path: str) -> list[LintPr
     return [LintProblem(where, f"runtimeConfiguration takes literals, not expressions ({text!r}); "
                                "write the value, or set it when the file is loaded")
             for where, text in _strings(owner.get("runtimeConfiguration"), f"{path}.runtimeConfiguration")
-            if (text.startswith("@") and not text.startswith("@@")) or "@{" in text]
+            if _is_expression(text)]
+
+
+def _is_expression(value: Any) -> bool:
+    """A string Azure evaluates: a whole-string `@…` expression or one with `@{…}` interpolation."""
+    return isinstance(value, str) and ((value.startswith("@") and not value.startswith("@@")) or "@{" in value)
 
 
 def _lint_triggers(triggers: Any) -> list[LintProblem]:
@@ -205,13 +210,15 @@ def _lint_settings(action: _Action) -> list[LintProblem]:
         retry = as_object(body.get("inputs")).get("retryPolicy")
         if isinstance(retry, dict):
             parse_retry_policy(retry, action.path)
-        timeout = as_object(body.get("limit")).get("timeout")
-        if timeout is not None:
-            parse_duration(timeout, path=action.path, what="limit.timeout")
+        # Expressions in an Until's limit are evaluated when the loop starts, so only literals are checked here.
+        limit = {key: value for key, value in as_object(body.get("limit")).items()
+                 if not (kind == "until" and _is_expression(value))}
+        if limit.get("timeout") is not None:
+            parse_duration(limit["timeout"], path=action.path, what="limit.timeout")
         if kind == "foreach":
             foreach_degree(body)
         if kind == "until":
-            until_count(body)
+            until_count(limit)
     except WdlError as exc:
         problems.append(LintProblem(action.path, exc.reason))
     return problems

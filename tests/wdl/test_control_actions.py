@@ -155,6 +155,16 @@ def test_until_stops_at_its_count_limit() -> None:
     assert len(result.records("Tick")) == 4
 
 
+def test_until_limits_may_come_from_workflow_parameters() -> None:
+    loop = definition({"Poll": {"type": "Until", "expression": "@false", "runAfter": {},
+                                "limit": {"count": "@parameters('attempts')", "timeout": "@parameters('budget')"},
+                                "actions": {"Tick": compose(1)}}},
+                      parameters={"attempts": {"type": "Int", "defaultValue": 3},
+                                  "budget": {"type": "String", "defaultValue": "PT1H"}})
+    result = run(loop, trigger=TriggerInput(), clock=VirtualClock())
+    assert (result.status, len(result.records("Tick"))) == ("Succeeded", 3)
+
+
 def test_until_times_out() -> None:
     result = run_body({"Poll": {"type": "Until", "expression": "@false", "limit": {"count": 100, "timeout": "PT2M"},
                                 "runAfter": {}, "actions": {"Wait": {"type": "Wait", "inputs": {

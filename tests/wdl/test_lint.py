@@ -198,3 +198,12 @@ def test_only_the_until_condition_may_read_inside_the_loop_before_it_runs() -> N
                        "Before": compose("@outputs('Count')")})
     assert problems(lint(loop)) == [("actions.Before.inputs", "outputs('Count') names an action that cannot have "
                                                               "run before 'Before'; add it to the runAfter chain")]
+
+
+def test_an_until_limit_from_parameters_is_checked_as_an_expression() -> None:
+    loop = {"Poll": {"type": "Until", "expression": "@true", "limit": {"count": "@parameters('attempts')"},
+                     "actions": {"Tick": compose(1)}}}
+    assert lint(definition(loop, parameters={"attempts": {"type": "Int", "defaultValue": 3}})) == []
+    assert problems(lint(definition(loop))) == [
+        ("actions.Poll.limit.count", "parameters('attempts') is not declared in the definition's parameters "
+                                     "(declared: [])")]
