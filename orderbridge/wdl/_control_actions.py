@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from ._context import EvaluationContext, LoopFrame
@@ -14,6 +15,7 @@ from ._durations import parse_duration
 from ._errors import DefinitionError, ExpressionEvaluationError
 from ._expressions import library_lookup
 from ._functions._common import type_name
+from ._functions._timestamps import parse_stamp
 from ._inputs import Iteration, object_inputs
 from ._records import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT
 from ._runtime import Outcome, RunState, Termination
@@ -43,18 +45,39 @@ def terminate(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration
 
 
 def wait(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
-    """Wait `interval` on the run's clock (virtual time moves instantly)."""
+    """Wait an `interval` or `until` a timestamp, not both, on the run's clock (virtual time moves instantly).
+
+    https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers#wait-action
+    """
     inputs = object_inputs(node, ctx)
-    interval = as_object(inputs.get("interval"))
-    units = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+    if ("interval" in inputs) == ("until" in inputs):
+        raise DefinitionError("a Wait action needs inputs.interval (Delay) or inputs.until (Delay until), not both")
+    if "until" in inputs:
+        run.clock.sleep(_seconds_until(as_object(inputs["until"]).get("timestamp"), run.clock.now()))
+    else:
+        run.clock.sleep(_interval_seconds(as_object(inputs["interval"])))
+    return Outcome(SUCCEEDED, inputs, None)
+
+
+_WAIT_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+
+
+def _interval_seconds(interval: dict[str, Any]) -> float:
     unit = str(interval.get("unit", "")).lower()
-    if unit not in units:
-        raise DefinitionError(f"Wait interval unit must be one of {sorted(units)}, got {interval.get('unit')!r}")
+    if unit not in _WAIT_UNITS:
+        raise DefinitionError(f"Wait interval unit must be one of {sorted(_WAIT_UNITS)}, got {interval.get('unit')!r}")
     count = interval.get("count", 0)
     if isinstance(count, bool) or not isinstance(count, (int, float)) or count < 0:
         raise DefinitionError(f"Wait interval count must be a non-negative number, got {count!r}")
-    run.clock.sleep(float(count) * units[unit])
-    return Outcome(SUCCEEDED, inputs, None)
+    return float(count) * _WAIT_UNITS[unit]
+
+
+def _seconds_until(timestamp: Any, now: datetime) -> float:
+    """Seconds from `now` to a UTC `until.timestamp`; a moment already past waits nothing (see README)."""
+    if not isinstance(timestamp, str):
+        raise DefinitionError(f"Wait until.timestamp must be a UTC timestamp string, got {timestamp!r}")
+    moment = parse_stamp("Wait until.timestamp", timestamp).to_datetime().replace(tzinfo=timezone.utc)
+    return max(0.0, (moment - now).total_seconds())
 
 
 def if_(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:

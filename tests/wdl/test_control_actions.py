@@ -1,6 +1,7 @@
 """If, Switch, Foreach, Until, Scope and Terminate."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -163,6 +164,25 @@ def test_until_limits_may_come_from_workflow_parameters() -> None:
                                   "budget": {"type": "String", "defaultValue": "PT1H"}})
     result = run(loop, trigger=TriggerInput(), clock=VirtualClock())
     assert (result.status, len(result.records("Tick"))) == ("Succeeded", 3)
+
+
+@pytest.mark.parametrize(("timestamp", "waited"), [
+    ("2030-01-01T00:10:00Z", timedelta(minutes=10)),
+    ("2030-01-01T02:10:00+02:00", timedelta(minutes=10)),
+    ("2029-12-31T23:00:00Z", timedelta(0)),
+])
+def test_delay_until_waits_for_the_utc_timestamp(timestamp: str, waited: timedelta) -> None:
+    clock = VirtualClock(datetime(2030, 1, 1, tzinfo=timezone.utc))
+    result = run_body({"Delay_until": {"type": "Wait", "inputs": {"until": {"timestamp": timestamp}}, "runAfter": {}}},
+                      clock=clock)
+    delay = result.action("Delay_until")
+    assert (result.status, delay.status, delay.end - delay.start) == ("Succeeded", "Succeeded", waited)
+
+
+def test_a_wait_with_both_interval_and_until_is_refused() -> None:
+    with pytest.raises(DefinitionError, match="inputs.interval .* or inputs.until .*, not both"):
+        run_body({"Delay": {"type": "Wait", "runAfter": {}, "inputs": {
+            "interval": {"count": 1, "unit": "Minute"}, "until": {"timestamp": "2030-01-01T00:00:00Z"}}}})
 
 
 def test_until_times_out() -> None:
