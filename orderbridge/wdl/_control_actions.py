@@ -19,7 +19,7 @@ from ._functions._timestamps import parse_stamp
 from ._inputs import Iteration, object_inputs
 from ._records import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT
 from ._runtime import Outcome, RunState, Termination
-from ._shapes import as_object
+from ._shapes import as_array, as_object
 
 # Azure's default and maximum Foreach degree of parallelism
 # (https://learn.microsoft.com/azure/logic-apps/logic-apps-control-flow-loops#for-each).
@@ -115,10 +115,24 @@ def _designer_condition(value: Any, node: ActionNode) -> bool:
         return all(results) if lowered == "and" else any(results)
     if lowered == "not":
         return not _designer_condition(operands, node)
+    return _designer_condition(_designer_call(operator, operands, node), node)
+
+
+def _designer_call(operator: str, operands: Any, node: ActionNode) -> Any:
+    """A library function in the designer's object form; an operand that is itself such an object
+    (`{"equals": [{"length": ["a"]}, 1]}`) is evaluated first, as the designer nests functions."""
     spec = library_lookup(operator)
     if spec is None:
         raise ExpressionEvaluationError(f"the condition uses unknown function {operator!r}", path=node.path)
-    return _designer_condition(spec.impl(*operands), node)
+    return spec.impl(*[_designer_operand(operand, node) for operand in as_array(operands)])
+
+
+def _designer_operand(operand: Any, node: ActionNode) -> Any:
+    if isinstance(operand, dict) and len(operand) == 1:
+        (name, arguments), = operand.items()
+        if isinstance(arguments, list) and library_lookup(name) is not None:
+            return _designer_call(name, arguments, node)
+    return operand
 
 
 def _container_error(status: str) -> tuple[str | None, str | None]:

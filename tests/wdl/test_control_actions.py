@@ -150,6 +150,18 @@ def test_until_repeats_until_the_condition_with_delays_on_the_clock() -> None:
     assert (poll.end - poll.start).total_seconds() == 90
 
 
+@pytest.mark.parametrize("expression", [
+    {"equals": [{"length": ["a"]}, 1]},
+    {"and": [{"greater": [{"add": [{"length": ["@triggerBody()['code']"]}, 1]}, 2]}]},
+])
+def test_a_designer_condition_evaluates_operands_that_are_functions(expression: dict[str, Any]) -> None:
+    result = run_body({"Check": {"type": "If", "expression": expression, "runAfter": {},
+                                 "actions": {"Yes": compose(1)}, "else": {"actions": {"No": compose(2)}}}},
+                      body={"code": "ab"})
+    assert [(r.name, r.status) for r in result.all_records] == [("No", "Skipped"), ("Yes", "Succeeded"),
+                                                               ("Check", "Succeeded")]
+
+
 def test_until_stops_at_its_count_limit() -> None:
     result = run_body({"Poll": {"type": "Until", "expression": "@false", "limit": {"count": 4}, "runAfter": {},
                                 "actions": {"Tick": compose(1)}}})
