@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 import jsonschema
 
@@ -29,7 +30,7 @@ _DEFINITIONS = DefinitionCache()
 
 @dataclass(frozen=True)
 class TriggerInput:
-    """The HTTP request that fires a Request trigger."""
+    """The HTTP request that fires a Request trigger; `relative_path` as sent on the wire (percent-encoded)."""
 
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -209,12 +210,14 @@ def _reject(state: RunState, record: ActionRecord, status_code: int, code: str, 
 
 
 def _relative_path_parameters(template: str | None, actual: str) -> dict[str, str]:
+    """`{name}` segments of the trigger's relativePath, read from the request path as sent (percent-encoded)
+    and decoded once per segment (README: what the docs leave open)."""
     if not template:
         return {}
     names = template.strip("/").split("/")
     values = actual.strip("/").split("/") if actual else []
     return {
-        name[1:-1]: value
+        name[1:-1]: unquote(value)
         for name, value in zip(names, values)
         if name.startswith("{") and name.endswith("}")
     }

@@ -23,6 +23,13 @@ def test_trigger_outputs_carry_body_headers_queries_and_path_parameters() -> Non
     assert result.trigger.status == "Succeeded"
 
 
+def test_relative_path_parameters_reach_the_workflow_percent_decoded() -> None:
+    trigger = {"type": "Request", "kind": "Http", "inputs": {"method": "GET", "relativePath": "/items/{word}"}}
+    result = run(definition(ECHO, trigger=trigger), clock=VirtualClock(),
+                 trigger=TriggerInput(method="GET", relative_path="/items/wow%25wee%3f"))
+    assert result.action("Echo").outputs["path"] == {"word": "wow%wee?"}
+
+
 def test_a_request_with_the_wrong_method_does_not_start_the_run() -> None:
     result = run(definition(ECHO), trigger=TriggerInput(method="GET"), clock=VirtualClock())
     assert result.status == "Failed"
