@@ -62,6 +62,18 @@ WORKFLOW_FUNCTIONS: dict[str, tuple[int, int]] = {
 }
 
 
+FUNCTIONS_REFERENCE = "https://learn.microsoft.com/azure/logic-apps/workflow-definition-language-functions-reference"
+# Functions listed in the reference above that the engine does not implement (lower-case).
+UNSUPPORTED_WDL_FUNCTIONS = frozenset({"formdatamultivalues", "formdatavalue", "listcallbackurl", "xml", "xpath"})
+
+
+def unknown_function_problem(name: str) -> str:
+    """Why a call to `name` cannot be evaluated: a real WDL function the engine lacks, or no WDL function."""
+    if name.lower() in UNSUPPORTED_WDL_FUNCTIONS:
+        return f"the function '{name}' is not supported by orderbridge.wdl (it is a Workflow Definition Language function)"
+    return f"unknown function '{name}'; check the spelling against {FUNCTIONS_REFERENCE}"
+
+
 class Environment(Protocol):
     """What evaluating an expression needs: workflow functions, the clock and GUIDs."""
 
@@ -260,10 +272,7 @@ def _compile_call(name: str, args: list[Evaluator], lookup: Callable[[str], Any]
     if spec is None:
         # Unknown functions fail when evaluated (lint reports them statically), never a silent null.
         def unknown(env: Environment) -> Any:
-            raise UnknownFunctionError(
-                f"the function '{name}' is not supported by the engine; check the spelling against "
-                "https://learn.microsoft.com/azure/logic-apps/workflow-definition-language-functions-reference"
-            )
+            raise UnknownFunctionError(unknown_function_problem(name))
 
         return unknown
     _check_arity(spec.name, len(args), spec.min_args, spec.max_args)

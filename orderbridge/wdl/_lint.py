@@ -19,7 +19,7 @@ from ._control_actions import foreach_degree, until_count
 from ._definition import ACTION_REFERENCES, SUPPORTED_ACTION_TYPES, SUPPORTED_TRIGGER_TYPES, parse_run_after
 from ._durations import parse_duration
 from ._errors import WdlError
-from ._expressions import WORKFLOW_FUNCTIONS, FunctionCall, library_lookup
+from ._expressions import WORKFLOW_FUNCTIONS, FunctionCall, library_lookup, unknown_function_problem
 from ._retry import parse_retry_policy
 from ._shapes import as_array, as_object
 from ._templates import compile_value
@@ -270,7 +270,7 @@ def _lint_calls(action: _Action, where: str, text: str, calls: list[FunctionCall
         key = call.name.lower()
         argument = call.literal_args[0] if call.literal_args else None
         if key not in WORKFLOW_FUNCTIONS and library_lookup(call.name) is None:
-            problems.append(LintProblem(where, f"unknown function '{call.name}' in {text!r}"))
+            problems.append(LintProblem(where, f"{unknown_function_problem(call.name)} (in {text!r})"))
         elif key == "parameters" and isinstance(argument, str) and argument not in declared:
             problems.append(LintProblem(where, f"parameters('{argument}') is not declared in the definition's "
                                                f"parameters (declared: {sorted(declared)})"))
