@@ -22,7 +22,7 @@ from ._records import FAILED, REDACTED, SUCCEEDED, ActionRecord, RunResult, Work
 from ._retry import LIMIT_TIMEOUT_READINGS, Jitter
 from ._runtime import ConnectorRegistry, RunState, default_jitter, new_run_id
 from ._shapes import as_object
-from ._templates import compile_value
+from ._templates import compile_value, is_template_expression
 from ._transport import HttpxTransport, Transport
 
 _DEFINITIONS = DefinitionCache()
@@ -242,7 +242,10 @@ def _parameter_values(workflow: CompiledWorkflow, given: Mapping[str, Any]) -> d
         else:
             problems.append(f"'{name}' has no value and no defaultValue")
             continue
-        if not _has_parameter_type(value, str(spec.get("type", ""))):
+        if is_template_expression(value):
+            problems.append(f"'{name}' is {value!r}, an ARM template expression that Resource Manager replaces "
+                            "when the template is deployed; pass the deployed value")
+        elif not _has_parameter_type(value, str(spec.get("type", ""))):
             problems.append(f"'{name}' must be of type {spec.get('type')}, got {type_name(value)}")
         values[name] = value
     if problems:

@@ -22,7 +22,7 @@ from ._errors import WdlError
 from ._expressions import WORKFLOW_FUNCTIONS, FunctionCall, library_lookup, unknown_function_problem
 from ._retry import parse_retry_policy
 from ._shapes import as_array, as_object
-from ._templates import compile_value
+from ._templates import compile_value, is_template_expression
 
 LOOP_REFERENCES = frozenset({"items", "iterationindexes"})
 # Keys of an action that hold child actions or structure rather than expressions.
@@ -53,7 +53,8 @@ def lint(definition: Any) -> list[LintProblem]:
         return [LintProblem("", "a definition must be a JSON object")]
     # `$schema` and `contentVersion` are optional, so their absence is not reported
     # (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-definition-language#workflow-definition-structure).
-    problems = _lint_triggers(definition.get("triggers"))
+    problems = _lint_template_expressions(definition)
+    problems += _lint_triggers(definition.get("triggers"))
     for name, trigger in as_object(definition.get("triggers")).items():
         problems += _lint_runtime_configuration(as_object(trigger), f"triggers.{name}")
     actions = list(_walk(definition.get("actions") or {}, "actions", None))
@@ -133,6 +134,14 @@ def _is_expression(value: Any) -> bool:
     return isinstance(value, str) and ((value.startswith("@") and not value.startswith("@@")) or "@{" in value)
 
 
+def _lint_template_expressions(definition: dict[str, Any]) -> list[LintProblem]:
+    """ARM template expressions anywhere in the definition: deploy-time text that Azure never runs."""
+    return [LintProblem(where, f"{text!r} is an ARM template expression, evaluated by Resource Manager when the "
+                               "template is deployed, not Workflow Definition Language; lint and run the "
+                               "definition as deployed, or use @parameters('…') for a workflow parameter")
+            for where, text in _strings(definition, "") if is_template_expression(text)]
+
+
 def _lint_triggers(triggers: Any) -> list[LintProblem]:
     if not isinstance(triggers, dict) or len(triggers) != 1:
         return [LintProblem("triggers", "the engine runs definitions with exactly one trigger")]
@@ -210,9 +219,10 @@ def _lint_settings(action: _Action) -> list[LintProblem]:
         retry = as_object(body.get("inputs")).get("retryPolicy")
         if isinstance(retry, dict):
             parse_retry_policy(retry, action.path)
-        # Expressions in an Until's limit are evaluated when the loop starts, so only literals are checked here.
+        # Expressions in an Until's limit are evaluated when the loop starts, so only literals are checked here;
+        # template expressions are reported on their own.
         limit = {key: value for key, value in as_object(body.get("limit")).items()
-                 if not (kind == "until" and _is_expression(value))}
+                 if not (is_template_expression(value) or (kind == "until" and _is_expression(value)))}
         if limit.get("timeout") is not None:
             parse_duration(limit["timeout"], path=action.path, what="limit.timeout")
         if kind == "foreach":
@@ -243,6 +253,8 @@ def _expressions(body: dict[str, Any], path: str,
         if key in STRUCTURAL_KEYS:
             continue
         for where, text in _strings(value, f"{path}.{key}"):
+            if "@" not in text:
+                continue
             try:
                 template = compile_value(text, where)
             except WdlError as exc:
@@ -253,11 +265,12 @@ def _expressions(body: dict[str, Any], path: str,
 
 
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(value, str) and "@" in value:
+    """Every string inside `value`, with its JSON path."""
+    if isinstance(value, str):
         yield path, value
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _strings(item, f"{path}.{key}")
+            yield from _strings(item, f"{path}.{key}" if path else key)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _strings(item, f"{path}[{index}]")

@@ -214,3 +214,23 @@ def test_a_documented_function_the_engine_lacks_is_named_as_unsupported_not_unkn
     assert found == [("actions.A.inputs", f"the function '{name}' is not supported by orderbridge.wdl (it is a Workflow "
                                           f"Definition Language function) (in \"xpath(xml(triggerBody()), '/a')\")")
                      for name in ("xml", "xpath")]
+
+
+def test_arm_template_expressions_are_named_as_deploy_time_text_in_every_position() -> None:
+    templated = definition(
+        {"Show": compose("[variables('greeting')]"), "Literal": compose("[[not an expression]"),
+         "Poll": {"type": "Until", "expression": "@true", "limit": {"count": "[parameters('attempts')]"},
+                  "actions": {}}},
+        parameters={"base": {"type": "String", "defaultValue": "[parameters('baseUrl')]"}},
+        trigger={"type": "Request", "kind": "Http", "inputs": {"method": "GET", "relativePath": "[variables('path')]"}},
+        outputs={"id": {"type": "String", "value": "[resourceGroup().id]"}})
+    found = [(path, message.split(" is an ARM")[0]) for path, message in problems(lint(templated))]
+    assert found == [("parameters.base.defaultValue", '"[parameters(\'baseUrl\')]"'),
+                     ("triggers.manual.inputs.relativePath", '"[variables(\'path\')]"'),
+                     ("actions.Show.inputs", '"[variables(\'greeting\')]"'),
+                     ("actions.Poll.limit.count", '"[parameters(\'attempts\')]"'),
+                     ("outputs.id.value", "'[resourceGroup().id]'")]
+    assert problems(lint(templated))[0][1].endswith(
+        "is an ARM template expression, evaluated by Resource Manager when the template is deployed, not Workflow "
+        "Definition Language; lint and run the definition as deployed, or use @parameters('…') for a workflow "
+        "parameter")

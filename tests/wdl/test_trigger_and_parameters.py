@@ -103,3 +103,13 @@ def test_failing_workflow_outputs_fail_the_run_with_the_reason() -> None:
                  clock=VirtualClock())
     assert (result.status, result.error_code) == ("Failed", "InvalidTemplate")
     assert "outputs.bad" in result.error_message
+
+
+def test_a_parameter_default_that_is_an_arm_template_expression_is_named_as_such() -> None:
+    templated = definition(ECHO, parameters={"retries": {"type": "Int", "defaultValue": "[parameters('retries')]"}})
+    with pytest.raises(DefinitionError) as raised:
+        run(templated, trigger=TriggerInput(), clock=VirtualClock())
+    assert raised.value.reason == (
+        "workflow parameters are wrong: 'retries' is \"[parameters('retries')]\", an ARM template expression that "
+        "Resource Manager replaces when the template is deployed; pass the deployed value. Pass parameters={...} "
+        "matching the definition's 'parameters'")
