@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -72,6 +72,33 @@ def unknown_function_problem(name: str) -> str:
     if name.lower() in UNSUPPORTED_WDL_FUNCTIONS:
         return f"the function '{name}' is not supported by orderbridge.wdl (it is a Workflow Definition Language function)"
     return f"unknown function '{name}'; check the spelling against {FUNCTIONS_REFERENCE}"
+
+
+# encodeUriComponent is documented with one argument, yet Microsoft-authored templates call it with more and
+# deploy; what Azure does with the extra arguments is not documented (README), so such a call parses and fails
+# when it is evaluated instead of refusing the whole definition.
+_ARITY_CHECKED_WHEN_EVALUATED = frozenset({"encodeuricomponent"})
+
+
+def undocumented_arity_problem(name: str, count: int) -> str | None:
+    """The precise report for a call whose argument count the reference doesn't cover, else None."""
+    spec = library_lookup(name)
+    if spec is None or spec.name.lower() not in _ARITY_CHECKED_WHEN_EVALUATED:
+        return None
+    if spec.min_args <= count and (spec.max_args is None or count <= spec.max_args):
+        return None
+    return (f"{name}() is documented with {spec.max_args} argument(s) but is given {count} "
+            f"({FUNCTIONS_REFERENCE}#{spec.name}); Azure deploys such calls, but what it does with the other "
+            "arguments is not documented, so orderbridge.wdl fails this expression when it is evaluated")
+
+
+def names_differing_in_case(name: str, candidates: Iterable[str]) -> str:
+    """A note for a name that matches a candidate only when letter case is ignored, else ""."""
+    near = sorted(c for c in candidates if c != name and c.lower() == name.lower())
+    if not near:
+        return ""
+    return (f"; '{near[0]}' differs only in letter case: the docs do not say whether Azure matches action and "
+            "loop names case-insensitively, so orderbridge.wdl matches them exactly")
 
 
 class Environment(Protocol):
@@ -275,6 +302,12 @@ def _compile_call(name: str, args: list[Evaluator], lookup: Callable[[str], Any]
             raise UnknownFunctionError(unknown_function_problem(name))
 
         return unknown
+    unsettled = undocumented_arity_problem(name, len(args))
+    if unsettled is not None:
+        def unsettled_call(env: Environment) -> Any:
+            raise FunctionArgumentError(unsettled)
+
+        return unsettled_call
     _check_arity(spec.name, len(args), spec.min_args, spec.max_args)
     impl = spec.impl
     if spec.needs_env:

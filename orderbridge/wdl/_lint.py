@@ -19,7 +19,14 @@ from ._control_actions import foreach_degree, until_count
 from ._definition import ACTION_REFERENCES, SUPPORTED_ACTION_TYPES, SUPPORTED_TRIGGER_TYPES, parse_run_after
 from ._durations import parse_duration
 from ._errors import WdlError
-from ._expressions import WORKFLOW_FUNCTIONS, FunctionCall, library_lookup, unknown_function_problem
+from ._expressions import (
+    WORKFLOW_FUNCTIONS,
+    FunctionCall,
+    library_lookup,
+    names_differing_in_case,
+    undocumented_arity_problem,
+    unknown_function_problem,
+)
 from ._retry import parse_retry_policy
 from ._shapes import as_array, as_object
 from ._templates import compile_value, is_template_expression
@@ -282,8 +289,11 @@ def _lint_calls(action: _Action, where: str, text: str, calls: list[FunctionCall
     for call in calls:
         key = call.name.lower()
         argument = call.literal_args[0] if call.literal_args else None
+        unsettled = undocumented_arity_problem(call.name, len(call.literal_args))
         if key not in WORKFLOW_FUNCTIONS and library_lookup(call.name) is None:
             problems.append(LintProblem(where, f"{unknown_function_problem(call.name)} (in {text!r})"))
+        elif unsettled is not None:
+            problems.append(LintProblem(where, f"{unsettled} (in {text!r})"))
         elif key == "parameters" and isinstance(argument, str) and argument not in declared:
             problems.append(LintProblem(where, f"parameters('{argument}') is not declared in the definition's "
                                                f"parameters (declared: {sorted(declared)})"))
@@ -292,14 +302,16 @@ def _lint_calls(action: _Action, where: str, text: str, calls: list[FunctionCall
         elif key in ACTION_REFERENCES and isinstance(argument, str):
             problems += _lint_reference(action, where, call.name, argument, by_name)
         elif key in LOOP_REFERENCES and isinstance(argument, str) and argument not in _enclosing(action):
-            problems.append(LintProblem(where, f"{call.name}('{argument}') does not name an enclosing loop"))
+            problems.append(LintProblem(where, f"{call.name}('{argument}') does not name an enclosing loop"
+                                               + names_differing_in_case(argument, _enclosing(action))))
     return problems
 
 
 def _lint_reference(action: _Action, where: str, function: str, target: str,
                     by_name: dict[str, _Action]) -> list[LintProblem]:
     if target not in by_name:
-        return [LintProblem(where, f"{function}('{target}') names an action that does not exist")]
+        return [LintProblem(where, f"{function}('{target}') names an action that does not exist"
+                                   + names_differing_in_case(target, by_name))]
     outer_loops = _foreach_loops(by_name[target]) - _enclosing(action)
     if outer_loops:
         return [LintProblem(where, f"{function}('{target}') reads an action inside Foreach "

@@ -278,3 +278,11 @@ def test_loop_limits_are_enforced() -> None:
     with pytest.raises(DefinitionError, match="Until limit.count must be 1..5000"):
         run_body({"Poll": {"type": "Until", "expression": "@true", "limit": {"count": 5001}, "runAfter": {},
                            "actions": {}}})
+
+
+def test_encode_uri_component_with_extra_arguments_fails_only_its_action() -> None:
+    result = run_body({"Encode": compose("@encodeURIComponent('a b', 'c')"), "Plain": compose("@uriComponent('a b')")})
+    encode = result.action("Encode")
+    assert (encode.status, encode.error_code) == ("Failed", "InvalidTemplate")
+    assert "what it does with the other arguments is not documented" in (encode.error_message or "")
+    assert result.action("Plain").outputs == "a%20b"

@@ -234,3 +234,21 @@ def test_arm_template_expressions_are_named_as_deploy_time_text_in_every_positio
         "is an ARM template expression, evaluated by Resource Manager when the template is deployed, not Workflow "
         "Definition Language; lint and run the definition as deployed, or use @parameters('…') for a workflow "
         "parameter")
+
+
+def test_encode_uri_component_with_extra_arguments_is_reported_precisely_not_refused() -> None:
+    found = problems(lint(definition({"A": compose("@{encodeURIComponent('a b', 'c')}")})))
+    assert found == [("actions.A.inputs", (
+        "encodeURIComponent() is documented with 1 argument(s) but is given 2 (https://learn.microsoft.com/azure/"
+        "logic-apps/workflow-definition-language-functions-reference#encodeUriComponent); Azure deploys such calls, "
+        "but what it does with the other arguments is not documented, so orderbridge.wdl fails this expression "
+        "when it is evaluated (in \"encodeURIComponent('a b', 'c')\")"))]
+
+
+def test_a_loop_name_differing_only_in_case_is_reported_with_what_the_docs_leave_open() -> None:
+    loop = definition({"For_each": {"type": "Foreach", "foreach": "@createArray(1)",
+                                    "actions": {"Show": compose("@items('For_Each')")}}})
+    assert problems(lint(loop)) == [("actions.For_each.actions.Show.inputs", (
+        "items('For_Each') does not name an enclosing loop; 'For_each' differs only in letter case: the docs do "
+        "not say whether Azure matches action and loop names case-insensitively, so orderbridge.wdl matches them "
+        "exactly"))]
