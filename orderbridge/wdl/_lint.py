@@ -1,13 +1,14 @@
 """Static checks of a definition, each problem with the path of the action it is in.
 
-Checks: one supported trigger; supported action types;
+Checks: ARM template expressions anywhere (deploy-time text, not WDL); one supported trigger; supported action types;
 runAfter naming siblings, with valid statuses and no cycles; expression syntax and arity; unknown
 functions; `parameters('x')` declared; `variables('x')` initialized somewhere; `body('X')`,
 `outputs('X')`, `actions('X')`… naming an action that exists and can have run before (in the
 runAfter chain of the action or of an enclosing container); `items('X')` naming an enclosing loop;
 the same expression checks in the trigger and the workflow `outputs`; placement rules Azure enforces
 on save (Response and Terminate not inside a loop, InitializeVariable only at the top level);
-no expressions in `runtimeConfiguration` (it takes literals).
+no expressions in `runtimeConfiguration` (it takes literals). Where Azure's behaviour is not documented
+(extra `encodeUriComponent` arguments, names differing only in case) the report says so (README).
 """
 from __future__ import annotations
 
