@@ -70,7 +70,8 @@ UNSUPPORTED_WDL_FUNCTIONS = frozenset({"formdatamultivalues", "formdatavalue", "
 def unknown_function_problem(name: str) -> str:
     """Why a call to `name` cannot be evaluated: a real WDL function the engine lacks, or no WDL function."""
     if name.lower() in UNSUPPORTED_WDL_FUNCTIONS:
-        return f"the function '{name}' is not supported by orderbridge.wdl (it is a Workflow Definition Language function)"
+        return (f"the function '{name}' is not supported by orderbridge.wdl "
+                "(it is a Workflow Definition Language function)")
     return f"unknown function '{name}'; check the spelling against {FUNCTIONS_REFERENCE}"
 
 

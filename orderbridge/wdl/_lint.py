@@ -59,8 +59,8 @@ def lint(definition: Any) -> list[LintProblem]:
     """Every static problem found in `definition` (empty when it is clean)."""
     if not isinstance(definition, dict):
         return [LintProblem("", "a definition must be a JSON object")]
-    # `$schema` and `contentVersion` are optional, so their absence is not reported
-    # (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-definition-language#workflow-definition-structure).
+    # `$schema` and `contentVersion` are optional, so their absence is not reported (schema reference:
+    # https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-definition-language#workflow-definition-structure).
     problems = _lint_template_expressions(definition)
     problems += _lint_triggers(definition.get("triggers"))
     for name, trigger in as_object(definition.get("triggers")).items():

@@ -57,10 +57,12 @@ def run_connection(connection: dict[str, Any]) -> None:
 def test_without_a_registered_connector_the_run_stops_with_a_definition_error() -> None:
     with pytest.raises(DefinitionError) as raised:
         run_connection({"name": "sb"})
-    assert raised.value.reason == "no connector is registered for connection 'sb'; pass connectors={'sb': callable} to run()"
+    assert raised.value.reason == ("no connector is registered for connection 'sb'; "
+                                   "pass connectors={'sb': callable} to run()")
 
 
 def test_an_api_connection_without_a_connection_name_is_reported_as_such() -> None:
     with pytest.raises(DefinitionError) as raised:
         run_connection({"referenceName": "sb"})
-    assert raised.value.reason == "an ApiConnection action needs inputs.host.connection.name (the connection id), got None"
+    assert raised.value.reason == ("an ApiConnection action needs inputs.host.connection.name (the connection id), "
+                                   "got None")

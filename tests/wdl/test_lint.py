@@ -211,8 +211,9 @@ def test_an_until_limit_from_parameters_is_checked_as_an_expression() -> None:
 
 def test_a_documented_function_the_engine_lacks_is_named_as_unsupported_not_unknown() -> None:
     found = problems(lint(definition({"A": compose("@xpath(xml(triggerBody()), '/a')")})))
-    assert found == [("actions.A.inputs", f"the function '{name}' is not supported by orderbridge.wdl (it is a Workflow "
-                                          f"Definition Language function) (in \"xpath(xml(triggerBody()), '/a')\")")
+    assert found == [("actions.A.inputs", f"the function '{name}' is not supported by orderbridge.wdl (it is a "
+                                          "Workflow Definition Language function) "
+                                          "(in \"xpath(xml(triggerBody()), '/a')\")")
                      for name in ("xml", "xpath")]
 
 
