@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 
 from ._clock import Clock, SystemClock
 from ._errors import ExpressionEvaluationError, WorkflowContextError
+from ._expressions import names_differing_in_case
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def _action(ctx: EvaluationContext, name: Any) -> dict[str, Any]:
     except KeyError:
         raise ExpressionEvaluationError(
             f"the action '{name}' has not run (yet) here; check the name and that it is in this action's "
-            "runAfter chain"
+            "runAfter chain" + names_differing_in_case(name, ctx.actions)
         ) from None
 
 
@@ -148,9 +149,10 @@ def _frame(ctx: EvaluationContext, name: str | None, function: str) -> LoopFrame
     for frame in reversed(ctx.loops):
         if frame.name == name:
             return frame
+    enclosing = [frame.name for frame in ctx.loops]
     raise ExpressionEvaluationError(
-        f"{function} names '{name}', which is not an enclosing loop here "
-        f"(enclosing: {[frame.name for frame in ctx.loops]})"
+        f"{function} names '{name}', which is not an enclosing loop here (enclosing: {enclosing})"
+        + names_differing_in_case(name, enclosing)
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from ._context import EvaluationContext, LoopFrame
@@ -14,10 +15,11 @@ from ._durations import parse_duration
 from ._errors import DefinitionError, ExpressionEvaluationError
 from ._expressions import library_lookup
 from ._functions._common import type_name
+from ._functions._timestamps import parse_stamp
 from ._inputs import Iteration, object_inputs
 from ._records import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT
 from ._runtime import Outcome, RunState, Termination
-from ._shapes import as_object
+from ._shapes import as_array, as_object
 
 # Azure's default and maximum Foreach degree of parallelism
 # (https://learn.microsoft.com/azure/logic-apps/logic-apps-control-flow-loops#for-each).
@@ -43,18 +45,39 @@ def terminate(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration
 
 
 def wait(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
-    """Wait `interval` on the run's clock (virtual time moves instantly)."""
+    """Wait an `interval` or `until` a timestamp, not both, on the run's clock (virtual time moves instantly).
+
+    https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers#wait-action
+    """
     inputs = object_inputs(node, ctx)
-    interval = as_object(inputs.get("interval"))
-    units = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+    if ("interval" in inputs) == ("until" in inputs):
+        raise DefinitionError("a Wait action needs inputs.interval (Delay) or inputs.until (Delay until), not both")
+    if "until" in inputs:
+        run.clock.sleep(_seconds_until(as_object(inputs["until"]).get("timestamp"), run.clock.now()))
+    else:
+        run.clock.sleep(_interval_seconds(as_object(inputs["interval"])))
+    return Outcome(SUCCEEDED, inputs, None)
+
+
+_WAIT_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+
+
+def _interval_seconds(interval: dict[str, Any]) -> float:
     unit = str(interval.get("unit", "")).lower()
-    if unit not in units:
-        raise DefinitionError(f"Wait interval unit must be one of {sorted(units)}, got {interval.get('unit')!r}")
+    if unit not in _WAIT_UNITS:
+        raise DefinitionError(f"Wait interval unit must be one of {sorted(_WAIT_UNITS)}, got {interval.get('unit')!r}")
     count = interval.get("count", 0)
     if isinstance(count, bool) or not isinstance(count, (int, float)) or count < 0:
         raise DefinitionError(f"Wait interval count must be a non-negative number, got {count!r}")
-    run.clock.sleep(float(count) * units[unit])
-    return Outcome(SUCCEEDED, inputs, None)
+    return float(count) * _WAIT_UNITS[unit]
+
+
+def _seconds_until(timestamp: Any, now: datetime) -> float:
+    """Seconds from `now` to a UTC `until.timestamp`; a moment already past waits nothing (see README)."""
+    if not isinstance(timestamp, str):
+        raise DefinitionError(f"Wait until.timestamp must be a UTC timestamp string, got {timestamp!r}")
+    moment = parse_stamp("Wait until.timestamp", timestamp).to_datetime().replace(tzinfo=timezone.utc)
+    return max(0.0, (moment - now).total_seconds())
 
 
 def if_(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
@@ -92,10 +115,24 @@ def _designer_condition(value: Any, node: ActionNode) -> bool:
         return all(results) if lowered == "and" else any(results)
     if lowered == "not":
         return not _designer_condition(operands, node)
+    return _designer_condition(_designer_call(operator, operands, node), node)
+
+
+def _designer_call(operator: str, operands: Any, node: ActionNode) -> Any:
+    """A library function in the designer's object form; an operand that is itself such an object
+    (`{"equals": [{"length": ["a"]}, 1]}`) is evaluated first, as the designer nests functions."""
     spec = library_lookup(operator)
     if spec is None:
         raise ExpressionEvaluationError(f"the condition uses unknown function {operator!r}", path=node.path)
-    return _designer_condition(spec.impl(*operands), node)
+    return spec.impl(*[_designer_operand(operand, node) for operand in as_array(operands)])
+
+
+def _designer_operand(operand: Any, node: ActionNode) -> Any:
+    if isinstance(operand, dict) and len(operand) == 1:
+        (name, arguments), = operand.items()
+        if isinstance(arguments, list) and library_lookup(name) is not None:
+            return _designer_call(name, arguments, node)
+    return operand
 
 
 def _container_error(status: str) -> tuple[str | None, str | None]:
@@ -137,9 +174,9 @@ def foreach_degree(body: dict[str, Any]) -> int:
     return repetitions
 
 
-def until_count(body: dict[str, Any]) -> int:
-    """The iteration limit of an Until definition (DefinitionError when out of range)."""
-    count = as_object(body.get("limit")).get("count", DEFAULT_UNTIL_COUNT)
+def until_count(limit: dict[str, Any]) -> int:
+    """The iteration limit of an Until's (evaluated) `limit` (DefinitionError when out of range)."""
+    count = limit.get("count", DEFAULT_UNTIL_COUNT)
     if not isinstance(count, int) or not 0 < count <= MAX_UNTIL_COUNT:
         raise DefinitionError(f"Until limit.count must be 1..{MAX_UNTIL_COUNT}, got {count!r}")
     return count
@@ -169,8 +206,9 @@ def foreach(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: 
 
 def until(run: RunState, node: ActionNode, ctx: EvaluationContext, iteration: Iteration) -> Outcome:
     """Run the body, then test the condition, until it holds or `limit` (count, timeout) is reached."""
-    limit = as_object(node.raw.get("limit"))
-    count = until_count(node.raw)
+    # limit.count / limit.timeout may come from expressions such as @parameters('attempts'); see README.
+    limit = as_object(node.parts["limit"].evaluate(ctx))
+    count = until_count(limit)
     budget = parse_duration(limit.get("timeout", DEFAULT_UNTIL_TIMEOUT), path=node.path, what="Until limit.timeout")
     deadline = run.clock.now().timestamp() + budget
     status = SUCCEEDED

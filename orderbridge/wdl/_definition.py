@@ -283,6 +283,8 @@ def _compile_parts(node: ActionNode, body: dict[str, Any], path: str) -> None:
         if "foreach" not in body:
             raise DefinitionError("a Foreach action needs a 'foreach' expression", path=path)
         node.parts["foreach"] = compile_value(body["foreach"], f"{path}.foreach")
+    if kind == "until":
+        node.parts["limit"] = compile_value(as_object(body.get("limit")), f"{path}.limit")
     if kind in ("if", "foreach", "scope", "until"):
         node.graphs["actions"] = compile_graph(as_object(body.get("actions")), f"{path}.actions")
     if kind == "if":

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 import jsonschema
 
@@ -21,7 +22,7 @@ from ._records import FAILED, REDACTED, SUCCEEDED, ActionRecord, RunResult, Work
 from ._retry import LIMIT_TIMEOUT_READINGS, Jitter
 from ._runtime import ConnectorRegistry, RunState, default_jitter, new_run_id
 from ._shapes import as_object
-from ._templates import compile_value
+from ._templates import compile_value, is_template_expression
 from ._transport import HttpxTransport, Transport
 
 _DEFINITIONS = DefinitionCache()
@@ -29,7 +30,7 @@ _DEFINITIONS = DefinitionCache()
 
 @dataclass(frozen=True)
 class TriggerInput:
-    """The HTTP request that fires a Request trigger."""
+    """The HTTP request that fires a Request trigger; `relative_path` as sent on the wire (percent-encoded)."""
 
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -209,12 +210,14 @@ def _reject(state: RunState, record: ActionRecord, status_code: int, code: str, 
 
 
 def _relative_path_parameters(template: str | None, actual: str) -> dict[str, str]:
+    """`{name}` segments of the trigger's relativePath, read from the request path as sent (percent-encoded)
+    and decoded once per segment (README: what the docs leave open)."""
     if not template:
         return {}
     names = template.strip("/").split("/")
     values = actual.strip("/").split("/") if actual else []
     return {
-        name[1:-1]: value
+        name[1:-1]: unquote(value)
         for name, value in zip(names, values)
         if name.startswith("{") and name.endswith("}")
     }
@@ -239,7 +242,10 @@ def _parameter_values(workflow: CompiledWorkflow, given: Mapping[str, Any]) -> d
         else:
             problems.append(f"'{name}' has no value and no defaultValue")
             continue
-        if not _has_parameter_type(value, str(spec.get("type", ""))):
+        if is_template_expression(value):
+            problems.append(f"'{name}' is {value!r}, an ARM template expression that Resource Manager replaces "
+                            "when the template is deployed; pass the deployed value")
+        elif not _has_parameter_type(value, str(spec.get("type", ""))):
             problems.append(f"'{name}' must be of type {spec.get('type')}, got {type_name(value)}")
         values[name] = value
     if problems:

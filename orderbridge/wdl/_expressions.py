@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -60,6 +60,46 @@ WORKFLOW_FUNCTIONS: dict[str, tuple[int, int]] = {
         "result": (1, 1),
     }.items()
 }
+
+
+FUNCTIONS_REFERENCE = "https://learn.microsoft.com/azure/logic-apps/workflow-definition-language-functions-reference"
+# Functions listed in the reference above that the engine does not implement (lower-case).
+UNSUPPORTED_WDL_FUNCTIONS = frozenset({"formdatamultivalues", "formdatavalue", "listcallbackurl", "xml", "xpath"})
+
+
+def unknown_function_problem(name: str) -> str:
+    """Why a call to `name` cannot be evaluated: a real WDL function the engine lacks, or no WDL function."""
+    if name.lower() in UNSUPPORTED_WDL_FUNCTIONS:
+        return (f"the function '{name}' is not supported by orderbridge.wdl "
+                "(it is a Workflow Definition Language function)")
+    return f"unknown function '{name}'; check the spelling against {FUNCTIONS_REFERENCE}"
+
+
+# encodeUriComponent is documented with one argument, yet Microsoft-authored templates call it with more and
+# deploy; what Azure does with the extra arguments is not documented (README), so such a call parses and fails
+# when it is evaluated instead of refusing the whole definition.
+_ARITY_CHECKED_WHEN_EVALUATED = frozenset({"encodeuricomponent"})
+
+
+def undocumented_arity_problem(name: str, count: int) -> str | None:
+    """The precise report for a call whose argument count the reference doesn't cover, else None."""
+    spec = library_lookup(name)
+    if spec is None or spec.name.lower() not in _ARITY_CHECKED_WHEN_EVALUATED:
+        return None
+    if spec.min_args <= count and (spec.max_args is None or count <= spec.max_args):
+        return None
+    return (f"{name}() is documented with {spec.max_args} argument(s) but is given {count} "
+            f"({FUNCTIONS_REFERENCE}#{spec.name}); Azure deploys such calls, but what it does with the other "
+            "arguments is not documented, so orderbridge.wdl fails this expression when it is evaluated")
+
+
+def names_differing_in_case(name: str, candidates: Iterable[str]) -> str:
+    """A note for a name that matches a candidate only when letter case is ignored, else ""."""
+    near = sorted(c for c in candidates if c != name and c.lower() == name.lower())
+    if not near:
+        return ""
+    return (f"; '{near[0]}' differs only in letter case: the docs do not say whether Azure matches action and "
+            "loop names case-insensitively, so orderbridge.wdl matches them exactly")
 
 
 class Environment(Protocol):
@@ -260,12 +300,15 @@ def _compile_call(name: str, args: list[Evaluator], lookup: Callable[[str], Any]
     if spec is None:
         # Unknown functions fail when evaluated (lint reports them statically), never a silent null.
         def unknown(env: Environment) -> Any:
-            raise UnknownFunctionError(
-                f"the function '{name}' is not supported by the engine; check the spelling against "
-                "https://learn.microsoft.com/azure/logic-apps/workflow-definition-language-functions-reference"
-            )
+            raise UnknownFunctionError(unknown_function_problem(name))
 
         return unknown
+    unsettled = undocumented_arity_problem(name, len(args))
+    if unsettled is not None:
+        def unsettled_call(env: Environment) -> Any:
+            raise FunctionArgumentError(unsettled)
+
+        return unsettled_call
     _check_arity(spec.name, len(args), spec.min_args, spec.max_args)
     impl = spec.impl
     if spec.needs_env:

@@ -207,11 +207,15 @@ def api_connection(run: RunState, node: ActionNode, ctx: EvaluationContext, iter
     """A managed connector call, served by the connector registered under the connection's name."""
     inputs = object_inputs(node, ctx)
     connection = as_object(as_object(inputs.get("host")).get("connection")).get("name")
-    connector = run.connectors.get(connection) if isinstance(connection, str) else None
+    if not isinstance(connection, str):
+        raise DefinitionError(
+            f"an ApiConnection action needs inputs.host.connection.name (the connection id), got {connection!r}"
+        )
+    connector = run.connectors.get(connection)
     if connector is None:
         raise DefinitionError(
             f"no connector is registered for connection {connection!r}; pass connectors={{{connection!r}: "
-            "callable}} to run()"
+            "callable} to run()"
         )
     method = str(inputs.get("method", "get")).upper()
     url = _with_queries(str(inputs.get("path", "/")), member(inputs, "queries", dict, node))

@@ -1,13 +1,14 @@
 """Static checks of a definition, each problem with the path of the action it is in.
 
-Checks: `$schema`/`contentVersion` present; one supported trigger; supported action types;
+Checks: ARM template expressions anywhere (deploy-time text, not WDL); one supported trigger; supported action types;
 runAfter naming siblings, with valid statuses and no cycles; expression syntax and arity; unknown
 functions; `parameters('x')` declared; `variables('x')` initialized somewhere; `body('X')`,
 `outputs('X')`, `actions('X')`… naming an action that exists and can have run before (in the
 runAfter chain of the action or of an enclosing container); `items('X')` naming an enclosing loop;
 the same expression checks in the trigger and the workflow `outputs`; placement rules Azure enforces
 on save (Response and Terminate not inside a loop, InitializeVariable only at the top level);
-no expressions in `runtimeConfiguration` (it takes literals).
+no expressions in `runtimeConfiguration` (it takes literals). Where Azure's behaviour is not documented
+(extra `encodeUriComponent` arguments, names differing only in case) the report says so (README).
 """
 from __future__ import annotations
 
@@ -19,15 +20,22 @@ from ._control_actions import foreach_degree, until_count
 from ._definition import ACTION_REFERENCES, SUPPORTED_ACTION_TYPES, SUPPORTED_TRIGGER_TYPES, parse_run_after
 from ._durations import parse_duration
 from ._errors import WdlError
-from ._expressions import WORKFLOW_FUNCTIONS, FunctionCall, library_lookup
+from ._expressions import (
+    WORKFLOW_FUNCTIONS,
+    FunctionCall,
+    library_lookup,
+    names_differing_in_case,
+    undocumented_arity_problem,
+    unknown_function_problem,
+)
 from ._retry import parse_retry_policy
 from ._shapes import as_array, as_object
-from ._templates import compile_value
+from ._templates import compile_value, is_template_expression
 
 LOOP_REFERENCES = frozenset({"items", "iterationindexes"})
 # Keys of an action that hold child actions or structure rather than expressions.
 STRUCTURAL_KEYS = frozenset({"actions", "else", "cases", "default", "runAfter", "type", "kind", "description",
-                             "operationOptions", "runtimeConfiguration", "limit", "metadata"})
+                             "operationOptions", "runtimeConfiguration", "metadata"})
 
 
 @dataclass(frozen=True)
@@ -51,10 +59,9 @@ def lint(definition: Any) -> list[LintProblem]:
     """Every static problem found in `definition` (empty when it is clean)."""
     if not isinstance(definition, dict):
         return [LintProblem("", "a definition must be a JSON object")]
-    problems: list[LintProblem] = []
-    for key in ("$schema", "contentVersion"):
-        if key not in definition:
-            problems.append(LintProblem(key, f"the definition has no '{key}'; Azure requires it"))
+    # `$schema` and `contentVersion` are optional, so their absence is not reported (schema reference:
+    # https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-definition-language#workflow-definition-structure).
+    problems = _lint_template_expressions(definition)
     problems += _lint_triggers(definition.get("triggers"))
     for name, trigger in as_object(definition.get("triggers")).items():
         problems += _lint_runtime_configuration(as_object(trigger), f"triggers.{name}")
@@ -127,7 +134,20 @@ def _lint_runtime_configuration(owner: dict[str, Any], path: str) -> list[LintPr
     return [LintProblem(where, f"runtimeConfiguration takes literals, not expressions ({text!r}); "
                                "write the value, or set it when the file is loaded")
             for where, text in _strings(owner.get("runtimeConfiguration"), f"{path}.runtimeConfiguration")
-            if (text.startswith("@") and not text.startswith("@@")) or "@{" in text]
+            if _is_expression(text)]
+
+
+def _is_expression(value: Any) -> bool:
+    """A string Azure evaluates: a whole-string `@…` expression or one with `@{…}` interpolation."""
+    return isinstance(value, str) and ((value.startswith("@") and not value.startswith("@@")) or "@{" in value)
+
+
+def _lint_template_expressions(definition: dict[str, Any]) -> list[LintProblem]:
+    """ARM template expressions anywhere in the definition: deploy-time text that Azure never runs."""
+    return [LintProblem(where, f"{text!r} is an ARM template expression, evaluated by Resource Manager when the "
+                               "template is deployed, not Workflow Definition Language; lint and run the "
+                               "definition as deployed, or use @parameters('…') for a workflow parameter")
+            for where, text in _strings(definition, "") if is_template_expression(text)]
 
 
 def _lint_triggers(triggers: Any) -> list[LintProblem]:
@@ -207,13 +227,16 @@ def _lint_settings(action: _Action) -> list[LintProblem]:
         retry = as_object(body.get("inputs")).get("retryPolicy")
         if isinstance(retry, dict):
             parse_retry_policy(retry, action.path)
-        timeout = as_object(body.get("limit")).get("timeout")
-        if timeout is not None:
-            parse_duration(timeout, path=action.path, what="limit.timeout")
+        # Expressions in an Until's limit are evaluated when the loop starts, so only literals are checked here;
+        # template expressions are reported on their own.
+        limit = {key: value for key, value in as_object(body.get("limit")).items()
+                 if not (is_template_expression(value) or (kind == "until" and _is_expression(value)))}
+        if limit.get("timeout") is not None:
+            parse_duration(limit["timeout"], path=action.path, what="limit.timeout")
         if kind == "foreach":
             foreach_degree(body)
         if kind == "until":
-            until_count(body)
+            until_count(limit)
     except WdlError as exc:
         problems.append(LintProblem(action.path, exc.reason))
     return problems
@@ -238,6 +261,8 @@ def _expressions(body: dict[str, Any], path: str,
         if key in STRUCTURAL_KEYS:
             continue
         for where, text in _strings(value, f"{path}.{key}"):
+            if "@" not in text:
+                continue
             try:
                 template = compile_value(text, where)
             except WdlError as exc:
@@ -248,11 +273,12 @@ def _expressions(body: dict[str, Any], path: str,
 
 
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(value, str) and "@" in value:
+    """Every string inside `value`, with its JSON path."""
+    if isinstance(value, str):
         yield path, value
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _strings(item, f"{path}.{key}")
+            yield from _strings(item, f"{path}.{key}" if path else key)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _strings(item, f"{path}[{index}]")
@@ -264,8 +290,11 @@ def _lint_calls(action: _Action, where: str, text: str, calls: list[FunctionCall
     for call in calls:
         key = call.name.lower()
         argument = call.literal_args[0] if call.literal_args else None
+        unsettled = undocumented_arity_problem(call.name, len(call.literal_args))
         if key not in WORKFLOW_FUNCTIONS and library_lookup(call.name) is None:
-            problems.append(LintProblem(where, f"unknown function '{call.name}' in {text!r}"))
+            problems.append(LintProblem(where, f"{unknown_function_problem(call.name)} (in {text!r})"))
+        elif unsettled is not None:
+            problems.append(LintProblem(where, f"{unsettled} (in {text!r})"))
         elif key == "parameters" and isinstance(argument, str) and argument not in declared:
             problems.append(LintProblem(where, f"parameters('{argument}') is not declared in the definition's "
                                                f"parameters (declared: {sorted(declared)})"))
@@ -274,23 +303,32 @@ def _lint_calls(action: _Action, where: str, text: str, calls: list[FunctionCall
         elif key in ACTION_REFERENCES and isinstance(argument, str):
             problems += _lint_reference(action, where, call.name, argument, by_name)
         elif key in LOOP_REFERENCES and isinstance(argument, str) and argument not in _enclosing(action):
-            problems.append(LintProblem(where, f"{call.name}('{argument}') does not name an enclosing loop"))
+            problems.append(LintProblem(where, f"{call.name}('{argument}') does not name an enclosing loop"
+                                               + names_differing_in_case(argument, _enclosing(action))))
     return problems
 
 
 def _lint_reference(action: _Action, where: str, function: str, target: str,
                     by_name: dict[str, _Action]) -> list[LintProblem]:
     if target not in by_name:
-        return [LintProblem(where, f"{function}('{target}') names an action that does not exist")]
+        return [LintProblem(where, f"{function}('{target}') names an action that does not exist"
+                                   + names_differing_in_case(target, by_name))]
     outer_loops = _foreach_loops(by_name[target]) - _enclosing(action)
     if outer_loops:
         return [LintProblem(where, f"{function}('{target}') reads an action inside Foreach "
                                    f"'{sorted(outer_loops)[0]}', which has one result per iteration; "
                                    "read it inside that loop")]
-    if target not in _can_have_run(action, by_name):
+    if target not in _can_have_run(action, by_name) and not _until_reads_its_body(action, where, by_name[target]):
         return [LintProblem(where, f"{function}('{target}') names an action that cannot have run before "
                                    f"'{action.name}'; add it to the runAfter chain")]
     return []
+
+
+def _until_reads_its_body(action: _Action, where: str, target: _Action) -> bool:
+    """An Until tests its condition after the actions inside it have run, so its own `expression` may read
+    them (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers#until-action)."""
+    return (str(action.body.get("type", "")).lower() == "until" and where.startswith(f"{action.path}.expression")
+            and action.name in _enclosing(target))
 
 
 def _enclosing(action: _Action) -> set[str]:

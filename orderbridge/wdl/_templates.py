@@ -26,6 +26,13 @@ class Template:
     expressions: list[Expression] = field(default_factory=list)
 
 
+def is_template_expression(value: Any) -> bool:
+    """An ARM template expression ("[parameters('x')]"): Resource Manager evaluates it when the template is
+    deployed, so it is deploy-time text, not WDL; "[[" escapes a literal bracket
+    (https://learn.microsoft.com/azure/azure-resource-manager/templates/template-expressions)."""
+    return isinstance(value, str) and value.startswith("[") and value.endswith("]") and not value.startswith("[[")
+
+
 def compile_value(value: Any, path: str | None = None) -> Template:
     """Compile any JSON value; syntax errors are raised now, with `path`."""
     expressions: list[Expression] = []

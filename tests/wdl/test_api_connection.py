@@ -48,8 +48,21 @@ def test_connector_failures_follow_the_retry_policy() -> None:
     assert (result.billing.connector_actions, result.billing.retries) == (3, 2)
 
 
+def run_connection(connection: dict[str, Any]) -> None:
+    run(definition({"Send": {"type": "ApiConnection", "runAfter": {},
+                             "inputs": {"host": {"connection": connection}, "method": "post", "path": "/"}}}),
+        trigger=TriggerInput(), clock=VirtualClock())
+
+
 def test_without_a_registered_connector_the_run_stops_with_a_definition_error() -> None:
-    with pytest.raises(DefinitionError, match="no connector is registered for connection 'sb'"):
-        run(definition({"Send": {"type": "ApiConnection", "runAfter": {},
-                                 "inputs": {"host": {"connection": {"name": "sb"}}, "method": "post", "path": "/"}}}),
-            trigger=TriggerInput(), clock=VirtualClock())
+    with pytest.raises(DefinitionError) as raised:
+        run_connection({"name": "sb"})
+    assert raised.value.reason == ("no connector is registered for connection 'sb'; "
+                                   "pass connectors={'sb': callable} to run()")
+
+
+def test_an_api_connection_without_a_connection_name_is_reported_as_such() -> None:
+    with pytest.raises(DefinitionError) as raised:
+        run_connection({"referenceName": "sb"})
+    assert raised.value.reason == ("an ApiConnection action needs inputs.host.connection.name (the connection id), "
+                                   "got None")

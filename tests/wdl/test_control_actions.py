@@ -1,6 +1,7 @@
 """If, Switch, Foreach, Until, Scope and Terminate."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -149,10 +150,51 @@ def test_until_repeats_until_the_condition_with_delays_on_the_clock() -> None:
     assert (poll.end - poll.start).total_seconds() == 90
 
 
+@pytest.mark.parametrize("expression", [
+    {"equals": [{"length": ["a"]}, 1]},
+    {"and": [{"greater": [{"add": [{"length": ["@triggerBody()['code']"]}, 1]}, 2]}]},
+])
+def test_a_designer_condition_evaluates_operands_that_are_functions(expression: dict[str, Any]) -> None:
+    result = run_body({"Check": {"type": "If", "expression": expression, "runAfter": {},
+                                 "actions": {"Yes": compose(1)}, "else": {"actions": {"No": compose(2)}}}},
+                      body={"code": "ab"})
+    assert [(r.name, r.status) for r in result.all_records] == [("No", "Skipped"), ("Yes", "Succeeded"),
+                                                               ("Check", "Succeeded")]
+
+
 def test_until_stops_at_its_count_limit() -> None:
     result = run_body({"Poll": {"type": "Until", "expression": "@false", "limit": {"count": 4}, "runAfter": {},
                                 "actions": {"Tick": compose(1)}}})
     assert len(result.records("Tick")) == 4
+
+
+def test_until_limits_may_come_from_workflow_parameters() -> None:
+    loop = definition({"Poll": {"type": "Until", "expression": "@false", "runAfter": {},
+                                "limit": {"count": "@parameters('attempts')", "timeout": "@parameters('budget')"},
+                                "actions": {"Tick": compose(1)}}},
+                      parameters={"attempts": {"type": "Int", "defaultValue": 3},
+                                  "budget": {"type": "String", "defaultValue": "PT1H"}})
+    result = run(loop, trigger=TriggerInput(), clock=VirtualClock())
+    assert (result.status, len(result.records("Tick"))) == ("Succeeded", 3)
+
+
+@pytest.mark.parametrize(("timestamp", "waited"), [
+    ("2030-01-01T00:10:00Z", timedelta(minutes=10)),
+    ("2030-01-01T02:10:00+02:00", timedelta(minutes=10)),
+    ("2029-12-31T23:00:00Z", timedelta(0)),
+])
+def test_delay_until_waits_for_the_utc_timestamp(timestamp: str, waited: timedelta) -> None:
+    clock = VirtualClock(datetime(2030, 1, 1, tzinfo=timezone.utc))
+    result = run_body({"Delay_until": {"type": "Wait", "inputs": {"until": {"timestamp": timestamp}}, "runAfter": {}}},
+                      clock=clock)
+    delay = result.action("Delay_until")
+    assert (result.status, delay.status, delay.end - delay.start) == ("Succeeded", "Succeeded", waited)
+
+
+def test_a_wait_with_both_interval_and_until_is_refused() -> None:
+    with pytest.raises(DefinitionError, match="inputs.interval .* or inputs.until .*, not both"):
+        run_body({"Delay": {"type": "Wait", "runAfter": {}, "inputs": {
+            "interval": {"count": 1, "unit": "Minute"}, "until": {"timestamp": "2030-01-01T00:00:00Z"}}}})
 
 
 def test_until_times_out() -> None:
@@ -236,3 +278,11 @@ def test_loop_limits_are_enforced() -> None:
     with pytest.raises(DefinitionError, match="Until limit.count must be 1..5000"):
         run_body({"Poll": {"type": "Until", "expression": "@true", "limit": {"count": 5001}, "runAfter": {},
                            "actions": {}}})
+
+
+def test_encode_uri_component_with_extra_arguments_fails_only_its_action() -> None:
+    result = run_body({"Encode": compose("@encodeURIComponent('a b', 'c')"), "Plain": compose("@uriComponent('a b')")})
+    encode = result.action("Encode")
+    assert (encode.status, encode.error_code) == ("Failed", "InvalidTemplate")
+    assert "what it does with the other arguments is not documented" in (encode.error_message or "")
+    assert result.action("Plain").outputs == "a%20b"

@@ -70,11 +70,11 @@ def test_each_seeded_defect_is_reported_at_its_path(actions: dict[str, Any], pat
     assert any(p == path and fragment in m for p, m in found), found
 
 
-@pytest.mark.parametrize("missing", ["$schema", "contentVersion"])
-def test_missing_schema_or_content_version_is_reported(missing: str) -> None:
-    bad = definition({})
-    del bad[missing]
-    assert problems(lint(bad)) == [(missing, f"the definition has no '{missing}'; Azure requires it")]
+def test_schema_and_content_version_are_optional() -> None:
+    """The schema reference marks both optional: a definition without them deploys."""
+    bare = definition({"A": compose(1)})
+    del bare["$schema"], bare["contentVersion"]
+    assert lint(bare) == []
 
 
 def test_inner_actions_of_a_finished_container_can_be_referenced_after_it() -> None:
@@ -182,3 +182,74 @@ def test_an_expression_in_runtime_configuration_is_reported() -> None:
     paths = [path for path, message in found if "takes literals" in message]
     assert paths == ["triggers.manual.runtimeConfiguration.concurrency.runs",
                      "actions.Each.runtimeConfiguration.concurrency.repetitions"]
+
+
+def test_an_until_condition_may_read_the_actions_inside_the_loop() -> None:
+    """The reference's own Until example tests `outputs('HTTP')` of the HTTP action inside the loop."""
+    loop = definition({"Poll": {"type": "Until", "expression": "@equals(outputs('Count'), 3)", "limit": {"count": 5},
+                                "actions": {"Count": compose("@iterationIndexes('Poll')")}},
+                       "After": compose("@outputs('Count')", {"Poll": []})})
+    assert lint(loop) == []
+
+
+def test_only_the_until_condition_may_read_inside_the_loop_before_it_runs() -> None:
+    loop = definition({"Poll": {"type": "Until", "expression": "@true", "limit": {"count": 1},
+                                "actions": {"Count": compose(1)}},
+                       "Before": compose("@outputs('Count')")})
+    assert problems(lint(loop)) == [("actions.Before.inputs", "outputs('Count') names an action that cannot have "
+                                                              "run before 'Before'; add it to the runAfter chain")]
+
+
+def test_an_until_limit_from_parameters_is_checked_as_an_expression() -> None:
+    loop = {"Poll": {"type": "Until", "expression": "@true", "limit": {"count": "@parameters('attempts')"},
+                     "actions": {"Tick": compose(1)}}}
+    assert lint(definition(loop, parameters={"attempts": {"type": "Int", "defaultValue": 3}})) == []
+    assert problems(lint(definition(loop))) == [
+        ("actions.Poll.limit.count", "parameters('attempts') is not declared in the definition's parameters "
+                                     "(declared: [])")]
+
+
+def test_a_documented_function_the_engine_lacks_is_named_as_unsupported_not_unknown() -> None:
+    found = problems(lint(definition({"A": compose("@xpath(xml(triggerBody()), '/a')")})))
+    assert found == [("actions.A.inputs", f"the function '{name}' is not supported by orderbridge.wdl (it is a "
+                                          "Workflow Definition Language function) "
+                                          "(in \"xpath(xml(triggerBody()), '/a')\")")
+                     for name in ("xml", "xpath")]
+
+
+def test_arm_template_expressions_are_named_as_deploy_time_text_in_every_position() -> None:
+    templated = definition(
+        {"Show": compose("[variables('greeting')]"), "Literal": compose("[[not an expression]"),
+         "Poll": {"type": "Until", "expression": "@true", "limit": {"count": "[parameters('attempts')]"},
+                  "actions": {}}},
+        parameters={"base": {"type": "String", "defaultValue": "[parameters('baseUrl')]"}},
+        trigger={"type": "Request", "kind": "Http", "inputs": {"method": "GET", "relativePath": "[variables('path')]"}},
+        outputs={"id": {"type": "String", "value": "[resourceGroup().id]"}})
+    found = [(path, message.split(" is an ARM")[0]) for path, message in problems(lint(templated))]
+    assert found == [("parameters.base.defaultValue", '"[parameters(\'baseUrl\')]"'),
+                     ("triggers.manual.inputs.relativePath", '"[variables(\'path\')]"'),
+                     ("actions.Show.inputs", '"[variables(\'greeting\')]"'),
+                     ("actions.Poll.limit.count", '"[parameters(\'attempts\')]"'),
+                     ("outputs.id.value", "'[resourceGroup().id]'")]
+    assert problems(lint(templated))[0][1].endswith(
+        "is an ARM template expression, evaluated by Resource Manager when the template is deployed, not Workflow "
+        "Definition Language; lint and run the definition as deployed, or use @parameters('…') for a workflow "
+        "parameter")
+
+
+def test_encode_uri_component_with_extra_arguments_is_reported_precisely_not_refused() -> None:
+    found = problems(lint(definition({"A": compose("@{encodeURIComponent('a b', 'c')}")})))
+    assert found == [("actions.A.inputs", (
+        "encodeURIComponent() is documented with 1 argument(s) but is given 2 (https://learn.microsoft.com/azure/"
+        "logic-apps/workflow-definition-language-functions-reference#encodeUriComponent); Azure deploys such calls, "
+        "but what it does with the other arguments is not documented, so orderbridge.wdl fails this expression "
+        "when it is evaluated (in \"encodeURIComponent('a b', 'c')\")"))]
+
+
+def test_a_loop_name_differing_only_in_case_is_reported_with_what_the_docs_leave_open() -> None:
+    loop = definition({"For_each": {"type": "Foreach", "foreach": "@createArray(1)",
+                                    "actions": {"Show": compose("@items('For_Each')")}}})
+    assert problems(lint(loop)) == [("actions.For_each.actions.Show.inputs", (
+        "items('For_Each') does not name an enclosing loop; 'For_each' differs only in letter case: the docs do "
+        "not say whether Azure matches action and loop names case-insensitively, so orderbridge.wdl matches them "
+        "exactly"))]

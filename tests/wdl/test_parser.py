@@ -114,6 +114,15 @@ def test_unknown_function_is_an_error_naming_it_never_null() -> None:
         evaluate("@frobnicate(1)")
 
 
+def test_a_documented_function_the_engine_lacks_is_not_called_unknown() -> None:
+    from orderbridge.wdl import UnknownFunctionError
+
+    with pytest.raises(UnknownFunctionError) as raised:
+        evaluate("@xml('<a/>')")
+    assert raised.value.reason == ("the function 'xml' is not supported by orderbridge.wdl "
+                                   "(it is a Workflow Definition Language function)")
+
+
 def test_argument_count_is_checked_when_parsing() -> None:
     from orderbridge.wdl import FunctionArgumentError
 

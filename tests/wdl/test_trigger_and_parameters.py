@@ -23,6 +23,13 @@ def test_trigger_outputs_carry_body_headers_queries_and_path_parameters() -> Non
     assert result.trigger.status == "Succeeded"
 
 
+def test_relative_path_parameters_reach_the_workflow_percent_decoded() -> None:
+    trigger = {"type": "Request", "kind": "Http", "inputs": {"method": "GET", "relativePath": "/items/{word}"}}
+    result = run(definition(ECHO, trigger=trigger), clock=VirtualClock(),
+                 trigger=TriggerInput(method="GET", relative_path="/items/wow%25wee%3f"))
+    assert result.action("Echo").outputs["path"] == {"word": "wow%wee?"}
+
+
 def test_a_request_with_the_wrong_method_does_not_start_the_run() -> None:
     result = run(definition(ECHO), trigger=TriggerInput(method="GET"), clock=VirtualClock())
     assert result.status == "Failed"
@@ -96,3 +103,13 @@ def test_failing_workflow_outputs_fail_the_run_with_the_reason() -> None:
                  clock=VirtualClock())
     assert (result.status, result.error_code) == ("Failed", "InvalidTemplate")
     assert "outputs.bad" in result.error_message
+
+
+def test_a_parameter_default_that_is_an_arm_template_expression_is_named_as_such() -> None:
+    templated = definition(ECHO, parameters={"retries": {"type": "Int", "defaultValue": "[parameters('retries')]"}})
+    with pytest.raises(DefinitionError) as raised:
+        run(templated, trigger=TriggerInput(), clock=VirtualClock())
+    assert raised.value.reason == (
+        "workflow parameters are wrong: 'retries' is \"[parameters('retries')]\", an ARM template expression that "
+        "Resource Manager replaces when the template is deployed; pass the deployed value. Pass parameters={...} "
+        "matching the definition's 'parameters'")
