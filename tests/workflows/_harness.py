@@ -52,7 +52,7 @@ NOT_CUSTOM_PROPERTIES = frozenset({"brokerproperties", "content-type", "authoriz
 
 
 @dataclass(frozen=True)
-class Pipeline:
+class WorkflowUnderTest:
     """One workflow and what its events, source API and messages look like."""
 
     workflow: str
@@ -124,7 +124,7 @@ def _seed_erp(server: FakeApiServer, event: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
-ORDER_EVENTS = Pipeline(
+ORDER_EVENTS = WorkflowUnderTest(
     workflow="order-events-processor",
     event_type="ECP.Order.Created",
     queue="online-orders",
@@ -139,7 +139,7 @@ ORDER_EVENTS = Pipeline(
     data_contract="ecp-order-created-event",
 )
 
-ERP_EVENTS = Pipeline(
+ERP_EVENTS = WorkflowUnderTest(
     workflow="erp-events-processor",
     event_type="ERP.SalesOrder.Updated",
     queue="order-updates",
@@ -289,7 +289,7 @@ def routed(source: Transport, service_bus: FakeServiceBus) -> Transport:
 
 
 def run_pipeline(
-    pipeline: Pipeline,
+    pipeline: WorkflowUnderTest,
     events: Iterable[dict[str, Any]],
     *,
     source_base_url: str,

@@ -19,7 +19,7 @@ from orderbridge.workflow_definitions import load_definition
 from tests.workflows._harness import (
     EVENT_GRID_TIMEOUT_SECONDS,
     FakeServiceBus,
-    Pipeline,
+    WorkflowUnderTest,
     ScriptedSource,
     response_seconds,
     run_pipeline,
@@ -31,7 +31,7 @@ NOT_FOUND = HttpResponse(404, {}, {"error": {"code": "NotFound"}})
 UNAVAILABLE = HttpResponse(503, {}, {"error": {"code": "ServiceUnavailable"}})
 
 
-def deliver(pipeline: Pipeline, source: ScriptedSource, service_bus: FakeServiceBus, events: int = 1) -> RunResult:
+def deliver(pipeline: WorkflowUnderTest, source: ScriptedSource, service_bus: FakeServiceBus, events: int = 1) -> RunResult:
     return run_pipeline(pipeline, [pipeline.event(n) for n in range(1, events + 1)],
                         source_base_url="https://source.example", source=source, service_bus=service_bus)
 
@@ -43,7 +43,7 @@ def assert_retry_later(result: RunResult) -> None:
 
 
 def test_a_503_then_200_is_retried_after_the_minimum_interval_and_queued(
-    pipeline: Pipeline, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus
 ) -> None:
     source = ScriptedSource(service_bus.clock, [UNAVAILABLE, OK])
 
@@ -59,7 +59,7 @@ def test_a_503_then_200_is_retried_after_the_minimum_interval_and_queued(
 @pytest.mark.parametrize("transient", [HttpResponse(429), HttpResponse(408), HttpResponse(500),
                                        TransportError("connection refused")])
 def test_throttling_timeouts_and_connection_failures_are_retried(
-    pipeline: Pipeline, service_bus: FakeServiceBus, transient: HttpResponse | Exception
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, transient: HttpResponse | Exception
 ) -> None:
     source = ScriptedSource(service_bus.clock, [transient, OK])
 
@@ -71,7 +71,7 @@ def test_throttling_timeouts_and_connection_failures_are_retried(
 
 @pytest.mark.parametrize("outage", [UNAVAILABLE, TransportError("connection refused")])
 def test_a_source_down_beyond_the_retry_budget_answers_503_and_sends_nothing(
-    pipeline: Pipeline, service_bus: FakeServiceBus, outage: HttpResponse | Exception
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, outage: HttpResponse | Exception
 ) -> None:
     source = ScriptedSource(service_bus.clock, [outage])
 
@@ -86,7 +86,7 @@ def test_a_source_down_beyond_the_retry_budget_answers_503_and_sends_nothing(
 
 @pytest.mark.parametrize("status", [400, 401, 403, 409])
 def test_other_client_errors_of_the_source_are_not_parked(
-    pipeline: Pipeline, service_bus: FakeServiceBus, status: int
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, status: int
 ) -> None:
     """Only 404 means "this resource does not exist"; a 401 (rotated key) must not park every event."""
     source = ScriptedSource(service_bus.clock, [HttpResponse(status)])
@@ -100,7 +100,7 @@ def test_other_client_errors_of_the_source_are_not_parked(
 
 @pytest.mark.parametrize("status", [500, 401, 403])
 def test_service_bus_refusing_the_message_answers_503_and_parks_nothing(
-    pipeline: Pipeline, service_bus: FakeServiceBus, status: int
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, status: int
 ) -> None:
     """A 401/403 right after deployment is the role assignment still propagating."""
     service_bus.fail_next(status)
@@ -113,7 +113,7 @@ def test_service_bus_refusing_the_message_answers_503_and_parks_nothing(
     assert service_bus.messages(pipeline.queue) == [] and service_bus.messages(pipeline.parking_queue) == []
 
 
-def test_a_failed_parking_send_answers_503(pipeline: Pipeline, service_bus: FakeServiceBus) -> None:
+def test_a_failed_parking_send_answers_503(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus) -> None:
     service_bus.fail_next(503)
     source = ScriptedSource(service_bus.clock, [NOT_FOUND])
 
@@ -124,7 +124,7 @@ def test_a_failed_parking_send_answers_503(pipeline: Pipeline, service_bus: Fake
 
 
 def test_one_transient_failure_in_a_batch_answers_503_for_the_whole_batch(
-    pipeline: Pipeline, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus
 ) -> None:
     source = ScriptedSource(service_bus.clock, [OK])
     service_bus.fail_next(500)  # the first send of the batch fails, the other nine succeed
@@ -136,7 +136,7 @@ def test_one_transient_failure_in_a_batch_answers_503_for_the_whole_batch(
 
 
 def test_the_answer_comes_only_after_service_bus_has_the_message(
-    pipeline: Pipeline, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus
 ) -> None:
     service_bus.latency = 2.0
     source = ScriptedSource(service_bus.clock, [OK], latency=1.0)
@@ -161,7 +161,7 @@ def test_the_answer_comes_only_after_service_bus_has_the_message(
 )
 @pytest.mark.parametrize("reading", ["action", "attempt"])
 def test_the_worst_retry_cases_answer_within_event_grids_30_seconds(
-    pipeline: Pipeline, service_bus: FakeServiceBus, case: str, replies: list[HttpResponse],
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, case: str, replies: list[HttpResponse],
     source_latency: float, bus_latency: float, events: int, reading: str,
 ) -> None:
     """Under both readings of limit.timeout that interrupt a request (whole action, each attempt)."""
@@ -183,7 +183,7 @@ def _seconds(duration: str) -> float:
     return float(match.group(1))
 
 
-def test_the_budget_also_holds_if_limit_timeout_bounded_each_attempt(pipeline: Pipeline) -> None:
+def test_the_budget_also_holds_if_limit_timeout_bounded_each_attempt(pipeline: WorkflowUnderTest) -> None:
     """The docs do not say outright whether limit.timeout bounds each attempt or the whole action
     (the engine reads it as the whole action). Were it per attempt, the worst case would be every
     attempt running its full limit plus the retry waits, then the send's limit: still under 30 s."""
@@ -201,7 +201,7 @@ def test_the_budget_also_holds_if_limit_timeout_bounded_each_attempt(pipeline: P
 
 @pytest.mark.parametrize("loop_status", ["Cancelled", "TimedOut"])
 def test_a_cancelled_or_timed_out_loop_is_also_answered_503(
-    pipeline: Pipeline, service_bus: FakeServiceBus, monkeypatch: pytest.MonkeyPatch, loop_status: str
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, monkeypatch: pytest.MonkeyPatch, loop_status: str
 ) -> None:
     """Azure marks an action Cancelled, e.g. when its limit.timeout lapses
     (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers#asynchronous-limits),
@@ -226,7 +226,7 @@ def test_a_cancelled_or_timed_out_loop_is_also_answered_503(
 
 @pytest.mark.parametrize(("slow", "seconds"), [("source", 40.0), ("service bus", 40.0)])
 def test_if_limit_timeout_does_not_interrupt_requests_a_late_answer_loses_nothing(
-    pipeline: Pipeline, service_bus: FakeServiceBus, slow: str, seconds: float
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, slow: str, seconds: float
 ) -> None:
     """Third reading of limit.timeout: Consumption does not cut a synchronous request short (only the
     120 s outbound limit does). Then the 30 s answer is best effort: Event Grid gives up on the first

@@ -9,7 +9,7 @@ import pytest
 
 from orderbridge.wdl import REDACTED, HttpResponse, RunResult
 
-from tests.workflows._harness import API_KEY, PAYLOAD_MARKER, FakeServiceBus, Pipeline, ScriptedSource, run_pipeline
+from tests.workflows._harness import API_KEY, PAYLOAD_MARKER, FakeServiceBus, WorkflowUnderTest, ScriptedSource, run_pipeline
 
 PAYLOAD = {"id": "resource-1", "customer": {"email": PAYLOAD_MARKER}}
 
@@ -36,7 +36,7 @@ def recorded_text(result: RunResult) -> str:
     ],
 )
 def test_the_key_and_the_payload_appear_nowhere_in_the_recorded_run(
-    pipeline: Pipeline, service_bus: FakeServiceBus, case: str, replies: list[HttpResponse], bus_faults: list[int],
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, case: str, replies: list[HttpResponse], bus_faults: list[int],
     data: dict[str, Any] | None,
 ) -> None:
     service_bus.fail_next(*bus_faults)
@@ -53,7 +53,7 @@ def test_the_key_and_the_payload_appear_nowhere_in_the_recorded_run(
         assert source.requests[0].headers["X-Api-Key"] == API_KEY, "the key was sent, only hidden from history"
 
 
-def test_the_fetch_and_send_inputs_are_recorded_as_redacted(pipeline: Pipeline, service_bus: FakeServiceBus) -> None:
+def test_the_fetch_and_send_inputs_are_recorded_as_redacted(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus) -> None:
     source = ScriptedSource(service_bus.clock, [HttpResponse(200, {}, PAYLOAD)])
 
     result = run_pipeline(pipeline, [pipeline.event(1)], source_base_url="https://source.example", source=source,
@@ -66,7 +66,7 @@ def test_the_fetch_and_send_inputs_are_recorded_as_redacted(pipeline: Pipeline, 
 
 
 def test_an_action_reading_the_fetchs_secured_outputs_has_its_inputs_hidden_too(
-    pipeline: Pipeline, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus
 ) -> None:
     """Azure hides the inputs of an action that uses secured outputs
     (https://learn.microsoft.com/azure/logic-apps/logic-apps-securing-a-logic-app#considerations-for-securing-inputs-and-outputs):
