@@ -6,15 +6,22 @@ from __future__ import annotations
 
 from orderbridge.wdl import HttpResponse, RunResult
 
-from tests.workflows._harness import VALIDATION_EVENT_TYPE, FakeServiceBus, WorkflowUnderTest, ScriptedSource, run_pipeline
+from tests.workflows._harness import (
+    JSON_CONTENT,
+    VALIDATION_EVENT_TYPE,
+    FakeServiceBus,
+    Reply,
+    ScriptedSource,
+    WorkflowUnderTest,
+    run_pipeline,
+)
 
-OK = HttpResponse(200, {}, {"id": "resource"})
 
-
-def deliver(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, events: list[dict], reply: HttpResponse = OK) -> RunResult:
-    source = ScriptedSource(service_bus.clock, [reply])
+def deliver(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, events: list[dict], reply: Reply | None = None,
+            delivery: str = "Notification") -> RunResult:
+    source = ScriptedSource(service_bus.clock, [reply or pipeline.found(*events)])
     return run_pipeline(pipeline, events, source_base_url="https://source.example", source=source,
-                        service_bus=service_bus)
+                        service_bus=service_bus, delivery=delivery)
 
 
 def test_a_single_event_costs_five_executions(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus) -> None:
@@ -40,14 +47,27 @@ def test_parking_costs_one_more_than_queueing(pipeline: WorkflowUnderTest, servi
 def test_the_handshake_costs_three(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus) -> None:
     handshake = {"id": "h", "eventType": VALIDATION_EVENT_TYPE, "dataVersion": "1", "data": {"validationCode": "c"}}
 
-    result = deliver(pipeline, service_bus, [handshake])
+    result = deliver(pipeline, service_bus, [handshake], delivery="SubscriptionValidation")
 
     assert result.billing.total == 3
 
 
 def test_each_retry_is_billed(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus) -> None:
-    source = ScriptedSource(service_bus.clock, [HttpResponse(503), OK])
-    result = run_pipeline(pipeline, [pipeline.event(1)], source_base_url="https://source.example", source=source,
+    event = pipeline.event(1)
+    source = ScriptedSource(service_bus.clock, [HttpResponse(503), pipeline.found(event)])
+    result = run_pipeline(pipeline, [event], source_base_url="https://source.example", source=source,
                           service_bus=service_bus)
 
     assert (result.billing.retries, result.billing.total) == (1, 6)
+
+
+def test_parking_a_fetched_resource_that_contradicts_the_event_costs_seven(
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus
+) -> None:
+    """The body check fails the send (billed), then Classify_failure and Park_event run."""
+    event = pipeline.event(1)
+    contradicting = {**pipeline.resource(event), "id": "someone-else"}
+
+    result = deliver(pipeline, service_bus, [event], HttpResponse(200, dict(JSON_CONTENT), contradicting))
+
+    assert result.billing.total == 7  # trigger, loop, fetch, send (failed), Classify_failure, Park_event, response

@@ -5,6 +5,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -135,7 +136,7 @@ def test_source_calls_of_one_run_are_bounded_by_the_foreach_repetitions(
 ) -> None:
     """A batch larger than the degree of parallelism: at most 10 fetches in flight at once, so the
     source sees at most trigger runs x 10 concurrent calls."""
-    source = ScriptedSource(service_bus.clock, [HttpResponse(200, {}, {"id": "x"})], latency=1.0)
+    source = ScriptedSource(service_bus.clock, [pipeline.found()], latency=1.0)
 
     result = run_pipeline(pipeline, [pipeline.event(n) for n in range(1, 26)],
                           source_base_url="https://source.example", source=source, service_bus=service_bus)
@@ -155,8 +156,9 @@ def test_the_loop_degree_is_set_on_purpose(name: str) -> None:
 class CountingSource:
     """A source API in real time that remembers the most calls it ever had in flight."""
 
-    def __init__(self, seconds_per_call: float) -> None:
+    def __init__(self, seconds_per_call: float, answer: Callable[[HttpRequest], HttpResponse]) -> None:
         self.seconds_per_call = seconds_per_call
+        self.answer = answer
         self.in_flight = 0
         self.peak = 0
         self._lock = threading.Lock()
@@ -168,7 +170,7 @@ class CountingSource:
         time.sleep(self.seconds_per_call)
         with self._lock:
             self.in_flight -= 1
-        return HttpResponse(200, {}, {"id": "x"})
+        return self.answer(request)
 
 
 def test_concurrent_runs_call_the_source_at_most_runs_times_repetitions(
@@ -176,14 +178,14 @@ def test_concurrent_runs_call_the_source_at_most_runs_times_repetitions(
 ) -> None:
     """Four deliveries of 20 events at once, trigger concurrency 2: at most 2 x 10 calls in flight."""
     runs = 2
-    source = CountingSource(seconds_per_call=0.05)
+    batches = [[pipeline.event(100 * b + n) for n in range(20)] for b in range(4)]
+    source = CountingSource(seconds_per_call=0.05, answer=pipeline.found(*sum(batches, [])))
     host = WorkflowHost(
         load_definition(pipeline.workflow, trigger_concurrency=runs, maximum_waiting_runs=runs + 10),
         parameters=pipeline.parameters("https://source.example"),
         http=routed(source, service_bus),
         clock=SystemClock(),
     )
-    batches = [[pipeline.event(100 * b + n) for n in range(20)] for b in range(4)]
 
     with ThreadPoolExecutor(max_workers=4) as callers:
         replies = list(callers.map(lambda batch: host.call(TriggerInput(body=batch)), batches))

@@ -104,5 +104,5 @@ def test_an_id_longer_than_the_contract_allows_is_parked_as_malformed_without_fe
     assert sorted(parked) == [e["id"] for e in events]
     for event, limit in zip(events, limits.values()):
         assert parked[event["id"]]["reason"] == "MalformedEvent"
-        assert f"at most {limit} characters" in parked[event["id"]]["description"], parked[event["id"]]
+        assert f"to {limit} characters" in parked[event["id"]]["description"], parked[event["id"]]
     assert source_server.requests == [] and service_bus.messages(pipeline.queue) == []

@@ -26,7 +26,7 @@ from tests.workflows._harness import (
     statuses,
 )
 
-OK = HttpResponse(200, {"Content-Type": "application/json"}, {"id": "resource"})
+FOUND = "the resource the event names"  # replaced by pipeline.found()
 NOT_FOUND = HttpResponse(404, {}, {"error": {"code": "NotFound"}})
 UNAVAILABLE = HttpResponse(503, {}, {"error": {"code": "ServiceUnavailable"}})
 
@@ -45,7 +45,7 @@ def assert_retry_later(result: RunResult) -> None:
 def test_a_503_then_200_is_retried_after_the_minimum_interval_and_queued(
     pipeline: WorkflowUnderTest, service_bus: FakeServiceBus
 ) -> None:
-    source = ScriptedSource(service_bus.clock, [UNAVAILABLE, OK])
+    source = ScriptedSource(service_bus.clock, [UNAVAILABLE, pipeline.found()])
 
     result = deliver(pipeline, source, service_bus)
 
@@ -61,7 +61,7 @@ def test_a_503_then_200_is_retried_after_the_minimum_interval_and_queued(
 def test_throttling_timeouts_and_connection_failures_are_retried(
     pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, transient: HttpResponse | Exception
 ) -> None:
-    source = ScriptedSource(service_bus.clock, [transient, OK])
+    source = ScriptedSource(service_bus.clock, [transient, pipeline.found()])
 
     result = deliver(pipeline, source, service_bus)
 
@@ -104,7 +104,7 @@ def test_service_bus_refusing_the_message_answers_503_and_parks_nothing(
 ) -> None:
     """A 401/403 right after deployment is the role assignment still propagating."""
     service_bus.fail_next(status)
-    source = ScriptedSource(service_bus.clock, [OK])
+    source = ScriptedSource(service_bus.clock, [pipeline.found()])
 
     result = deliver(pipeline, source, service_bus)
 
@@ -126,7 +126,7 @@ def test_a_failed_parking_send_answers_503(pipeline: WorkflowUnderTest, service_
 def test_one_transient_failure_in_a_batch_answers_503_for_the_whole_batch(
     pipeline: WorkflowUnderTest, service_bus: FakeServiceBus
 ) -> None:
-    source = ScriptedSource(service_bus.clock, [OK])
+    source = ScriptedSource(service_bus.clock, [pipeline.found()])
     service_bus.fail_next(500)  # the first send of the batch fails, the other nine succeed
 
     result = deliver(pipeline, source, service_bus, events=10)
@@ -139,7 +139,7 @@ def test_the_answer_comes_only_after_service_bus_has_the_message(
     pipeline: WorkflowUnderTest, service_bus: FakeServiceBus
 ) -> None:
     service_bus.latency = 2.0
-    source = ScriptedSource(service_bus.clock, [OK], latency=1.0)
+    source = ScriptedSource(service_bus.clock, [pipeline.found()], latency=1.0)
 
     result = deliver(pipeline, source, service_bus)
 
@@ -152,21 +152,22 @@ def test_the_answer_comes_only_after_service_bus_has_the_message(
 @pytest.mark.parametrize(
     ("case", "replies", "source_latency", "bus_latency", "events"),
     [
-        ("source never answers", [OK], 120.0, 0.0, 1),
+        ("source never answers", [FOUND], 120.0, 0.0, 1),
         ("slow 503s until the action times out", [UNAVAILABLE], 4.0, 0.0, 1),
-        ("answer just inside the fetch limit, then Service Bus hangs", [OK], 7.9, 120.0, 1),
+        ("answer just inside the fetch limit, then Service Bus hangs", [FOUND], 7.9, 120.0, 1),
         ("404 just inside the fetch limit, then the parking send hangs", [NOT_FOUND], 7.9, 120.0, 1),
-        ("a full batch of ten, all slow", [OK], 7.9, 4.9, 10),
+        ("a full batch of ten, all slow", [FOUND], 7.9, 4.9, 10),
     ],
 )
 @pytest.mark.parametrize("reading", ["action", "attempt"])
 def test_the_worst_retry_cases_answer_within_event_grids_30_seconds(
-    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, case: str, replies: list[HttpResponse],
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, case: str, replies: list[HttpResponse | str],
     source_latency: float, bus_latency: float, events: int, reading: str,
 ) -> None:
     """Under both readings of limit.timeout that interrupt a request (whole action, each attempt)."""
     service_bus.latency = bus_latency
-    source = ScriptedSource(service_bus.clock, list(replies), latency=source_latency)
+    source = ScriptedSource(service_bus.clock, [pipeline.found() if r is FOUND else r for r in replies],
+                            latency=source_latency)
 
     result = run_pipeline(pipeline, [pipeline.event(n) for n in range(1, events + 1)],
                           source_base_url="https://source.example", source=source, service_bus=service_bus,
@@ -215,7 +216,7 @@ def test_a_cancelled_or_timed_out_loop_is_also_answered_503(
         return Outcome(loop_status, outcome.inputs, outcome.outputs, "ActionTimedOut", f"the loop ended {loop_status}")
 
     monkeypatch.setitem(_actions.HANDLERS, "foreach", foreach_ending)
-    source = ScriptedSource(service_bus.clock, [OK])
+    source = ScriptedSource(service_bus.clock, [pipeline.found()])
 
     result = deliver(pipeline, source, service_bus)
 
@@ -233,7 +234,7 @@ def test_if_limit_timeout_does_not_interrupt_requests_a_late_answer_loses_nothin
     delivery and redelivers the same batch; the late first run still queues the resource, the
     redelivery's send carries the same MessageId and duplicate detection drops it."""
     event = pipeline.event(1)
-    source = ScriptedSource(service_bus.clock, [OK], latency=seconds if slow == "source" else 0.0)
+    source = ScriptedSource(service_bus.clock, [pipeline.found()], latency=seconds if slow == "source" else 0.0)
     service_bus.latency = seconds if slow == "service bus" else 0.0
 
     late = run_pipeline(pipeline, [event], source_base_url="https://source.example", source=source,
