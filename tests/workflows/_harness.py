@@ -45,6 +45,10 @@ PAYLOAD_MARKER = "payload-9f2a-customer@example.com"
 EVENT_GRID_TIMEOUT_SECONDS = 30.0
 JSON_CONTENT = {"Content-Type": "application/json; charset=utf-8"}
 VALIDATION_EVENT_TYPE = "Microsoft.EventGrid.SubscriptionValidationEvent"
+# Ids that probe the contracts' pattern: dot segments, separators, encodings, look-alikes, controls.
+TRICKY_IDS = [".", "..", "...", "a/b", "%2e", "%2e%2e", "a b", "a\n", "\na", "ä", "ＡＢ", "\u212a", "١", "-a", "_a",
+              ".a", "a.", "a..", "a-_.b", "0", "Z9", "ord-100045", "ORD-100045", "SO-104233", "a?b", "a#b", "a'b",
+              'a"b', "a\\b", "", "a\u0000"]
 
 # https://learn.microsoft.com/rest/api/servicebus/message-headers-and-properties
 DOCUMENTED_BROKER_PROPERTIES = frozenset({
