@@ -43,6 +43,7 @@ SERVICE_BUS_AUDIENCE = "https://servicebus.azure.net"
 API_KEY = "key-5c1e0b7d-never-in-run-history"
 PAYLOAD_MARKER = "payload-9f2a-customer@example.com"
 EVENT_GRID_TIMEOUT_SECONDS = 30.0
+SCRIPTED_SOURCE_URL = "https://source.example"
 JSON_CONTENT = {"Content-Type": "application/json; charset=utf-8"}
 VALIDATION_EVENT_TYPE = "Microsoft.EventGrid.SubscriptionValidationEvent"
 # Ids that probe the contracts' pattern: dot segments, separators, encodings, look-alikes, controls.
@@ -343,6 +344,18 @@ def run_pipeline(
         limit_timeout_reading=limit_timeout_reading,
         guid=guid,
     )
+
+
+def deliver_scripted(
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, events: list[dict[str, Any]], *replies: Reply,
+    delivery: str = "Notification",
+) -> tuple[RunResult, ScriptedSource]:
+    """One delivery of `events` with a scripted source answering `replies` (by default each event's
+    resource); returns the run and the source, whose `requests` show what was fetched."""
+    source = ScriptedSource(service_bus.clock, list(replies) or [pipeline.found(*events)])
+    result = run_pipeline(pipeline, events, source_base_url=SCRIPTED_SOURCE_URL, source=source,
+                          service_bus=service_bus, delivery=delivery)
+    return result, source
 
 
 def statuses(result: RunResult, name: str) -> list[str]:

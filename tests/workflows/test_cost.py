@@ -11,17 +11,14 @@ from tests.workflows._harness import (
     VALIDATION_EVENT_TYPE,
     FakeServiceBus,
     Reply,
-    ScriptedSource,
     WorkflowUnderTest,
-    run_pipeline,
+    deliver_scripted,
 )
 
 
-def deliver(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, events: list[dict], reply: Reply | None = None,
+def deliver(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, events: list[dict], *replies: Reply,
             delivery: str = "Notification") -> RunResult:
-    source = ScriptedSource(service_bus.clock, [reply or pipeline.found(*events)])
-    return run_pipeline(pipeline, events, source_base_url="https://source.example", source=source,
-                        service_bus=service_bus, delivery=delivery)
+    return deliver_scripted(pipeline, service_bus, events, *replies, delivery=delivery)[0]
 
 
 def test_a_single_event_costs_five_executions(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus) -> None:
@@ -54,9 +51,7 @@ def test_the_handshake_costs_three(pipeline: WorkflowUnderTest, service_bus: Fak
 
 def test_each_retry_is_billed(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus) -> None:
     event = pipeline.event(1)
-    source = ScriptedSource(service_bus.clock, [HttpResponse(503), pipeline.found(event)])
-    result = run_pipeline(pipeline, [event], source_base_url="https://source.example", source=source,
-                          service_bus=service_bus)
+    result = deliver(pipeline, service_bus, [event], HttpResponse(503), pipeline.found(event))
 
     assert (result.billing.retries, result.billing.total) == (1, 6)
 

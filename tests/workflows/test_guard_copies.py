@@ -22,9 +22,8 @@ from tests.workflows._harness import (
     TRICKY_IDS,
     VALIDATION_EVENT_TYPE,
     FakeServiceBus,
-    ScriptedSource,
     WorkflowUnderTest,
-    run_pipeline,
+    deliver_scripted,
 )
 
 
@@ -162,11 +161,9 @@ def test_in_a_run_an_event_is_fetched_exactly_when_the_classification_would_acce
     every event not fetched is parked with the verdict the fetch refused it for."""
     events = _events(pipeline)
     service_bus = FakeServiceBus(VirtualClock())
-    source = ScriptedSource(service_bus.clock, [pipeline.found(*events)])
     verdict = parse_expression(copies(pipeline, guards(pipeline)[0])[0])
 
-    result = run_pipeline(pipeline, events, source_base_url="https://source.example", source=source,
-                          service_bus=service_bus)
+    result, _ = deliver_scripted(pipeline, service_bus, events)
 
     assert result.response is not None and result.response.status_code == 200, result.error_message
     fetched = [bool(record.attempts) for record in result.records(pipeline.fetch_action)]

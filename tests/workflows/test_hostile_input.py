@@ -23,22 +23,14 @@ from tests.workflows._harness import (
     VALIDATION_EVENT_TYPE,
     FakeServiceBus,
     Reply,
+    SCRIPTED_SOURCE_URL as SOURCE,
     ScriptedSource,
     WorkflowUnderTest,
-    run_pipeline,
+    deliver_scripted as deliver,
 )
 
-SOURCE = "https://source.example"
 HANDSHAKE = {"id": "h-1", "topic": "/topics/t", "subject": "", "eventType": VALIDATION_EVENT_TYPE,
              "eventTime": "2026-11-27T09:14:03Z", "dataVersion": "1", "data": {"validationCode": "code-1"}}
-
-
-def deliver(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, events: list[dict[str, Any]],
-            *replies: Reply, delivery: str = "Notification") -> tuple[RunResult, ScriptedSource]:
-    source = ScriptedSource(service_bus.clock, list(replies) or [pipeline.found(*events)])
-    result = run_pipeline(pipeline, events, source_base_url=SOURCE, source=source, service_bus=service_bus,
-                          delivery=delivery)
-    return result, source
 
 
 def answer(result: RunResult) -> int:
@@ -231,7 +223,9 @@ def _guard_cases(pipeline: WorkflowUnderTest) -> list[tuple[str, str]]:
     return cases
 
 
-def _run_ids(pipeline: WorkflowUnderTest, cases: list[tuple[str, str]]) -> tuple[RunResult, FakeServiceBus, list[dict[str, Any]], ScriptedSource]:
+def _run_ids(
+    pipeline: WorkflowUnderTest, cases: list[tuple[str, str]]
+) -> tuple[RunResult, FakeServiceBus, list[dict[str, Any]], ScriptedSource]:
     service_bus = FakeServiceBus(VirtualClock())
     events = [pipeline.event(n, data={**pipeline.make_data(n), name: value})
               for n, (name, value) in enumerate(cases, start=1)]
