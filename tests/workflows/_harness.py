@@ -10,12 +10,15 @@ them to catch typos), custom properties one header each with string values in do
 ends it early, so the fake refuses that too), MessageId and SessionId of at most 128 characters
 (https://learn.microsoft.com/dotnet/api/azure.messaging.servicebus.servicebusmessage.messageid,
 https://learn.microsoft.com/dotnet/api/azure.messaging.servicebus.servicebusmessage.sessionid), and
-duplicate detection on MessageId.
+duplicate detection on MessageId. Header values must be printable ASCII: CR or LF would end the
+header early (https://www.rfc-editor.org/rfc/rfc9110#section-5.5), and other bytes are not portable
+(RFC 9110 keeps them only as obsolete text), so the fake refuses both.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,7 +43,13 @@ SERVICE_BUS_AUDIENCE = "https://servicebus.azure.net"
 API_KEY = "key-5c1e0b7d-never-in-run-history"
 PAYLOAD_MARKER = "payload-9f2a-customer@example.com"
 EVENT_GRID_TIMEOUT_SECONDS = 30.0
+SCRIPTED_SOURCE_URL = "https://source.example"
+JSON_CONTENT = {"Content-Type": "application/json; charset=utf-8"}
 VALIDATION_EVENT_TYPE = "Microsoft.EventGrid.SubscriptionValidationEvent"
+# Ids that probe the contracts' pattern: dot segments, separators, encodings, look-alikes, controls.
+TRICKY_IDS = [".", "..", "...", "a/b", "%2e", "%2e%2e", "a b", "a\n", "\na", "ä", "ＡＢ", "\u212a", "١", "-a", "_a",
+              ".a", "a.", "a..", "a-_.b", "0", "Z9", "ord-100045", "ORD-100045", "SO-104233", "a?b", "a#b", "a'b",
+              'a"b', "a\\b", "", "a\u0000"]
 
 # https://learn.microsoft.com/rest/api/servicebus/message-headers-and-properties
 DOCUMENTED_BROKER_PROPERTIES = frozenset({
@@ -52,7 +61,7 @@ NOT_CUSTOM_PROPERTIES = frozenset({"brokerproperties", "content-type", "authoriz
 
 
 @dataclass(frozen=True)
-class Pipeline:
+class WorkflowUnderTest:
     """One workflow and what its events, source API and messages look like."""
 
     workflow: str
@@ -65,7 +74,8 @@ class Pipeline:
     fetch_path: Callable[[dict[str, Any]], str]
     broker_properties: Callable[[dict[str, Any]], dict[str, str]]
     source_class: type[FakeApiServer]
-    seed: Callable[[FakeApiServer, dict[str, Any]], dict[str, Any]]
+    resource: Callable[[dict[str, Any]], dict[str, Any]]  # what a correct source answers for the event
+    store: Callable[[FakeApiServer, dict[str, Any], dict[str, Any]], None]  # (server, event, resource)
     data_contract: str  # the schema in schemas/ that the event's `data` follows
 
     @property
@@ -87,6 +97,21 @@ class Pipeline:
         event.update(changes)
         return event
 
+    def seed(self, server: FakeApiServer, event: dict[str, Any]) -> dict[str, Any]:
+        """Make the loopback source answer the event's fetch with its resource; returns the resource."""
+        resource = self.resource(event)
+        self.store(server, event, resource)
+        return resource
+
+    def found(self, *events: dict[str, Any]) -> Callable[[HttpRequest], HttpResponse]:
+        """A scripted reply: 200 with the JSON resource of whichever of `events` (by default `event(n)`
+        for n up to 25) the request fetches."""
+        by_path = {}
+        for event in events or [self.event(n) for n in range(1, 26)]:
+            with suppress(KeyError, TypeError, AttributeError):  # an event without usable ids is never fetched
+                by_path[self.fetch_path(event)] = self.resource(event)
+        return lambda request: HttpResponse(200, dict(JSON_CONTENT), by_path[urlsplit(request.url).path])
+
     def parameters(self, source_base_url: str) -> dict[str, str]:
         return {
             "sourceBaseUrl": source_base_url,
@@ -97,34 +122,32 @@ class Pipeline:
         }
 
 
-def _ecp_order(order_id: str) -> dict[str, Any]:
+def _ecp_order(event: dict[str, Any]) -> dict[str, Any]:
+    order_id = event["data"]["orderId"]
     return {"id": order_id, "number": f"WEB-{order_id}", "customer": {"email": PAYLOAD_MARKER}, "total": 42.5}
 
 
-def _seed_ecp(server: FakeApiServer, event: dict[str, Any]) -> dict[str, Any]:
-    order = _ecp_order(event["data"]["orderId"])
+def _store_ecp(server: FakeApiServer, event: dict[str, Any], order: dict[str, Any]) -> None:
     assert isinstance(server, FakeEcp)
     server.put_order(order)
-    return order
 
 
-def _erp_state(data: dict[str, Any]) -> dict[str, Any]:
+def _erp_state(event: dict[str, Any]) -> dict[str, Any]:
+    """The fields schemas/erp-sales-order-state.schema.json requires, as the ERP's state of the event's order."""
+    data = event["data"]
     return {
-        "salesOrderId": data["salesOrderId"], "number": "SO104233", "externalDocumentNumber": data["ecpOrderId"],
-        "status": "Shipped", "changeVersion": data["changeVersion"],
-        "shipments": [{"trackingNumber": "1Z999", "carrier": "UPS"}],
-        "payments": [{"amount": 42.5, "reference": PAYLOAD_MARKER}],
+        "id": data["salesOrderId"], "number": "SO104233", "externalDocumentNumber": data["ecpOrderId"],
+        "status": "Shipped", "changeVersion": data["changeVersion"], "currencyCode": "EUR",
+        "invoices": [{"number": "PSI1001", "remainingAmount": 0, "reference": PAYLOAD_MARKER}],
     }
 
 
-def _seed_erp(server: FakeApiServer, event: dict[str, Any]) -> dict[str, Any]:
-    state = _erp_state(event["data"])
+def _store_erp(server: FakeApiServer, event: dict[str, Any], state: dict[str, Any]) -> None:
     assert isinstance(server, FakeErp)
     server.set_state(event["data"]["salesOrderId"], state)
-    return state
 
 
-ORDER_EVENTS = Pipeline(
+ORDER_EVENTS = WorkflowUnderTest(
     workflow="order-events-processor",
     event_type="ECP.Order.Created",
     queue="online-orders",
@@ -135,11 +158,12 @@ ORDER_EVENTS = Pipeline(
     fetch_path=lambda event: f"/orders/{event['data']['orderId']}",
     broker_properties=lambda event: {"MessageId": event["data"]["orderId"], "CorrelationId": event["id"]},
     source_class=FakeEcp,
-    seed=_seed_ecp,
+    resource=_ecp_order,
+    store=_store_ecp,
     data_contract="ecp-order-created-event",
 )
 
-ERP_EVENTS = Pipeline(
+ERP_EVENTS = WorkflowUnderTest(
     workflow="erp-events-processor",
     event_type="ERP.SalesOrder.Updated",
     queue="order-updates",
@@ -151,11 +175,12 @@ ERP_EVENTS = Pipeline(
     fetch_path=lambda event: f"/salesOrders/{event['data']['salesOrderId']}/state",
     broker_properties=lambda event: {
         "MessageId": f"{event['data']['salesOrderId']}-{event['data']['changeVersion']}",
-        "SessionId": event["data"]["ecpOrderId"],
+        "SessionId": event["data"]["ecpOrderId"].upper(),
         "CorrelationId": event["id"],
     },
     source_class=FakeErp,
-    seed=_seed_erp,
+    resource=_erp_state,
+    store=_store_erp,
     data_contract="erp-sales-order-updated-event",
 )
 
@@ -231,6 +256,9 @@ def _send_problem(request: HttpRequest, host: str) -> str | None:
                 if k in broker and len(str(broker[k])) > BROKER_ID_MAX_LENGTH}
     if too_long:
         return f"BrokerProperties longer than {BROKER_ID_MAX_LENGTH} characters: {too_long}"
+    unsafe = {k: v for k, v in request.headers.items() if not all(" " <= c <= "~" for c in v)}
+    if unsafe:
+        return f"header values must be printable ASCII: {unsafe}"
     unquoted = {k: v for k, v in _custom_headers(request).items()
                 if not (len(v) >= 2 and v[0] == v[-1] == '"' and '"' not in v[1:-1])}
     if unquoted:
@@ -252,13 +280,14 @@ def _as_stored(request: HttpRequest) -> QueuedMessage:
     )
 
 
-Reply = HttpResponse | Exception
+Reply = HttpResponse | Exception | Callable[[HttpRequest], HttpResponse]
 
 
 @dataclass
 class ScriptedSource:
     """A source API on virtual time: each request takes `latency` s and gets the next scripted reply
-    (the last one repeats). A request whose allowance is shorter than the latency times out."""
+    (the last one repeats; a callable answers the request). A request whose allowance is shorter than
+    the latency times out."""
 
     clock: VirtualClock
     replies: list[Reply]
@@ -274,7 +303,7 @@ class ScriptedSource:
         reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         if isinstance(reply, Exception):
             raise reply
-        return reply
+        return reply if isinstance(reply, HttpResponse) else reply(request)
 
 
 def routed(source: Transport, service_bus: FakeServiceBus) -> Transport:
@@ -289,7 +318,7 @@ def routed(source: Transport, service_bus: FakeServiceBus) -> Transport:
 
 
 def run_pipeline(
-    pipeline: Pipeline,
+    pipeline: WorkflowUnderTest,
     events: Iterable[dict[str, Any]],
     *,
     source_base_url: str,
@@ -298,21 +327,35 @@ def run_pipeline(
     body: Any = None,
     limit_timeout_reading: str = "action",
     guid: Callable[[], str] | None = None,
+    delivery: str = "Notification",
 ) -> RunResult:
-    """One delivery of `events` by Event Grid to the workflow as Azure receives it (or of `body`);
+    """One delivery of `events` by Event Grid to the workflow as Azure receives it (or of `body`), with
+    the header `aeg-event-type: <delivery>` (`SubscriptionValidation` for the handshake);
     `limit_timeout_reading` is how the engine applies the actions' limit.timeout (see orderbridge.wdl._retry);
     `guid` supplies the workflow's guid() values (random when None)."""
     definition = load_definition(pipeline.workflow, trigger_concurrency=5, maximum_waiting_runs=15)
     return run(
         definition,
         trigger=TriggerInput(body=list(events) if body is None else body,
-                             headers={"aeg-event-type": "Notification"}),
+                             headers={"aeg-event-type": delivery}),
         parameters=pipeline.parameters(source_base_url),
         http=routed(source, service_bus),
         clock=service_bus.clock,
         limit_timeout_reading=limit_timeout_reading,
         guid=guid,
     )
+
+
+def deliver_scripted(
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, events: list[dict[str, Any]], *replies: Reply,
+    delivery: str = "Notification",
+) -> tuple[RunResult, ScriptedSource]:
+    """One delivery of `events` with a scripted source answering `replies` (by default each event's
+    resource); returns the run and the source, whose `requests` show what was fetched."""
+    source = ScriptedSource(service_bus.clock, list(replies) or [pipeline.found(*events)])
+    result = run_pipeline(pipeline, events, source_base_url=SCRIPTED_SOURCE_URL, source=source,
+                          service_bus=service_bus, delivery=delivery)
+    return result, source
 
 
 def statuses(result: RunResult, name: str) -> list[str]:

@@ -9,16 +9,16 @@ import pytest
 from orderbridge.fake_apis._server import FakeApiServer
 from orderbridge.wdl import HttpxTransport, VirtualClock
 
-from tests.workflows._harness import API_KEY, PIPELINES, FakeServiceBus, Pipeline
+from tests.workflows._harness import API_KEY, PIPELINES, FakeServiceBus, WorkflowUnderTest
 
 
 @pytest.fixture(params=PIPELINES, ids=lambda p: p.workflow)
-def pipeline(request: pytest.FixtureRequest) -> Pipeline:
+def pipeline(request: pytest.FixtureRequest) -> WorkflowUnderTest:
     return request.param
 
 
 @pytest.fixture
-def source_server(pipeline: Pipeline) -> Iterator[FakeApiServer]:
+def source_server(pipeline: WorkflowUnderTest) -> Iterator[FakeApiServer]:
     """The pipeline's source API (fake ECP or fake ERP) listening on 127.0.0.1."""
     with pipeline.source_class(api_key=API_KEY) as server:
         yield server

@@ -6,48 +6,63 @@ from __future__ import annotations
 
 from orderbridge.wdl import HttpResponse, RunResult
 
-from tests.workflows._harness import VALIDATION_EVENT_TYPE, FakeServiceBus, Pipeline, ScriptedSource, run_pipeline
+from tests.workflows._harness import (
+    JSON_CONTENT,
+    VALIDATION_EVENT_TYPE,
+    FakeServiceBus,
+    Reply,
+    WorkflowUnderTest,
+    deliver_scripted,
+)
 
-OK = HttpResponse(200, {}, {"id": "resource"})
+
+def deliver(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, events: list[dict], *replies: Reply,
+            delivery: str = "Notification") -> RunResult:
+    return deliver_scripted(pipeline, service_bus, events, *replies, delivery=delivery)[0]
 
 
-def deliver(pipeline: Pipeline, service_bus: FakeServiceBus, events: list[dict], reply: HttpResponse = OK) -> RunResult:
-    source = ScriptedSource(service_bus.clock, [reply])
-    return run_pipeline(pipeline, events, source_base_url="https://source.example", source=source,
-                        service_bus=service_bus)
-
-
-def test_a_single_event_costs_five_executions(pipeline: Pipeline, service_bus: FakeServiceBus) -> None:
+def test_a_single_event_costs_five_executions(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus) -> None:
     result = deliver(pipeline, service_bus, [pipeline.event(1)])
 
     assert result.billing.total == 5  # trigger, For_each_event, fetch, send, Respond_to_Event_Grid
     assert result.billing.total <= 6
 
 
-def test_a_batch_of_ten_costs_2_3_executions_per_order(pipeline: Pipeline, service_bus: FakeServiceBus) -> None:
+def test_a_batch_of_ten_costs_2_3_executions_per_order(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus) -> None:
     result = deliver(pipeline, service_bus, [pipeline.event(n) for n in range(1, 11)])
 
     assert result.billing.total == 23  # 1 + 1 + 10 x 2 + 1
     assert result.billing.total / 10 <= 2.5
 
 
-def test_parking_costs_one_more_than_queueing(pipeline: Pipeline, service_bus: FakeServiceBus) -> None:
+def test_parking_costs_one_more_than_queueing(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus) -> None:
     result = deliver(pipeline, service_bus, [pipeline.event(1)], HttpResponse(404))
 
     assert result.billing.total == 6  # trigger, loop, fetch, Classify_failure, Park_event, response
 
 
-def test_the_handshake_costs_three(pipeline: Pipeline, service_bus: FakeServiceBus) -> None:
+def test_the_handshake_costs_three(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus) -> None:
     handshake = {"id": "h", "eventType": VALIDATION_EVENT_TYPE, "dataVersion": "1", "data": {"validationCode": "c"}}
 
-    result = deliver(pipeline, service_bus, [handshake])
+    result = deliver(pipeline, service_bus, [handshake], delivery="SubscriptionValidation")
 
     assert result.billing.total == 3
 
 
-def test_each_retry_is_billed(pipeline: Pipeline, service_bus: FakeServiceBus) -> None:
-    source = ScriptedSource(service_bus.clock, [HttpResponse(503), OK])
-    result = run_pipeline(pipeline, [pipeline.event(1)], source_base_url="https://source.example", source=source,
-                          service_bus=service_bus)
+def test_each_retry_is_billed(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus) -> None:
+    event = pipeline.event(1)
+    result = deliver(pipeline, service_bus, [event], HttpResponse(503), pipeline.found(event))
 
     assert (result.billing.retries, result.billing.total) == (1, 6)
+
+
+def test_parking_a_fetched_resource_that_contradicts_the_event_costs_seven(
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus
+) -> None:
+    """The body check fails the send (billed), then Classify_failure and Park_event run."""
+    event = pipeline.event(1)
+    contradicting = {**pipeline.resource(event), "id": "someone-else"}
+
+    result = deliver(pipeline, service_bus, [event], HttpResponse(200, dict(JSON_CONTENT), contradicting))
+
+    assert result.billing.total == 7  # trigger, loop, fetch, send (failed), Classify_failure, Park_event, response

@@ -5,6 +5,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,7 +18,7 @@ from tests.workflows._harness import (
     ERP_EVENTS,
     ORDER_EVENTS,
     FakeServiceBus,
-    Pipeline,
+    WorkflowUnderTest,
     ScriptedSource,
     routed,
     run_pipeline,
@@ -40,33 +41,33 @@ ALLOWED_URLS = {
 FOREACH_REPETITIONS = 10
 
 
-def loaded(pipeline: Pipeline) -> dict[str, Any]:
+def loaded(pipeline: WorkflowUnderTest) -> dict[str, Any]:
     return load_definition(pipeline.workflow, trigger_concurrency=5, maximum_waiting_runs=15)
 
 
-def test_lint_finds_nothing(pipeline: Pipeline) -> None:
+def test_lint_finds_nothing(pipeline: WorkflowUnderTest) -> None:
     assert lint(loaded(pipeline)) == []
 
 
-def test_the_file_is_pretty_printed_with_sorted_keys(pipeline: Pipeline) -> None:
+def test_the_file_is_pretty_printed_with_sorted_keys(pipeline: WorkflowUnderTest) -> None:
     """Reformat with: python -m json.tool --indent 2 --sort-keys FILE"""
     text = workflow_path(pipeline.workflow).read_text(encoding="utf-8")
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
 
 
-def test_it_declares_exactly_the_agreed_parameters(pipeline: Pipeline) -> None:
+def test_it_declares_exactly_the_agreed_parameters(pipeline: WorkflowUnderTest) -> None:
     declared = {name: spec["type"] for name, spec in declared_parameters(pipeline.workflow).items()}
     assert declared == AGREED_PARAMETERS
     assert not any("defaultValue" in spec for spec in declared_parameters(pipeline.workflow).values())
 
 
-def test_environment_values_enter_only_through_parameters(pipeline: Pipeline) -> None:
+def test_environment_values_enter_only_through_parameters(pipeline: WorkflowUnderTest) -> None:
     text = workflow_path(pipeline.workflow).read_text(encoding="utf-8")
     urls = set(re.findall(r'https?://[^\s"\\]+', text))
     assert urls <= ALLOWED_URLS, f"hard-coded endpoints: {sorted(urls - ALLOWED_URLS)}"
 
 
-def test_one_request_trigger_whose_concurrency_the_loader_sets(pipeline: Pipeline) -> None:
+def test_one_request_trigger_whose_concurrency_the_loader_sets(pipeline: WorkflowUnderTest) -> None:
     definition = loaded(pipeline)
     assert trigger_name(pipeline.workflow) == "When_Event_Grid_delivers_events"
     trigger = definition["triggers"]["When_Event_Grid_delivers_events"]
@@ -78,7 +79,7 @@ def _secured(action: dict[str, Any]) -> set[str]:
     return set(((action.get("runtimeConfiguration") or {}).get("secureData") or {}).get("properties") or [])
 
 
-def test_the_fetch_and_the_send_hide_the_key_and_the_payload_from_run_history(pipeline: Pipeline) -> None:
+def test_the_fetch_and_the_send_hide_the_key_and_the_payload_from_run_history(pipeline: WorkflowUnderTest) -> None:
     """A reviewer-visible rule, not left to the engine's inference: the fetch carries the API key in
     its inputs and the order in its outputs, the send carries the order in its inputs
     (https://learn.microsoft.com/azure/logic-apps/logic-apps-securing-a-logic-app#secure-data-code-view)."""
@@ -87,7 +88,7 @@ def test_the_fetch_and_the_send_hide_the_key_and_the_payload_from_run_history(pi
     assert "inputs" in _secured(actions[pipeline.send_action]), pipeline.send_action
 
 
-def test_the_failure_classification_reads_the_fetch_status_null_safely(pipeline: Pipeline) -> None:
+def test_the_failure_classification_reads_the_fetch_status_null_safely(pipeline: WorkflowUnderTest) -> None:
     """A fetch that failed with InvalidTemplate (the verdict guard) has no outputs; whether Azure's
     outputs('X')?['statusCode'] is then null or an error is not documented, actions('X')?['outputs']
     is null-safe at every step."""
@@ -131,11 +132,11 @@ def test_the_two_workflows_have_the_same_shape() -> None:
 
 
 def test_source_calls_of_one_run_are_bounded_by_the_foreach_repetitions(
-    pipeline: Pipeline, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus
 ) -> None:
     """A batch larger than the degree of parallelism: at most 10 fetches in flight at once, so the
     source sees at most trigger runs x 10 concurrent calls."""
-    source = ScriptedSource(service_bus.clock, [HttpResponse(200, {}, {"id": "x"})], latency=1.0)
+    source = ScriptedSource(service_bus.clock, [pipeline.found()], latency=1.0)
 
     result = run_pipeline(pipeline, [pipeline.event(n) for n in range(1, 26)],
                           source_base_url="https://source.example", source=source, service_bus=service_bus)
@@ -155,8 +156,9 @@ def test_the_loop_degree_is_set_on_purpose(name: str) -> None:
 class CountingSource:
     """A source API in real time that remembers the most calls it ever had in flight."""
 
-    def __init__(self, seconds_per_call: float) -> None:
+    def __init__(self, seconds_per_call: float, answer: Callable[[HttpRequest], HttpResponse]) -> None:
         self.seconds_per_call = seconds_per_call
+        self.answer = answer
         self.in_flight = 0
         self.peak = 0
         self._lock = threading.Lock()
@@ -168,22 +170,22 @@ class CountingSource:
         time.sleep(self.seconds_per_call)
         with self._lock:
             self.in_flight -= 1
-        return HttpResponse(200, {}, {"id": "x"})
+        return self.answer(request)
 
 
 def test_concurrent_runs_call_the_source_at_most_runs_times_repetitions(
-    pipeline: Pipeline, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus
 ) -> None:
     """Four deliveries of 20 events at once, trigger concurrency 2: at most 2 x 10 calls in flight."""
     runs = 2
-    source = CountingSource(seconds_per_call=0.05)
+    batches = [[pipeline.event(100 * b + n) for n in range(20)] for b in range(4)]
+    source = CountingSource(seconds_per_call=0.05, answer=pipeline.found(*sum(batches, [])))
     host = WorkflowHost(
         load_definition(pipeline.workflow, trigger_concurrency=runs, maximum_waiting_runs=runs + 10),
         parameters=pipeline.parameters("https://source.example"),
         http=routed(source, service_bus),
         clock=SystemClock(),
     )
-    batches = [[pipeline.event(100 * b + n) for n in range(20)] for b in range(4)]
 
     with ThreadPoolExecutor(max_workers=4) as callers:
         replies = list(callers.map(lambda batch: host.call(TriggerInput(body=batch)), batches))

@@ -13,19 +13,19 @@ from orderbridge.wdl import HttpxTransport
 
 from orderbridge.packaging import REPO_ROOT
 
-from tests.workflows._harness import FakeServiceBus, Pipeline, run_pipeline
+from tests.workflows._harness import FakeServiceBus, WorkflowUnderTest, run_pipeline
 
 
-def _schema(pipeline: Pipeline) -> dict[str, Any]:
+def _schema(pipeline: WorkflowUnderTest) -> dict[str, Any]:
     path = REPO_ROOT / "schemas" / f"{pipeline.data_contract}.schema.json"
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def schema_examples(pipeline: Pipeline) -> list[dict[str, Any]]:
+def schema_examples(pipeline: WorkflowUnderTest) -> list[dict[str, Any]]:
     return _schema(pipeline)["examples"]
 
 
-def id_length_limits(pipeline: Pipeline) -> dict[str, int]:
+def id_length_limits(pipeline: WorkflowUnderTest) -> dict[str, int]:
     """The required string ids of the event's data and their contract maxLength (orderId 35, ...)."""
     schema = _schema(pipeline)
     limits = {name: spec["maxLength"] for name, spec in schema["properties"].items()
@@ -34,19 +34,19 @@ def id_length_limits(pipeline: Pipeline) -> dict[str, int]:
     return limits
 
 
-def _with_id_length(pipeline: Pipeline, n: int, name: str, length: int) -> dict[str, Any]:
+def _with_id_length(pipeline: WorkflowUnderTest, n: int, name: str, length: int) -> dict[str, Any]:
     """Event `n` whose data id `name` has `length` characters (a pattern-conforming one)."""
     data = {**pipeline.make_data(n), name: "A" * length}
     return pipeline.event(n, data=data)
 
 
-def test_the_test_events_follow_the_contract(pipeline: Pipeline) -> None:
+def test_the_test_events_follow_the_contract(pipeline: WorkflowUnderTest) -> None:
     for n in (1, 2, 10):
         validate(pipeline.data_contract, pipeline.event(n)["data"])
 
 
 def test_every_schema_example_is_queued_not_parked(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
 ) -> None:
     examples = schema_examples(pipeline)
     assert examples, f"schemas/{pipeline.data_contract}.schema.json has no examples"
@@ -65,7 +65,7 @@ def test_every_schema_example_is_queued_not_parked(
 
 
 def test_ids_of_the_longest_length_the_contract_allows_are_queued(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
 ) -> None:
     limits = id_length_limits(pipeline)
     events = [_with_id_length(pipeline, n, name, limit) for n, (name, limit) in enumerate(limits.items(), start=1)]
@@ -83,7 +83,7 @@ def test_ids_of_the_longest_length_the_contract_allows_are_queued(
 
 
 def test_an_id_longer_than_the_contract_allows_is_parked_as_malformed_without_fetching(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
 ) -> None:
     """The integrators would refuse it (BC's externalDocumentNumber holds 35 characters) and the ids they
     derive from it (+retry1, +parked) must stay within Service Bus's 128: the workflow parks it at once,
@@ -104,5 +104,5 @@ def test_an_id_longer_than_the_contract_allows_is_parked_as_malformed_without_fe
     assert sorted(parked) == [e["id"] for e in events]
     for event, limit in zip(events, limits.values()):
         assert parked[event["id"]]["reason"] == "MalformedEvent"
-        assert f"at most {limit} characters" in parked[event["id"]]["description"], parked[event["id"]]
+        assert f"to {limit} characters" in parked[event["id"]]["description"], parked[event["id"]]
     assert source_server.requests == [] and service_bus.messages(pipeline.queue) == []

@@ -18,24 +18,24 @@ from tests.workflows._harness import (
     SERVICE_BUS_HOST,
     VALIDATION_EVENT_TYPE,
     FakeServiceBus,
-    Pipeline,
+    WorkflowUnderTest,
     run_pipeline,
     statuses,
 )
 
 
-def deliver(pipeline: Pipeline, events: list[dict[str, Any]], server: FakeApiServer,
+def deliver(pipeline: WorkflowUnderTest, events: list[dict[str, Any]], server: FakeApiServer,
             transport: Transport, service_bus: FakeServiceBus) -> RunResult:
     return run_pipeline(pipeline, events, source_base_url=server.base_url, source=transport,
                         service_bus=service_bus)
 
 
-def parked_reasons(pipeline: Pipeline, service_bus: FakeServiceBus) -> list[str]:
+def parked_reasons(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus) -> list[str]:
     return [m.properties["reason"] for m in service_bus.messages(pipeline.parking_queue)]
 
 
 def test_happy_path_fetches_with_the_key_and_queues_the_resource_as_fetched(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
 ) -> None:
     event = pipeline.event(1)
     resource = pipeline.seed(source_server, event)
@@ -74,7 +74,7 @@ def test_happy_path_fetches_with_the_key_and_queues_the_resource_as_fetched(
 
 
 def test_subscription_validation_handshake_is_answered_without_calling_anyone(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
 ) -> None:
     handshake = {
         "id": "2d1781af-3a4c-4d7c-bd0c-e34b19da4e66",
@@ -88,7 +88,8 @@ def test_subscription_validation_handshake_is_answered_without_calling_anyone(
                  "validationUrl": "https://rp-eastus2.eventgrid.azure.net/eventsubscriptions/x/validate?id=1"},
     }
 
-    result = deliver(pipeline, [handshake], source_server, http_client, service_bus)
+    result = run_pipeline(pipeline, [handshake], source_base_url=source_server.base_url, source=http_client,
+                          service_bus=service_bus, delivery="SubscriptionValidation")
 
     assert result.response is not None
     assert (result.response.status_code, result.response.body) == (
@@ -98,7 +99,7 @@ def test_subscription_validation_handshake_is_answered_without_calling_anyone(
 
 @pytest.mark.parametrize("body", [{"eventType": "not an array"}, ["not an object"], "text"])
 def test_a_request_that_is_not_an_event_grid_array_is_refused_with_400(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
     body: Any,
 ) -> None:
     """Event Grid always posts an array of events; anything else is a caller's mistake."""
@@ -110,7 +111,7 @@ def test_a_request_that_is_not_an_event_grid_array_is_refused_with_400(
 
 
 def test_batch_of_ten_with_one_malformed_event_queues_nine_parks_one_and_answers_200(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
 ) -> None:
     events = [pipeline.event(n) for n in range(1, 11)]
     for event in events:
@@ -135,7 +136,7 @@ def test_batch_of_ten_with_one_malformed_event_queues_nine_parks_one_and_answers
 
 @pytest.mark.parametrize("data_version", ["2.0", "0.9", "10", "", None])
 def test_unknown_data_version_is_parked_without_fetching(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
     data_version: str | None,
 ) -> None:
     event = pipeline.event(1, dataVersion=data_version)
@@ -150,7 +151,7 @@ def test_unknown_data_version_is_parked_without_fetching(
 
 @pytest.mark.parametrize("data_version", ["1", "1.0", "1.3"])
 def test_every_version_1_minor_is_accepted(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
     data_version: str,
 ) -> None:
     event = pipeline.event(1, dataVersion=data_version)
@@ -163,7 +164,7 @@ def test_every_version_1_minor_is_accepted(
 
 
 def test_an_event_type_the_workflow_does_not_handle_is_parked(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
 ) -> None:
     event = pipeline.event(1, eventType="ECP.Order.Deleted")
 
@@ -187,7 +188,7 @@ def test_an_event_type_the_workflow_does_not_handle_is_parked(
     indirect=["pipeline"],
 )
 def test_each_missing_or_unusable_id_is_a_malformed_event(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
     broken_data: dict[str, Any],
 ) -> None:
     event = pipeline.event(1, data=broken_data)
@@ -200,7 +201,7 @@ def test_each_missing_or_unusable_id_is_a_malformed_event(
 
 
 def test_a_resource_the_source_does_not_know_is_parked_with_the_event(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
 ) -> None:
     event = pipeline.event(7)  # never seeded: the source answers 404
 
@@ -218,7 +219,7 @@ def test_a_resource_the_source_does_not_know_is_parked_with_the_event(
 
 
 def test_a_redelivered_event_is_sent_again_with_the_same_message_id_and_queued_once(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
 ) -> None:
     event = pipeline.event(3)
     pipeline.seed(source_server, event)
@@ -233,19 +234,24 @@ def test_a_redelivered_event_is_sent_again_with_the_same_message_id_and_queued_o
 
 
 @pytest.mark.parametrize("pipeline", [ERP_EVENTS], indirect=True)
-def test_a_newer_erp_change_of_the_same_sales_order_is_a_new_message(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+def test_an_erp_change_the_state_has_moved_past_sends_the_current_state_under_its_own_version(
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport,
+    service_bus: FakeServiceBus
 ) -> None:
+    """Both events fetch the state at version 4: the MessageId names the body sent, so the older
+    event's send is the same message and duplicate detection drops it; nothing is lost."""
     shipped = pipeline.event(3)
     invoiced = pipeline.event(4, data={**shipped["data"], "changeVersion": 4, "changeType": "Invoiced"})
-    pipeline.seed(source_server, invoiced)
+    state = pipeline.seed(source_server, invoiced)
 
-    deliver(pipeline, [shipped, invoiced], source_server, http_client, service_bus)
+    result = deliver(pipeline, [shipped, invoiced], source_server, http_client, service_bus)
 
-    queued = service_bus.messages(pipeline.queue)
-    assert sorted(m.broker_properties["MessageId"] for m in queued) == [
-        f"{shipped['data']['salesOrderId']}-3", f"{shipped['data']['salesOrderId']}-4"]
-    assert {m.broker_properties["SessionId"] for m in queued} == {shipped["data"]["ecpOrderId"]}
+    assert result.response is not None and result.response.status_code == 200, result.error_message
+    sent = [json.loads(request.headers["BrokerProperties"])["MessageId"] for request in service_bus.requests]
+    assert sent == [f"{shipped['data']['salesOrderId']}-4"] * 2
+    [message] = service_bus.messages(pipeline.queue)
+    assert message.body == state
+    assert message.broker_properties["SessionId"] == shipped["data"]["ecpOrderId"].upper()
 
 
 LONG = "x" * 129  # one more than Service Bus allows for MessageId / SessionId
@@ -265,7 +271,7 @@ LONG = "x" * 129  # one more than Service Bus allows for MessageId / SessionId
     indirect=["pipeline"],
 )
 def test_values_service_bus_would_refuse_make_a_malformed_event_that_is_parked(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
     changes: dict[str, Any],
 ) -> None:
     """A quote inside a quoted property or an id over 128 characters would get a 400 from Service Bus,
@@ -285,7 +291,7 @@ def test_values_service_bus_would_refuse_make_a_malformed_event_that_is_parked(
 
 
 def test_events_whose_ids_are_over_128_characters_and_share_a_prefix_are_each_parked(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus
 ) -> None:
     """Such an id cannot be a MessageId; its first 128 characters alone would make the second event a
     duplicate that Service Bus drops silently. The parked MessageId is the first 91 characters, '-' and
@@ -316,7 +322,7 @@ def test_events_whose_ids_are_over_128_characters_and_share_a_prefix_are_each_pa
     indirect=["pipeline"],
 )
 def test_an_event_id_of_exactly_128_characters_is_queued_with_the_longest_contract_ids(
-    pipeline: Pipeline, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
+    pipeline: WorkflowUnderTest, source_server: FakeApiServer, http_client: HttpxTransport, service_bus: FakeServiceBus,
     data: dict[str, Any],
 ) -> None:
     event = pipeline.event(1, id="i" * 128, data=data)

@@ -19,19 +19,19 @@ from infra.workflow_definitions import load_definition
 from tests.workflows._harness import (
     EVENT_GRID_TIMEOUT_SECONDS,
     FakeServiceBus,
-    Pipeline,
+    WorkflowUnderTest,
     ScriptedSource,
     response_seconds,
     run_pipeline,
     statuses,
 )
 
-OK = HttpResponse(200, {"Content-Type": "application/json"}, {"id": "resource"})
+FOUND = "the resource the event names"  # replaced by pipeline.found()
 NOT_FOUND = HttpResponse(404, {}, {"error": {"code": "NotFound"}})
 UNAVAILABLE = HttpResponse(503, {}, {"error": {"code": "ServiceUnavailable"}})
 
 
-def deliver(pipeline: Pipeline, source: ScriptedSource, service_bus: FakeServiceBus, events: int = 1) -> RunResult:
+def deliver(pipeline: WorkflowUnderTest, source: ScriptedSource, service_bus: FakeServiceBus, events: int = 1) -> RunResult:
     return run_pipeline(pipeline, [pipeline.event(n) for n in range(1, events + 1)],
                         source_base_url="https://source.example", source=source, service_bus=service_bus)
 
@@ -43,9 +43,9 @@ def assert_retry_later(result: RunResult) -> None:
 
 
 def test_a_503_then_200_is_retried_after_the_minimum_interval_and_queued(
-    pipeline: Pipeline, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus
 ) -> None:
-    source = ScriptedSource(service_bus.clock, [UNAVAILABLE, OK])
+    source = ScriptedSource(service_bus.clock, [UNAVAILABLE, pipeline.found()])
 
     result = deliver(pipeline, source, service_bus)
 
@@ -59,9 +59,9 @@ def test_a_503_then_200_is_retried_after_the_minimum_interval_and_queued(
 @pytest.mark.parametrize("transient", [HttpResponse(429), HttpResponse(408), HttpResponse(500),
                                        TransportError("connection refused")])
 def test_throttling_timeouts_and_connection_failures_are_retried(
-    pipeline: Pipeline, service_bus: FakeServiceBus, transient: HttpResponse | Exception
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, transient: HttpResponse | Exception
 ) -> None:
-    source = ScriptedSource(service_bus.clock, [transient, OK])
+    source = ScriptedSource(service_bus.clock, [transient, pipeline.found()])
 
     result = deliver(pipeline, source, service_bus)
 
@@ -71,7 +71,7 @@ def test_throttling_timeouts_and_connection_failures_are_retried(
 
 @pytest.mark.parametrize("outage", [UNAVAILABLE, TransportError("connection refused")])
 def test_a_source_down_beyond_the_retry_budget_answers_503_and_sends_nothing(
-    pipeline: Pipeline, service_bus: FakeServiceBus, outage: HttpResponse | Exception
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, outage: HttpResponse | Exception
 ) -> None:
     source = ScriptedSource(service_bus.clock, [outage])
 
@@ -86,7 +86,7 @@ def test_a_source_down_beyond_the_retry_budget_answers_503_and_sends_nothing(
 
 @pytest.mark.parametrize("status", [400, 401, 403, 409])
 def test_other_client_errors_of_the_source_are_not_parked(
-    pipeline: Pipeline, service_bus: FakeServiceBus, status: int
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, status: int
 ) -> None:
     """Only 404 means "this resource does not exist"; a 401 (rotated key) must not park every event."""
     source = ScriptedSource(service_bus.clock, [HttpResponse(status)])
@@ -100,11 +100,11 @@ def test_other_client_errors_of_the_source_are_not_parked(
 
 @pytest.mark.parametrize("status", [500, 401, 403])
 def test_service_bus_refusing_the_message_answers_503_and_parks_nothing(
-    pipeline: Pipeline, service_bus: FakeServiceBus, status: int
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, status: int
 ) -> None:
     """A 401/403 right after deployment is the role assignment still propagating."""
     service_bus.fail_next(status)
-    source = ScriptedSource(service_bus.clock, [OK])
+    source = ScriptedSource(service_bus.clock, [pipeline.found()])
 
     result = deliver(pipeline, source, service_bus)
 
@@ -113,7 +113,7 @@ def test_service_bus_refusing_the_message_answers_503_and_parks_nothing(
     assert service_bus.messages(pipeline.queue) == [] and service_bus.messages(pipeline.parking_queue) == []
 
 
-def test_a_failed_parking_send_answers_503(pipeline: Pipeline, service_bus: FakeServiceBus) -> None:
+def test_a_failed_parking_send_answers_503(pipeline: WorkflowUnderTest, service_bus: FakeServiceBus) -> None:
     service_bus.fail_next(503)
     source = ScriptedSource(service_bus.clock, [NOT_FOUND])
 
@@ -124,9 +124,9 @@ def test_a_failed_parking_send_answers_503(pipeline: Pipeline, service_bus: Fake
 
 
 def test_one_transient_failure_in_a_batch_answers_503_for_the_whole_batch(
-    pipeline: Pipeline, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus
 ) -> None:
-    source = ScriptedSource(service_bus.clock, [OK])
+    source = ScriptedSource(service_bus.clock, [pipeline.found()])
     service_bus.fail_next(500)  # the first send of the batch fails, the other nine succeed
 
     result = deliver(pipeline, source, service_bus, events=10)
@@ -136,10 +136,10 @@ def test_one_transient_failure_in_a_batch_answers_503_for_the_whole_batch(
 
 
 def test_the_answer_comes_only_after_service_bus_has_the_message(
-    pipeline: Pipeline, service_bus: FakeServiceBus
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus
 ) -> None:
     service_bus.latency = 2.0
-    source = ScriptedSource(service_bus.clock, [OK], latency=1.0)
+    source = ScriptedSource(service_bus.clock, [pipeline.found()], latency=1.0)
 
     result = deliver(pipeline, source, service_bus)
 
@@ -152,21 +152,22 @@ def test_the_answer_comes_only_after_service_bus_has_the_message(
 @pytest.mark.parametrize(
     ("case", "replies", "source_latency", "bus_latency", "events"),
     [
-        ("source never answers", [OK], 120.0, 0.0, 1),
+        ("source never answers", [FOUND], 120.0, 0.0, 1),
         ("slow 503s until the action times out", [UNAVAILABLE], 4.0, 0.0, 1),
-        ("answer just inside the fetch limit, then Service Bus hangs", [OK], 7.9, 120.0, 1),
+        ("answer just inside the fetch limit, then Service Bus hangs", [FOUND], 7.9, 120.0, 1),
         ("404 just inside the fetch limit, then the parking send hangs", [NOT_FOUND], 7.9, 120.0, 1),
-        ("a full batch of ten, all slow", [OK], 7.9, 4.9, 10),
+        ("a full batch of ten, all slow", [FOUND], 7.9, 4.9, 10),
     ],
 )
 @pytest.mark.parametrize("reading", ["action", "attempt"])
 def test_the_worst_retry_cases_answer_within_event_grids_30_seconds(
-    pipeline: Pipeline, service_bus: FakeServiceBus, case: str, replies: list[HttpResponse],
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, case: str, replies: list[HttpResponse | str],
     source_latency: float, bus_latency: float, events: int, reading: str,
 ) -> None:
     """Under both readings of limit.timeout that interrupt a request (whole action, each attempt)."""
     service_bus.latency = bus_latency
-    source = ScriptedSource(service_bus.clock, list(replies), latency=source_latency)
+    source = ScriptedSource(service_bus.clock, [pipeline.found() if r is FOUND else r for r in replies],
+                            latency=source_latency)
 
     result = run_pipeline(pipeline, [pipeline.event(n) for n in range(1, events + 1)],
                           source_base_url="https://source.example", source=source, service_bus=service_bus,
@@ -183,7 +184,7 @@ def _seconds(duration: str) -> float:
     return float(match.group(1))
 
 
-def test_the_budget_also_holds_if_limit_timeout_bounded_each_attempt(pipeline: Pipeline) -> None:
+def test_the_budget_also_holds_if_limit_timeout_bounded_each_attempt(pipeline: WorkflowUnderTest) -> None:
     """The docs do not say outright whether limit.timeout bounds each attempt or the whole action
     (the engine reads it as the whole action). Were it per attempt, the worst case would be every
     attempt running its full limit plus the retry waits, then the send's limit: still under 30 s."""
@@ -201,7 +202,7 @@ def test_the_budget_also_holds_if_limit_timeout_bounded_each_attempt(pipeline: P
 
 @pytest.mark.parametrize("loop_status", ["Cancelled", "TimedOut"])
 def test_a_cancelled_or_timed_out_loop_is_also_answered_503(
-    pipeline: Pipeline, service_bus: FakeServiceBus, monkeypatch: pytest.MonkeyPatch, loop_status: str
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, monkeypatch: pytest.MonkeyPatch, loop_status: str
 ) -> None:
     """Azure marks an action Cancelled, e.g. when its limit.timeout lapses
     (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-actions-triggers#asynchronous-limits),
@@ -215,7 +216,7 @@ def test_a_cancelled_or_timed_out_loop_is_also_answered_503(
         return Outcome(loop_status, outcome.inputs, outcome.outputs, "ActionTimedOut", f"the loop ended {loop_status}")
 
     monkeypatch.setitem(_actions.HANDLERS, "foreach", foreach_ending)
-    source = ScriptedSource(service_bus.clock, [OK])
+    source = ScriptedSource(service_bus.clock, [pipeline.found()])
 
     result = deliver(pipeline, source, service_bus)
 
@@ -226,14 +227,14 @@ def test_a_cancelled_or_timed_out_loop_is_also_answered_503(
 
 @pytest.mark.parametrize(("slow", "seconds"), [("source", 40.0), ("service bus", 40.0)])
 def test_if_limit_timeout_does_not_interrupt_requests_a_late_answer_loses_nothing(
-    pipeline: Pipeline, service_bus: FakeServiceBus, slow: str, seconds: float
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus, slow: str, seconds: float
 ) -> None:
     """Third reading of limit.timeout: Consumption does not cut a synchronous request short (only the
     120 s outbound limit does). Then the 30 s answer is best effort: Event Grid gives up on the first
     delivery and redelivers the same batch; the late first run still queues the resource, the
     redelivery's send carries the same MessageId and duplicate detection drops it."""
     event = pipeline.event(1)
-    source = ScriptedSource(service_bus.clock, [OK], latency=seconds if slow == "source" else 0.0)
+    source = ScriptedSource(service_bus.clock, [pipeline.found()], latency=seconds if slow == "source" else 0.0)
     service_bus.latency = seconds if slow == "service bus" else 0.0
 
     late = run_pipeline(pipeline, [event], source_base_url="https://source.example", source=source,
