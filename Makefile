@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test synth snapshots bench clean
+.PHONY: demo test test-deep synth snapshots bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
+
+# Every property test with its full number of examples (a few minutes; `make test` draws a share).
+test-deep: $(STAMP)
+	ORDERBRIDGE_DEEP_PROPERTIES=1 $(BIN)/python -m pytest -n 2 -q
 
 snapshots: $(STAMP)
 	$(BIN)/orderbridge synth --stack dev --json > tests/snapshots/dev.json

@@ -27,10 +27,17 @@ TARGETS = {1: 6.0, 10: 2.5}
 
 
 def always_succeeds(request: HttpRequest) -> HttpResponse:
-    """201 from Service Bus, 200 with a small JSON document from the source API."""
+    """201 from Service Bus, 200 with the resource the event names from the source API (an ECP order,
+    or an ERP sales order's state, as the workflows' body checks expect)."""
     if SERVICE_BUS_HOST in request.url:
         return HttpResponse(201)
-    return HttpResponse(200, {"Content-Type": "application/json"}, {"id": request.url.rsplit("/", 1)[-1]})
+    path = request.url.split("?", 1)[0].rstrip("/").split("/")
+    if path[-1] == "state":  # /salesOrders/SO-n/state
+        number = path[-2].removeprefix("SO-")
+        body = {"id": path[-2], "externalDocumentNumber": f"ord-{number}", "changeVersion": 1}
+    else:
+        body = {"id": path[-1]}
+    return HttpResponse(200, {"Content-Type": "application/json"}, body)
 
 
 def events(workflow: str, count: int) -> list[dict[str, Any]]:

@@ -21,16 +21,17 @@ from order_integration.contracts import dump_json, load_json, validate
 from order_integration.errors import MappingError
 from order_integration.mapping import ErpDefaults, to_ecp_order_update, to_erp_sales_order
 from order_integration.money import MINOR_UNITS
+from tests._properties import examples
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 WEB_CUSTOMER = {"web_customer_number": "WEB", "shipping_charge_item": "SHIPPING"}
 # Generating one order costs ~0.2 s (large nested objects): 200 examples for the contract property
-# itself, 100 for the derived ones keep the module near a minute on a shared 2-core machine.
+# itself and 100 for the derived ones under `make test-deep`; `make test` draws a share (tests/_properties.py).
 _INDEXES = re.compile(r"\[\d+\]")
 PROPERTY_SETTINGS = settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
-DERIVED_PROPERTY_SETTINGS = settings(PROPERTY_SETTINGS, max_examples=100)
+DERIVED_PROPERTY_SETTINGS = settings(PROPERTY_SETTINGS, max_examples=examples(100))
 
 
 def _schema(name: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orderbridge.wdl import EvaluationContext, WdlError, evaluate, lint
+from tests._properties import examples
 
 ALPHABET = st.sampled_from(list("@{}()[]'.,?- abxy0123_") + ["body(", "item()", "concat(", "''", "@@", "@{"])
 TEXT = st.lists(ALPHABET, max_size=25).map("".join)
@@ -15,7 +16,7 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_
                     max_leaves=8)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(TEXT)
 def test_any_string_evaluates_or_fails_with_a_typed_error(text: str) -> None:
     context = EvaluationContext(parameters={"a": {"b": [1]}}, actions={"x": {"outputs": {"body": 1}}})
@@ -25,7 +26,7 @@ def test_any_string_evaluates_or_fails_with_a_typed_error(text: str) -> None:
         assert str(exc)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.dictionaries(TEXT, JSON, max_size=4), JSON)
 def test_lint_reports_problems_for_any_shape_without_crashing(actions: dict[str, Any], trigger: Any) -> None:
     problems = lint({"$schema": "s", "contentVersion": "1", "triggers": {"t": trigger}, "actions": actions})
@@ -38,7 +39,7 @@ ACTION = st.fixed_dictionaries({"type": TYPES}, optional={
                           "runtimeConfiguration", "trackedProperties", "limit")})
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.dictionaries(TEXT, ACTION, max_size=4))
 def test_compiling_any_shape_succeeds_or_raises_a_typed_error(actions: dict[str, Any]) -> None:
     from orderbridge.wdl import prepare
@@ -60,7 +61,7 @@ RUNNABLE = st.fixed_dictionaries(
               "foreach": st.sampled_from(["@triggerBody()", "@createArray(1, 2)"]), "actions": st.just({})})
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.dictionaries(st.sampled_from(["A", "B", "C"]), RUNNABLE, max_size=3), JSON)
 def test_running_any_runnable_shape_records_failures_instead_of_crashing(actions: dict[str, Any], body: Any) -> None:
     from orderbridge.wdl import HttpResponse, TriggerInput, VirtualClock, run

@@ -14,7 +14,7 @@ import pytest
 from orderbridge.packaging import REPO_ROOT
 from orderbridge.wdl import EvaluationContext, ExpressionEvaluationError, LoopFrame, VirtualClock
 from orderbridge.wdl._expressions import Expression, _tokenize, parse_expression
-from orderbridge.workflow_definitions import load_definition
+from infra.workflow_definitions import load_definition
 
 from tests.workflows._harness import (
     JSON_CONTENT,
