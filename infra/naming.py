@@ -1,7 +1,7 @@
 """Azure names derived from the stack, in one place, so no name is written twice.
 
 Names fixed by the contracts between the engineers (topics, queues, workflows) live in
-`infra.topology`; this module derives the per-stack names of shared resources.
+`topology.pipelines`; this module derives the per-stack names of shared resources.
 """
 from __future__ import annotations
 

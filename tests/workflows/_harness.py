@@ -36,6 +36,7 @@ from orderbridge.wdl import (
     run,
 )
 from infra.workflow_definitions import load_definition
+from topology import ECP_TO_ERP, ERP_TO_ECP, PipelineSpec
 
 SERVICE_BUS_HOST = "sb-orderbridge-test.servicebus.windows.net"
 SERVICE_BUS_AUDIENCE = "https://servicebus.azure.net"
@@ -62,12 +63,10 @@ NOT_CUSTOM_PROPERTIES = frozenset({"brokerproperties", "content-type", "authoriz
 
 @dataclass(frozen=True)
 class WorkflowUnderTest:
-    """One workflow and what its events, source API and messages look like."""
+    """One workflow and what its events, source API and messages look like; its names come from
+    the pipeline's declaration (topology)."""
 
-    workflow: str
-    event_type: str
-    queue: str
-    parking_queue: str
+    pipeline: PipelineSpec
     fetch_action: str
     send_action: str
     make_data: Callable[[int], dict[str, Any]]
@@ -121,6 +120,22 @@ class WorkflowUnderTest:
             "parkingQueueName": self.parking_queue,
         }
 
+    @property
+    def workflow(self) -> str:
+        return self.pipeline.workflow_name
+
+    @property
+    def event_type(self) -> str:
+        return self.pipeline.event_type
+
+    @property
+    def queue(self) -> str:
+        return self.pipeline.queue_name
+
+    @property
+    def parking_queue(self) -> str:
+        return self.pipeline.parking_queue_name
+
 
 def _ecp_order(event: dict[str, Any]) -> dict[str, Any]:
     order_id = event["data"]["orderId"]
@@ -148,10 +163,7 @@ def _store_erp(server: FakeApiServer, event: dict[str, Any], state: dict[str, An
 
 
 ORDER_EVENTS = WorkflowUnderTest(
-    workflow="order-events-processor",
-    event_type="ECP.Order.Created",
-    queue="online-orders",
-    parking_queue="online-orders-rejected",
+    pipeline=ECP_TO_ERP,
     fetch_action="Get_order_from_ECP",
     send_action="Send_order_to_queue",
     make_data=lambda n: {"orderId": f"ord-{100000 + n}", "orderNumber": f"WEB-{100000 + n}"},
@@ -164,10 +176,7 @@ ORDER_EVENTS = WorkflowUnderTest(
 )
 
 ERP_EVENTS = WorkflowUnderTest(
-    workflow="erp-events-processor",
-    event_type="ERP.SalesOrder.Updated",
-    queue="order-updates",
-    parking_queue="order-updates-rejected",
+    pipeline=ERP_TO_ECP,
     fetch_action="Get_sales_order_from_ERP",
     send_action="Send_order_update_to_queue",
     make_data=lambda n: {"salesOrderId": f"SO-{104000 + n}", "ecpOrderId": f"ord-{100000 + n}",

@@ -11,7 +11,7 @@ from order_integration.contracts import ContractViolation, validate
 from orderbridge.fake_apis._server import FakeApiServer
 from orderbridge.wdl import HttpxTransport
 
-from orderbridge.packaging import REPO_ROOT
+from infra.package import REPO_ROOT
 
 from tests.workflows._harness import FakeServiceBus, WorkflowUnderTest, run_pipeline
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from orderbridge.packaging import REPO_ROOT
+from infra.package import REPO_ROOT
 from orderbridge.wdl import EvaluationContext, ExpressionEvaluationError, LoopFrame, VirtualClock
 from orderbridge.wdl._expressions import Expression, _tokenize, parse_expression
 from infra.workflow_definitions import load_definition

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from order_integration.contracts import ContractViolation, validate
-from orderbridge.packaging import REPO_ROOT
+from infra.package import REPO_ROOT
 from orderbridge.wdl import HttpResponse, RunResult, VirtualClock
 
 from tests.workflows._harness import (
