@@ -1,0 +1,116 @@
+"""The state dir: everything a local stack keeps, so `--resume` continues where a run ended.
+
+Layout (each part owns its own file or folder under the state dir):
+    stack.json      which stack, the time scale, and the simulated time the run had reached
+    pids/           pid files of child processes (see processes)
+    endpoints.json  every endpoint, written once all of them accept connections
+plus the parts' own stores (queues, Event Grid store, run history, fakes' data, Azurite's files).
+
+Simulated time is checkpointed every `CHECKPOINT_SECONDS` of wall time, so a resumed run starts at
+most that much simulated time after the killed one had reached; it never goes backwards.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from orderbridge.local.clock import SimClock
+from orderbridge.local.errors import LocalStackError
+
+MANIFEST = "stack.json"
+ENDPOINTS = "endpoints.json"
+CHECKPOINT_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a run records about itself for the next `--resume`."""
+
+    stack: str
+    time_scale: float
+    simulated_now: str  # ISO 8601, UTC
+
+
+def prepare(state_dir: Path, *, stack: str, time_scale: float, resume: bool) -> SimClock:
+    """Make `state_dir` ready for a run and return its clock.
+
+    A fresh run (`resume=False`) empties the state dir first; a resumed one requires the manifest of
+    a run of the same stack and continues its simulated time (at the new time scale).
+    """
+    path = state_dir / MANIFEST
+    if not resume:
+        _empty(state_dir)
+        return SimClock(time_scale)
+    try:
+        manifest = Manifest(**json.loads(path.read_text(encoding="utf-8")))
+        start = datetime.fromisoformat(manifest.simulated_now)
+    except FileNotFoundError:
+        raise LocalStackError(f"--resume: {state_dir} holds no earlier run (no {MANIFEST}); start without --resume") from None
+    except (ValueError, TypeError) as exc:
+        raise LocalStackError(f"--resume: {path} is unreadable ({exc}); start without --resume to begin afresh") from None
+    if manifest.stack != stack:
+        raise LocalStackError(
+            f"--resume: {state_dir} holds a run of stack {manifest.stack!r}, not {stack!r}; "
+            f"pass --stack {manifest.stack} or another --state-dir"
+        )
+    return SimClock(time_scale, start=start)
+
+
+def _empty(state_dir: Path) -> None:
+    """Remove an earlier run's state, keeping the synthesis cache that lives beside it.
+
+    Only a folder that is a state dir (it has a manifest) or holds nothing but the cache is
+    emptied: a mistyped `--state-dir` must never delete somebody's files.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    entries = [entry for entry in state_dir.iterdir() if entry.name != "cache"]
+    if entries and not (state_dir / MANIFEST).exists():
+        raise LocalStackError(
+            f"{state_dir} is not empty and is not a local stack's state dir (no {MANIFEST}); "
+            "pass an empty or new --state-dir"
+        )
+    for entry in entries:
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def write_json(path: Path, value: object) -> None:
+    """Write `value` as JSON atomically (a reader never sees half a file)."""
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(value, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+class Checkpointer:
+    """Records the simulated time in the manifest every `CHECKPOINT_SECONDS` until stopped."""
+
+    def __init__(self, state_dir: Path, *, stack: str, clock: SimClock) -> None:
+        self._path = state_dir / MANIFEST
+        self._stack = stack
+        self._clock = clock
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="checkpoint", daemon=True)
+
+    def start(self) -> "Checkpointer":
+        self.checkpoint()
+        self._thread.start()
+        return self
+
+    def checkpoint(self) -> None:
+        """Record the simulated time now."""
+        manifest = Manifest(self._stack, self._clock.time_scale, self._clock.now().isoformat())
+        write_json(self._path, asdict(manifest))
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.checkpoint()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(CHECKPOINT_SECONDS):
+            self.checkpoint()
