@@ -1,0 +1,151 @@
+"""How the fake ECP and ERP publish their events: a durable outbox and the real `azure-eventgrid` client.
+
+A real system that must never lose an event writes it in the same transaction as the change it
+describes and publishes it afterwards, retrying until the topic accepts it (the transactional outbox).
+The fakes do the same, so an Event Grid that is down or slow delays events but never drops them,
+and a killed stack publishes, on `--resume`, whatever it had not yet handed over.
+
+Events go out with `EventGridPublisherClient` and `AzureKeyCredential`, exactly as an ECP-side
+publisher would send them to Azure (the client accepts a plain `http://127.0.0.1` endpoint).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from azure.core.credentials import AzureKeyCredential
+from azure.core.exceptions import AzureError, HttpResponseError
+from azure.eventgrid import EventGridEvent, EventGridPublisherClient
+
+from orderbridge.local.clock import SimClock
+
+BATCH = 50
+RETRY_WALL_SECONDS = 0.2  # between attempts while the topic is unreachable: the fakes' own pace
+# Answers that no retry can change (a malformed or oversized batch): kept aside with the answer.
+REFUSED_FOR_GOOD = frozenset({400, 413})
+
+
+@dataclass(frozen=True)
+class Topic:
+    """Where a system publishes: the topic's endpoint and its access key."""
+
+    endpoint: str
+    key: str
+
+
+class EventOutbox:
+    """Events committed to be published on one topic, sent in order by a background thread."""
+
+    def __init__(self, path: Path, *, topic: Callable[[], Topic | None], clock: SimClock) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL)"
+        )
+        self._db.execute("CREATE TABLE IF NOT EXISTS refused (event TEXT NOT NULL, reason TEXT NOT NULL)")
+        self._lock = threading.Lock()
+        self._topic = topic  # read at each send: the topic may start after the system does
+        self._clock = clock
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="event-outbox", daemon=True)
+        self.published = 0
+
+    def add(self, *, event_type: str, subject: str, data: dict[str, Any], data_version: str = "1.0") -> str:
+        """Commit an event for publishing and return its id; it is on disk when this returns."""
+        event = {
+            "id": str(uuid.uuid4()),
+            "eventType": event_type,
+            "subject": subject,
+            "data": data,
+            "dataVersion": data_version,
+            "eventTime": self._clock.now().isoformat(),
+        }
+        with self._lock:
+            self._db.execute("INSERT INTO outbox (event) VALUES (?)", (json.dumps(event),))
+        self._wake.set()
+        return event["id"]
+
+    @property
+    def pending(self) -> int:
+        """Events not yet accepted by the topic."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    def start(self) -> "EventOutbox":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._db.close()
+
+    def _run(self) -> None:
+        client: EventGridPublisherClient | None = None
+        endpoint = None
+        while not self._stopped.is_set():
+            batch = self._next_batch()
+            topic = self._topic()
+            if not batch or topic is None:
+                self._wake.wait(RETRY_WALL_SECONDS)
+                self._wake.clear()
+                continue
+            if client is None or endpoint != topic.endpoint:
+                client, endpoint = EventGridPublisherClient(topic.endpoint, AzureKeyCredential(topic.key)), topic.endpoint
+            try:
+                client.send([_event(row) for _, row in batch])
+            except HttpResponseError as error:
+                if error.status_code in REFUSED_FOR_GOOD:
+                    self._refuse(batch, f"HTTP {error.status_code}: {error.message}")
+                    continue
+                self._stopped.wait(RETRY_WALL_SECONDS)
+                continue
+            except AzureError:
+                # Not accepted (down, 5xx, throttled): nothing is removed; the same batch goes again.
+                self._stopped.wait(RETRY_WALL_SECONDS)
+                continue
+            self._remove(batch[-1][0])
+
+    def _next_batch(self) -> list[tuple[int, dict[str, Any]]]:
+        with self._lock:
+            rows = self._db.execute("SELECT seq, event FROM outbox ORDER BY seq LIMIT ?", (BATCH,)).fetchall()
+        return [(int(seq), json.loads(event)) for seq, event in rows]
+
+    def refused(self) -> list[tuple[dict[str, Any], str]]:
+        """Events the topic refused for good (400, 413), with its answer: kept, never dropped."""
+        with self._lock:
+            rows = self._db.execute("SELECT event, reason FROM refused").fetchall()
+        return [(json.loads(event), reason) for event, reason in rows]
+
+    def _refuse(self, batch: list[tuple[int, dict[str, Any]]], reason: str) -> None:
+        """Move a batch the topic will never accept out of the way, with the reason."""
+        with self._lock:
+            self._db.executemany(
+                "INSERT INTO refused (event, reason) VALUES (?, ?)", [(json.dumps(event), reason) for _, event in batch]
+            )
+            self._db.execute("DELETE FROM outbox WHERE seq <= ?", (batch[-1][0],))
+
+    def _remove(self, up_to: int) -> None:
+        with self._lock:
+            removed = self._db.execute("DELETE FROM outbox WHERE seq <= ?", (up_to,)).rowcount
+        self.published += removed
+
+
+def _event(row: dict[str, Any]) -> EventGridEvent:
+    return EventGridEvent(
+        subject=row["subject"],
+        event_type=row["eventType"],
+        data=row["data"],
+        data_version=row["dataVersion"],
+        id=row["id"],
+        event_time=datetime.fromisoformat(row["eventTime"]),
+    )
