@@ -100,7 +100,9 @@ class EventOutbox:
                 self._wake.clear()
                 continue
             if client is None or endpoint != topic.endpoint:
-                client, endpoint = EventGridPublisherClient(topic.endpoint, AzureKeyCredential(topic.key)), topic.endpoint
+                # retry_total=0: the outbox is the retry loop; the SDK's own would hold a batch for seconds.
+                client = EventGridPublisherClient(topic.endpoint, AzureKeyCredential(topic.key), retry_total=0)
+                endpoint = topic.endpoint
             try:
                 client.send([_event(row) for _, row in batch])
             except HttpResponseError as error:
