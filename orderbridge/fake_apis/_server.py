@@ -79,7 +79,7 @@ class FakeApiServer:
         self._lock = threading.RLock()
         self._requests: list[RecordedRequest] = []
         self._queued: deque[tuple[Fault, str | None]] = deque()
-        self._conditional: list[tuple[Callable[[], bool], Fault]] = []
+        self._conditional: list[tuple[Callable[[], bool], Fault, str | None]] = []
         self._httpd: ThreadingHTTPServer | None = None
         self._connections = 0
 
@@ -131,10 +131,14 @@ class FakeApiServer:
             for fault in faults:
                 self._queued.append((Fault(status=fault) if isinstance(fault, int) else fault, method))
 
-    def fail_while(self, condition: Callable[[], bool], fault: Fault) -> None:
-        """Answer every request with `fault` while `condition()` is true (e.g. an outage window)."""
+    def fail_while(self, condition: Callable[[], bool], fault: Fault, *, method: str | None = None) -> None:
+        """Answer every request (of `method`, if given) with `fault` while `condition()` is true.
+
+        `condition` is asked once per request, so it can be an outage window or a seeded coin
+        (`lambda: rng.random() < rate`) for a fault rate.
+        """
         with self._lock:
-            self._conditional.append((condition, fault))
+            self._conditional.append((condition, fault, method))
 
     def clear_faults(self) -> None:
         """Forget all queued and conditional faults."""
@@ -152,7 +156,14 @@ class FakeApiServer:
                 if method is None or method == request.method:
                     del self._queued[index]
                     return fault
-            return next((fault for condition, fault in self._conditional if condition()), None)
+            return next(
+                (
+                    fault
+                    for condition, fault, method in self._conditional
+                    if (method is None or method == request.method) and condition()
+                ),
+                None,
+            )
 
     def _handle(self, request: RecordedRequest) -> tuple[Reply | None, float]:
         """The reply (None: drop the connection), and the monotonic time before which it may not leave."""
