@@ -98,7 +98,8 @@ class LocalLogicApps:
 
 
 @contextmanager
-def local_logic_apps(synthesis: Synthesis, state_dir: Path, **ecp_options: Any) -> Iterator[LocalLogicApps]:
+def local_logic_apps(synthesis: Synthesis, state_dir: Path, *, time_scale: float = TIME_SCALE,
+                     **ecp_options: Any) -> Iterator[LocalLogicApps]:
     """The host serving the synthesized workflows, the ECP and ERP fakes with the deployed keys, and
     the stub Service Bus; every Azure endpoint mapped to its local stand-in."""
     order_events, erp_events = deployed(synthesis, ECP_TO_ERP.workflow_name), deployed(synthesis, ERP_TO_ECP.workflow_name)
@@ -112,7 +113,7 @@ def local_logic_apps(synthesis: Synthesis, state_dir: Path, **ecp_options: Any) 
             order_events["sourceBaseUrl"]: ecp.base_url,
             erp_events["sourceBaseUrl"]: erp.base_url,
         })
-        host = LogicAppHost(workflows, state_dir=state_dir, clock=SimClock(TIME_SCALE), bearer_token=BEARER_TOKEN)
+        host = LogicAppHost(workflows, state_dir=state_dir, clock=SimClock(time_scale), bearer_token=BEARER_TOKEN)
         stack.callback(host.close)
         base_url = stack.enter_context(serving(host.app))
         yield LocalLogicApps(host, base_url, ecp, erp, service_bus, workflows, state_dir)

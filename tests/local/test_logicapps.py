@@ -166,6 +166,20 @@ def test_a_run_renders_action_by_action_with_the_redaction_shown(local: LocalLog
         assert shown in text
 
 
+def test_http_attempts_are_work_at_wall_speed_so_a_large_time_scale_does_not_time_them_out(
+        dev: Synthesis, tmp_path: Path) -> None:
+    """At 1000x a 50 ms fetch is 50 simulated seconds, beyond the fetch's 8 s limit.timeout; an attempt
+    that answers within the stack's floor still counts as answered."""
+    with local_logic_apps(dev, tmp_path, time_scale=1000, latency=0.05) as local:
+        event = ORDER_EVENTS.event(4)
+        ORDER_EVENTS.seed(local.ecp, event)
+
+        answer = deliver(local.url(), event)
+
+        assert answer.status_code == 200, answer.text
+        assert len(local.ecp.requests) == 1 and len(local.service_bus.sends) == 1
+
+
 def test_a_workflow_parameter_left_on_an_azure_endpoint_is_refused_at_start(dev: Synthesis) -> None:
     order_events = deployed(dev, WORKFLOW)
     only_the_service_bus = {order_events["serviceBusHost"]: "http://127.0.0.1:1"}

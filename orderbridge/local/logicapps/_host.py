@@ -37,6 +37,8 @@ SAS_VERSION = "1.0"
 INVOKE_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]  # the trigger's own `method` decides (405 otherwise)
 UNLIMITED_RUN_THREADS = 100  # threads for a trigger without concurrency control
 KEY_FILE = "access-key"
+# The run behind an answer, as callers of Azure trigger URLs read it (public client code does; the docs
+# we found do not list the header).
 RUN_ID_HEADER = "x-ms-workflow-run-id"
 
 
@@ -62,8 +64,8 @@ class LogicAppHost:
         self._key = _access_key(directory / KEY_FILE)
         self.history = RunHistory.in_state_dir(state_dir)
         self._clock = EngineClock(clock)
-        transport = LocalTransport(self._clock, bearer_token=bearer_token, client=client)
-        self._hosted = {workflow.name: self._hosting(workflow, transport) for workflow in workflows}
+        self._transport = LocalTransport(self._clock, bearer_token=bearer_token, client=client)
+        self._hosted = {workflow.name: self._hosting(workflow, self._transport) for workflow in workflows}
         path = "/workflows/{workflow}/triggers/{trigger}/paths/invoke{relative_path:path}"
         self.app = Starlette(routes=[Route(path, self._invoke, methods=INVOKE_METHODS)])
 
@@ -91,6 +93,8 @@ class LogicAppHost:
         return host.active, host.waiting
 
     def close(self) -> None:
+        """Release the run history and the HTTP connections; stop serving `app` first."""
+        self._transport.close()
         self.history.close()
 
     async def _invoke(self, request: Request) -> Response:

@@ -64,7 +64,9 @@ class LocalTransport:
     def __init__(self, clock: EngineClock, *, bearer_token: str, client: httpx.Client | None = None) -> None:
         self._clock = clock
         self._bearer = f"Bearer {bearer_token}"
-        self._send = HttpxTransport(client)
+        self._owns_client = client is None
+        self._client = client or httpx.Client()
+        self._send = HttpxTransport(self._client)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         local = replace(request, url=_plain_http(request.url), headers=self._with_identity(request),
@@ -74,6 +76,11 @@ class LocalTransport:
             return self._send(local)
         finally:
             self._clock.count_at_wall_speed(time.monotonic() - began)
+
+    def close(self) -> None:
+        """Close the connection pool, unless the caller brought the client."""
+        if self._owns_client:
+            self._client.close()
 
     def _wall_timeout(self, simulated: float | None) -> float | None:
         """Wall seconds an attempt may take: its allowance scaled, at least the floor, at most unscaled."""
