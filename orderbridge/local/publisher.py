@@ -100,11 +100,12 @@ class EventOutbox:
                 self._wake.clear()
                 continue
             if client is None or endpoint != topic.endpoint:
-                # retry_total=0: the outbox is the retry loop; the SDK's own would hold a batch for seconds.
-                client = EventGridPublisherClient(topic.endpoint, AzureKeyCredential(topic.key), retry_total=0)
+                client = EventGridPublisherClient(topic.endpoint, AzureKeyCredential(topic.key))
                 endpoint = topic.endpoint
             try:
-                client.send([_event(row) for _, row in batch])
+                # retry_total=0 per call: the outbox is the retry loop, and the SDK's would hold a
+                # batch for seconds. (4.22.1 drops client-level retry options for basic topics.)
+                client.send([_event(row) for _, row in batch], retry_total=0)
             except HttpResponseError as error:
                 if error.status_code in REFUSED_FOR_GOOD:
                     self._refuse(batch, f"HTTP {error.status_code}: {error.message}")

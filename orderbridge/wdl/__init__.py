@@ -25,9 +25,11 @@ from ._errors import (
     WorkflowContextError,
 )
 from ._records import REDACTED, ActionRecord, Attempt, Billing, RunResult, WorkflowResponse
-from ._transport import HttpRequest, HttpResponse, HttpxTransport, Transport
+from ._transport import HttpRequest, HttpResponse, HttpxTransport, Transport, decode_body, encode_body
 
 __all__ = [
+    "decode_body",
+    "encode_body",
     "REDACTED",
     "ActionRecord",
     "Attempt",

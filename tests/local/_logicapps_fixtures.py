@@ -6,15 +6,12 @@ answers 201, as Service Bus does for a send (https://learn.microsoft.com/rest/ap
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,6 +19,7 @@ from starlette.routing import Route
 
 from orderbridge.fake_apis import FakeEcp, FakeErp
 from orderbridge.local.clock import SimClock
+from orderbridge.local.servers import AsgiServer
 from orderbridge.local.logicapps import LocalWorkflow, LogicAppHost, workflows_from_synthesis
 from orderbridge.synth import Synthesis
 from topology import ECP_TO_ERP, ERP_TO_ECP
@@ -57,19 +55,9 @@ class StubServiceBus:
 
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a free loopback port; yields `http://127.0.0.1:PORT`."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    """Serve an ASGI app on a free loopback port; yields `http://127.0.0.1:PORT`."""
+    with AsgiServer(app, name="test") as server:
+        yield server.url
 
 
 def deployed(synthesis: Synthesis, workflow: str) -> dict[str, Any]:

@@ -73,7 +73,6 @@ def test_a_share_of_the_fetches_fails_with_503(tmp_path: Path) -> None:
     with _ecp(tmp_path, None) as ecp:
         ecp.place({"id": "ord-10"})
         ecp.fail_fetches(0.5, seed=7)
-        statuses = [
-            httpx.get(f"{ecp.base_url}/orders/ord-10", headers={"X-Api-Key": KEY}).status_code for _ in range(40)
-        ]
+        with httpx.Client(base_url=ecp.base_url, headers={"X-Api-Key": KEY}) as shop:
+            statuses = [shop.get("/orders/ord-10").status_code for _ in range(40)]
     assert set(statuses) == {200, 503} and 8 <= statuses.count(503) <= 32

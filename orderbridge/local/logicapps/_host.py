@@ -30,7 +30,7 @@ from orderbridge.local.logicapps._history import STATE_FOLDER, RunHistory
 from orderbridge.local.logicapps._transport import EngineClock, LocalTransport
 from orderbridge.local.logicapps._workflows import LocalWorkflow
 from orderbridge.wdl import HostReply, TriggerInput, WorkflowHost
-from orderbridge.wdl._transport import decode_body, encode_body
+from orderbridge.wdl import decode_body, encode_body
 
 API_VERSION = "2016-10-01"
 SAS_VERSION = "1.0"
