@@ -45,8 +45,17 @@ class HostReply:
 class WorkflowHost:
     """Runs instances of one workflow concurrently within the trigger's concurrency limits."""
 
-    def __init__(self, definition: dict[str, Any] | CompiledWorkflow, **run_options: Any) -> None:
+    def __init__(
+        self,
+        definition: dict[str, Any] | CompiledWorkflow,
+        *,
+        inbound_timeout_seconds: float = INBOUND_REQUEST_TIMEOUT_SECONDS,
+        **run_options: Any,
+    ) -> None:
+        """`inbound_timeout_seconds` is the caller's limit on the run's clock: a host that runs the
+        clock K times faster passes 120 × K, so the limit stays 120 s of real work."""
         self.workflow = prepare(definition)
+        self.inbound_timeout_seconds = inbound_timeout_seconds
         self._options = run_options
         self._clock: Clock = run_options.get("clock") or SystemClock()
         concurrency = as_object(as_object(self.workflow.trigger.get("runtimeConfiguration")).get("concurrency"))
@@ -113,7 +122,7 @@ class WorkflowHost:
                 self._active -= 1
 
     def _reply(self, result: RunResult, arrived: datetime) -> HostReply:
-        deadline = arrived + timedelta(seconds=INBOUND_REQUEST_TIMEOUT_SECONDS)
+        deadline = arrived + timedelta(seconds=self.inbound_timeout_seconds)
         response = result.response
         if response is not None and (response.sent_at is None or response.sent_at <= deadline):
             return HostReply(response.status_code, response.headers, response.body, result)

@@ -31,6 +31,7 @@ from orderbridge.local.logicapps._transport import EngineClock, LocalTransport
 from orderbridge.local.logicapps._workflows import LocalWorkflow
 from orderbridge.wdl import HostReply, TriggerInput, WorkflowHost
 from orderbridge.wdl import decode_body, encode_body
+from orderbridge.wdl._host import INBOUND_REQUEST_TIMEOUT_SECONDS
 
 API_VERSION = "2016-10-01"
 SAS_VERSION = "1.0"
@@ -70,8 +71,12 @@ class LogicAppHost:
         self.app = Starlette(routes=[Route(path, self._invoke, methods=INVOKE_METHODS)])
 
     def _hosting(self, workflow: LocalWorkflow, transport: LocalTransport) -> _HostedWorkflow:
-        host = WorkflowHost(workflow.definition, parameters=workflow.parameters, http=transport, clock=self._clock,
-                            workflow_name=workflow.name)
+        host = WorkflowHost(
+            workflow.definition, parameters=workflow.parameters, http=transport, clock=self._clock,
+            workflow_name=workflow.name,
+            # The caller's 120 s limit bounds work, so it stays 120 s of wall time at any time scale.
+            inbound_timeout_seconds=self._clock.sim.simulated_seconds(INBOUND_REQUEST_TIMEOUT_SECONDS),
+        )
         threads = host.runs + host.maximum_waiting_runs + 1 if host.runs else UNLIMITED_RUN_THREADS
         return _HostedWorkflow(workflow, host, anyio.CapacityLimiter(threads))
 
