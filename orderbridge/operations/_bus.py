@@ -79,10 +79,14 @@ def redact(text: str, secrets: Collection[str] = ()) -> str:
 class AzureServiceBus:
     """`ServiceBusAccess` over azure-servicebus, to a namespace (Entra ID) or with a connection string."""
 
-    def __init__(self, connect: Callable[[], Any], *, secrets: Collection[str] = ()) -> None:
-        """`connect` builds the `ServiceBusClient`; `secrets` are redacted from every error text."""
+    def __init__(
+        self, connect: Callable[[], Any], *, secrets: Collection[str] = (), lock_renewer: Callable[[], Any] | None = None
+    ) -> None:
+        """`connect` builds the `ServiceBusClient`; `secrets` are redacted from every error text;
+        `lock_renewer` builds what keeps the held locks (azure-servicebus's AutoLockRenewer)."""
         self._connect = connect
         self._secrets = tuple(secrets)
+        self._lock_renewer = lock_renewer or _auto_lock_renewer
         self._client: Any = None
 
     @classmethod
@@ -132,10 +136,8 @@ class AzureServiceBus:
         receives in queue order until it holds all wanted ones or the queue has no more, keeping
         every lock (renewed) until the end: an abandoned message would be received again at once.
         """
-        from azure.servicebus import AutoLockRenewer
-
         wanted = frozenset(sequence_numbers)
-        renewer = AutoLockRenewer(max_lock_renewal_duration=MAX_LOCK_HOLD_SECONDS)
+        renewer = self._lock_renewer()
         with self._failures("lock messages of", queue), self._client_().get_queue_receiver(queue) as receiver:
             held = _AzureHeld(receiver, queue, wanted, self._failures)
             try:
@@ -226,6 +228,12 @@ class _AzureHeld:
                     f"message {message.message_id} could not be put back ({type(exc).__name__}); it stays "
                     "parked and is available again once its lock lapses"
                 )
+
+
+def _auto_lock_renewer() -> Any:
+    from azure.servicebus import AutoLockRenewer
+
+    return AutoLockRenewer(max_lock_renewal_duration=MAX_LOCK_HOLD_SECONDS)
 
 
 def parked_message(message: Any) -> ParkedMessage:
