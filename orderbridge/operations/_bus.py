@@ -119,7 +119,8 @@ class AzureServiceBus:
             self._client = None
 
     def peek(self, queue: str) -> list[ParkedMessage]:
-        """Every message of `queue`, by browsing: no lock is taken and no DeliveryCount changes."""
+        """Every message of `queue`, by browsing: no lock is taken and no DeliveryCount changes
+        (https://learn.microsoft.com/azure/service-bus-messaging/message-browsing)."""
         with self._failures("peek", queue), self._client_().get_queue_receiver(queue) as receiver:
             parked: list[ParkedMessage] = []
             next_number = 0
@@ -132,9 +133,12 @@ class AzureServiceBus:
     def hold(self, queue: str, sequence_numbers: Collection[int]) -> Iterator[HeldMessages]:
         """Lock the wanted messages; messages locked on the way to them are abandoned at the end.
 
-        Service Bus cannot lock a message by its sequence number (only deferred ones), so this
-        receives in queue order until it holds all wanted ones or the queue has no more, keeping
-        every lock (renewed) until the end: an abandoned message would be received again at once.
+        Service Bus cannot lock a message by its sequence number (only deferred ones,
+        https://learn.microsoft.com/dotnet/api/azure.messaging.servicebus.servicebusreceiver.receivedeferredmessagesasync),
+        so this receives in queue order until it holds all wanted ones or the queue has no more,
+        keeping every lock (renewed) until the end: an abandoned message would be received again at
+        once. Each abandon counts one delivery against the parking queue's maxDeliveryCount
+        (https://learn.microsoft.com/dotnet/api/azure.messaging.servicebus.servicebusreceivedmessage.deliverycount).
         """
         wanted = frozenset(sequence_numbers)
         renewer = self._lock_renewer()
