@@ -177,6 +177,11 @@ def erp_orders(harness: Harness, order_id: str) -> list[dict[str, Any]]:
     return [o for o in harness.erp.sales_orders if str(o.get("externalDocumentNumber")).upper() == order_id.upper()]
 
 
+def assert_one_erp_order_and_nothing_parked(harness: Harness, bus: SenderBackedBus, order_id: str) -> None:
+    assert len(erp_orders(harness, order_id)) == 1, "exactly one ERP order"
+    assert bus.peek(PARKING) == [], "nothing left in the parking queue"
+
+
 def run_refetch(bus: SenderBackedBus, harness: Harness, ecp: FakeEcp, **options: Any) -> RefetchReport:
     with httpx.Client() as client:
         return refetch(SOURCE, bus, EcpOrders(ecp.base_url, API_KEY, client), now=harness.clock.now, **options)
@@ -225,6 +230,14 @@ def park_a_maintenance_page(harness: Harness, bus: SenderBackedBus, ecp: FakeEcp
 
 
 PARKINGS = [park_a_maintenance_object, park_a_not_found, park_a_maintenance_page]
+
+
+@pytest.fixture
+def not_found_order(harness: Harness, bus: SenderBackedBus, ecp: FakeEcp, service_bus: FakeServiceBus) -> dict[str, Any]:
+    """An order whose event the workflow parked as OrderNotFound; the ECP does not have it yet."""
+    order = the_order()
+    park_a_not_found(harness, bus, ecp, service_bus, order_event(order))
+    return order
 
 
 @pytest.mark.parametrize("park", PARKINGS, ids=lambda f: f.__name__)
@@ -323,15 +336,14 @@ def test_refetching_again_after_a_lost_complete_still_gives_one_erp_order(
     assert second.verdict is Verdict.QUEUED
     assert [d.message.message_id for d in harness.bus.dropped] == [f"{order['id']}+refetch1"]
     assert deliver_queued(harness) == 0
-    assert len(erp_orders(harness, order["id"])) == 1 and bus.peek(PARKING) == []
+    assert_one_erp_order_and_nothing_parked(harness, bus, order["id"])
 
 
 def test_an_order_parked_again_after_a_refetch_gets_the_next_refetch_number(
-    harness: Harness, bus: SenderBackedBus, ecp: FakeEcp, service_bus: FakeServiceBus
+    harness: Harness, bus: SenderBackedBus, ecp: FakeEcp, not_found_order: dict[str, Any]
 ) -> None:
     """The integrator keeps `refetchCount` when it parks, so the next MessageId is new to duplicate detection."""
-    order = the_order()
-    park_a_not_found(harness, bus, ecp, service_bus, order_event(order))
+    order = not_found_order
     ecp.put_order({**order, "customer": {"lastName": "Doe"}})  # the ECP recovered with a broken order
     run_refetch(bus, harness, ecp, reasons=["OrderNotFound"])  # the gate passes only valid orders...
     assert bus.peek(PARKING)[0].application_properties["reason"] == "OrderNotFound"
@@ -347,7 +359,7 @@ def test_an_order_parked_again_after_a_refetch_gets_the_next_refetch_number(
     [outcome] = run_refetch(bus, harness, ecp).outcomes
     assert outcome.queued_as == f"{order['id']}+refetch2"
     deliver_queued(harness)
-    assert len(erp_orders(harness, order["id"])) == 1 and bus.peek(PARKING) == []
+    assert_one_erp_order_and_nothing_parked(harness, bus, order["id"])
 
 
 # --- What stays parked -------------------------------------------------------------------------------
@@ -438,11 +450,10 @@ def test_messages_that_name_no_order_stay_parked_and_the_ecp_is_not_called(
 
 
 def test_two_parks_of_one_order_are_queued_once(
-    harness: Harness, bus: SenderBackedBus, ecp: FakeEcp, service_bus: FakeServiceBus
+    harness: Harness, bus: SenderBackedBus, ecp: FakeEcp, not_found_order: dict[str, Any]
 ) -> None:
     """Two messages for one order on the queue at once could both miss the ERP look-up and create twice."""
-    order = the_order()
-    park_a_not_found(harness, bus, ecp, service_bus, order_event(order))
+    order = not_found_order
     park_a_maintenance_page(harness, bus, ecp, FakeServiceBus(VirtualClock()), order_event(order))
     ecp.put_order(order)
 
@@ -451,14 +462,13 @@ def test_two_parks_of_one_order_are_queued_once(
     assert [(o.verdict, o.queued_as) for o in outcomes] == [(Verdict.QUEUED, f"{order['id']}+refetch1")] * 2
     assert len(harness.bus.messages(QUEUE)) == 1
     deliver_queued(harness)
-    assert len(erp_orders(harness, order["id"])) == 1 and bus.peek(PARKING) == []
+    assert_one_erp_order_and_nothing_parked(harness, bus, order["id"])
 
 
 def test_a_dry_run_fetches_and_checks_but_queues_and_removes_nothing(
-    harness: Harness, bus: SenderBackedBus, ecp: FakeEcp, service_bus: FakeServiceBus
+    harness: Harness, bus: SenderBackedBus, ecp: FakeEcp, not_found_order: dict[str, Any]
 ) -> None:
-    order = the_order()
-    park_a_not_found(harness, bus, ecp, service_bus, order_event(order))
+    order = not_found_order
     ecp.put_order(order)
 
     [outcome] = run_refetch(bus, harness, ecp, dry_run=True).outcomes
@@ -468,10 +478,9 @@ def test_a_dry_run_fetches_and_checks_but_queues_and_removes_nothing(
 
 
 def test_a_failed_send_leaves_the_message_parked(
-    harness: Harness, bus: SenderBackedBus, ecp: FakeEcp, service_bus: FakeServiceBus
+    harness: Harness, bus: SenderBackedBus, ecp: FakeEcp, not_found_order: dict[str, Any]
 ) -> None:
-    order = the_order()
-    park_a_not_found(harness, bus, ecp, service_bus, order_event(order))
+    order = not_found_order
     ecp.put_order(order)
     harness.bus.failure = "namespace unavailable"
 
@@ -500,11 +509,10 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
 
 
 def test_the_command_queues_a_recovered_order_and_prints_no_secret(
-    harness: Harness, bus: SenderBackedBus, ecp: FakeEcp, service_bus: FakeServiceBus,
+    harness: Harness, bus: SenderBackedBus, ecp: FakeEcp, service_bus: FakeServiceBus, not_found_order: dict[str, Any],
     cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    order = the_order()
-    park_a_not_found(harness, bus, ecp, service_bus, order_event(order))
+    order = not_found_order
     ecp.put_order(order)
     monkeypatch.setattr(_command, "open_service_bus", lambda namespace, connection_string: bus)
 
