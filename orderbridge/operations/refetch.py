@@ -189,22 +189,11 @@ def refetch(
     outcomes: list[Outcome] = []
     plans: list[_Plan] = []
     for group in _by_order(selected):
-        outcomes.extend(_left_parked(c, c.problem) for c in group if c.problem)
-        ready = tuple(c for c in group if not c.problem)
-        if not ready:
-            continue
-        same_order = [c for c in claims if c.order_id == ready[0].order_id]
-        wait = _wait_until(same_order, now())
-        if wait is not None:
-            outcomes.extend(_left_parked(c, _wait_text(wait)) for c in ready)
-            continue
-        earlier = max(c.refetch_count for c in same_order)
-        plan, problem = _plan(source, ecp, ready, earlier + 1)
-        if plan is None:
-            outcomes.extend(_left_parked(c, problem or "") for c in ready)
-        elif dry_run:
-            outcomes.extend(_queued(c, plan, Verdict.WOULD_QUEUE, "the ECP now answers a valid order") for c in ready)
-        else:
+        left, plan = _prepare(group, claims, source, ecp, now())
+        outcomes.extend(left)
+        if plan is not None and dry_run:
+            outcomes.extend(_queued(c, plan, Verdict.WOULD_QUEUE, "the ECP now answers a valid order") for c in plan.claims)
+        elif plan is not None:
             plans.append(plan)
     if not plans:
         return RefetchReport(tuple(outcomes))
@@ -213,6 +202,24 @@ def refetch(
         for plan in plans:
             outcomes.extend(_deliver(plan, bus, held, pipeline.queue_name))
     return RefetchReport(tuple(outcomes), tuple(held.notes))
+
+
+def _prepare(
+    group: list[_Claim], claims: list[_Claim], source: PipelineSource, ecp: EcpOrders, now: datetime
+) -> tuple[list[Outcome], _Plan | None]:
+    """The outcomes of the group's claims that stay parked, and the message for the rest, if any."""
+    left = [_left_parked(c, c.problem) for c in group if c.problem]
+    ready = tuple(c for c in group if not c.problem)
+    if not ready:
+        return left, None
+    same_order = [c for c in claims if c.order_id == ready[0].order_id]
+    wait = _wait_until(same_order, now)
+    if wait is not None:
+        return left + [_left_parked(c, _wait_text(wait)) for c in ready], None
+    plan, problem = _plan(source, ecp, ready, max(c.refetch_count for c in same_order) + 1)
+    if plan is None:
+        return left + [_left_parked(c, problem or "") for c in ready], None
+    return left, plan
 
 
 def _claim(parked: ParkedMessage, source: PipelineSource) -> _Claim:
@@ -233,9 +240,10 @@ def _claim_of_queued_message(parked: ParkedMessage, source: PipelineSource) -> _
     """A message the integrator parked: its `originalMessageId` is the order id the workflow gave it."""
     order_id = parked.application_properties.get(ORIGINAL_MESSAGE_ID)
     problem = _id_problem(order_id, source)
+    if problem:
+        return _Claim(parked, None, problem=f"its {ORIGINAL_MESSAGE_ID} {problem}")
     properties = {k: parked.application_properties[k] for k in sent_properties(source) if k in parked.application_properties}
-    return _Claim(parked, None if problem else order_id, parked.correlation_id, properties,
-                  problem and f"its {ORIGINAL_MESSAGE_ID} {problem}")
+    return _Claim(parked, order_id, parked.correlation_id, properties)
 
 
 def _claim_of_event(parked: ParkedMessage, source: PipelineSource) -> _Claim:
