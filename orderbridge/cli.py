@@ -16,6 +16,7 @@ import click
 from infra.errors import InfraError
 from orderbridge import packaging, synth
 from orderbridge.errors import OrderbridgeError
+from orderbridge.operations import refetch_command
 
 
 class _OrderbridgeGroup(click.Group):
@@ -69,6 +70,9 @@ def package_command(dist: Path | None) -> None:
     ref = packaging.build_package(dist=dist)
     size = ref.path.stat().st_size
     click.echo(f"built {ref.path} ({size / 1_048_576:.1f} MiB) from sources {ref.source_hash[:16]}")
+
+
+main.add_command(refetch_command)
 
 
 if __name__ == "__main__":
