@@ -8,14 +8,16 @@ IntegrationError                    root of every error the integrators raise on
 │   │   ├── MappingError            a valid message cannot be mapped (the field at fault named)
 │   │   ├── TargetRejected          the ERP/ECP answered 4xx to a well-formed request
 │   │   ├── UnsupportedDataVersion  (messages) the dataVersion's major is not one this code reads
+│   │   ├── ImplausibleRetryProperties (messages) a retry property holds a value our redelivery never writes
 │   │   ├── ExistingOrderMismatch   (erp_integrator) the ERP holds other orders for this ECP order
 │   │   └── OrderNotFound           (ecp_integrator) the ECP has no order with the ERP state's id
 │   └── TransientError              worth retrying later with backoff: network, timeout, 408, 429, 5xx
 │       └── TargetUnavailable       the ERP/ECP could not be reached or answered 408/429/5xx
 │           └── OutcomeUnknown      a create was sent, no answer came: the target may still carry it out
 ├── SettingsError                   (settings) the app settings are missing or invalid
-└── SendFailed                      (servicebus) Service Bus refused a retry or a park
-The last two leave the message unsettled, so Service Bus redelivers it (dead-lettering it after
+├── SendFailed                      (servicebus) Service Bus refused a retry or a park
+└── CannotReplay                    (redelivery) an operator's replay lacks what its queue needs
+SettingsError and SendFailed leave the message unsettled, so Service Bus redelivers it (dead-lettering it after
 maxDeliveryCount): nothing is completed that was neither delivered nor parked.
 """
 from __future__ import annotations

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from order_integration.errors import PermanentError
+from order_integration.servicebus import MAX_ID_LENGTH
 
 logger = logging.getLogger("order_integration")
 
@@ -23,6 +24,38 @@ RETRY_CHAIN_ID = "retryChainId"
 LAST_ERROR = "lastError"
 
 SUPPORTED_DATA_VERSION_MAJOR = "1"
+_SHOWN_LIMIT = 40
+
+
+def shown(value: object) -> str:
+    """`value` for an error text: its repr if short, else only its type and length (never a long value)."""
+    text = repr(value)
+    if len(text) <= _SHOWN_LIMIT and text.isprintable():
+        return text
+    size = f" of {len(value)} characters" if isinstance(value, (str, bytes)) else ""
+    return f"a {type(value).__name__}{size} (not shown)"
+
+
+def is_message_id(value: object) -> bool:
+    """Whether `value` could be a Service Bus MessageId or SessionId: printable text of 1 to 128 characters."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH and value.isprintable()
+
+
+class ImplausibleRetryProperties(PermanentError):
+    """A property that drives retries or replays holds something the integrators never write.
+
+    Only our own redelivery writes them, so such a value was set or altered by hand; retrying on it
+    could crash, retry for days or reuse an id that duplicate detection drops.
+    """
+
+    reason = "ImplausibleRetryProperties"
+
+    def __init__(self, *, property_name: str, value: object, expected: str) -> None:
+        self.property_name = property_name
+        super().__init__(
+            f"the {property_name} property is {shown(value)}, not {expected} as the integrators write it; "
+            "it was set or altered by hand: fix or remove it, then replay the message"
+        )
 
 
 class UnsupportedDataVersion(PermanentError):
@@ -33,7 +66,7 @@ class UnsupportedDataVersion(PermanentError):
     def __init__(self, *, data_version: object) -> None:
         self.data_version = data_version
         super().__init__(
-            f"dataVersion {data_version!r} is not supported: this integrator reads major version "
+            f"dataVersion {shown(data_version)} is not supported: this integrator reads major version "
             f"{SUPPORTED_DATA_VERSION_MAJOR} only; deploy an integrator that knows it, then replay"
         )
 
@@ -78,16 +111,13 @@ class InboundMessage:
 
     @property
     def original_message_id(self) -> str:
-        """The MessageId the pipeline gave it, before any derived retry id."""
-        return str(self.application_properties.get(ORIGINAL_MESSAGE_ID) or self.message_id)
+        """The MessageId the pipeline gave it, before any derived retry id.
 
-    @property
-    def retry_attempt(self) -> int:
-        """How many scheduled retries preceded this delivery (0 for the original message)."""
-        try:
-            return int(self.application_properties.get(RETRY_ATTEMPT, 0))
-        except (TypeError, ValueError):
-            return 0
+        The received MessageId when the `originalMessageId` property is absent or could not be an id
+        (it is set by hand then; redelivery parks such a message instead of retrying it).
+        """
+        original = self.application_properties.get(ORIGINAL_MESSAGE_ID)
+        return original if is_message_id(original) else self.message_id
 
     def check_data_version(self) -> None:
         """Raise UnsupportedDataVersion unless the `dataVersion` property has major version 1."""
