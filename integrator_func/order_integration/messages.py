@@ -24,13 +24,12 @@ RETRY_CHAIN_ID = "retryChainId"
 LAST_ERROR = "lastError"
 
 SUPPORTED_DATA_VERSION_MAJOR = "1"
-_SHOWN_LIMIT = 40
 
 
-def shown(value: object) -> str:
+def shown(value: object, limit: int = 40) -> str:
     """`value` for an error text: its repr if short, else only its type and length (never a long value)."""
     text = repr(value)
-    if len(text) <= _SHOWN_LIMIT and text.isprintable():
+    if len(text) <= limit and text.isprintable():
         return text
     size = f" of {len(value)} characters" if isinstance(value, (str, bytes)) else ""
     return f"a {type(value).__name__}{size} (not shown)"

@@ -39,6 +39,7 @@ from order_integration.errors import (
     OutcomeUnknown,
     PermanentError,
     TransientError,
+    redact,
 )
 from order_integration.messages import (
     FIRST_FAILURE_AT,
@@ -159,6 +160,9 @@ class Redelivery:
     policy: RetryPolicy
     now: Callable[[], datetime]
     unit_random: Callable[[], float] = random.random
+    # Applied to every error text the retry or park carries (`description`, `lastError`): a target's
+    # error body may repeat the API key it was sent.
+    redact: Callable[[str], str] = redact
 
     def handle(self, message: InboundMessage, error: DeliveryError) -> MessageOutcome:
         """Schedule a retry for a transient error within the span, else park; SendFailed propagates."""
@@ -200,7 +204,7 @@ class Redelivery:
         properties = _without_retry_chain(message.application_properties)
         properties.update(
             reason=reason,
-            description=description,
+            description=self.redact(description),
             parkedBy=self.route.parked_by,
             originalMessageId=message.original_message_id,
         )
@@ -229,7 +233,7 @@ class Redelivery:
                 RETRY_CHAIN_ID: chain.chain_id,
                 RETRY_ATTEMPT: attempt,
                 FIRST_FAILURE_AT: first_failure.isoformat(),
-                LAST_ERROR: str(error)[:500],
+                LAST_ERROR: self.redact(str(error))[:500],
             }
         )
         retry = OutboundMessage(

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Protocol
 
-from order_integration.errors import IntegrationError
+from order_integration.errors import IntegrationError, redact
 
 # MessageId and SessionId are at most 128 characters; azure-servicebus refuses longer ones with a
 # ValueError while building the message (https://learn.microsoft.com/azure/service-bus-messaging/service-bus-quotas).
 MAX_ID_LENGTH = 128
+_CAUSE_LIMIT = 300
 
 
 @dataclass(frozen=True)
@@ -185,10 +186,10 @@ class AzureServiceBusSender:
                     sender.send_messages(sb_message)
                 else:
                     sender.schedule_messages(sb_message, enqueue_at)
-        except (ServiceBusError, AzureError) as exc:
-            raise SendFailed(queue=queue, message_id=message.message_id, cause=type(exc).__name__) from exc
-        except ValueError as exc:
-            raise SendFailed(queue=queue, message_id=message.message_id, cause=f"ValueError: {exc}") from exc
+        except (ServiceBusError, AzureError, ValueError) as exc:
+            # The SDK's text says what failed (authorisation, entity, id length); credentials in it are masked.
+            cause = f"{type(exc).__name__}: {redact(str(exc))[:_CAUSE_LIMIT]}"
+            raise SendFailed(queue=queue, message_id=message.message_id, cause=cause) from exc
 
     def _connect(self) -> Any:
         if self._client is None:
