@@ -125,6 +125,14 @@ class InboundMessage:
             raise UnsupportedDataVersion(data_version=version)
 
 
+def _log_id(value: str) -> str:
+    """An id for a log line: as is if it could be a Service Bus id, else escaped and shortened.
+
+    The CorrelationId is the publisher's; a line break in it would forge a log line of its own.
+    """
+    return value if is_message_id(value) else shown(value)
+
+
 def _utc(value: datetime | None) -> datetime | None:
     """`value` as an aware UTC datetime; the host's EnqueuedTimeUtc may come without an offset."""
     if value is None:
@@ -146,9 +154,9 @@ class LogContext:
         """Ids of `message`: the ECP order id is its SessionId or, on online-orders, its MessageId."""
         return cls(
             pipeline=pipeline,
-            message_id=message.message_id,
-            order_id=message.session_id or message.original_message_id,
-            correlation_id=message.correlation_id,
+            message_id=_log_id(message.message_id),
+            order_id=_log_id(message.session_id or message.original_message_id),
+            correlation_id=None if message.correlation_id is None else _log_id(message.correlation_id),
         )
 
     def log(self, level: int, text: str, *args: object) -> None:

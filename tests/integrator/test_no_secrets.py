@@ -26,6 +26,8 @@ from orderbridge.fake_apis import Fault
 from tests.integrator._runtime_support import (
     ECP_KEY,
     ERP_KEY,
+    ORDER_PROPERTIES,
+    STATE_PROPERTIES,
     TEST_TIMEOUTS,
     example,
     order_message,
@@ -48,10 +50,13 @@ SECRETS = [ERP_KEY, ECP_KEY, SAS_KEY, PASSWORD, FUNCTION_KEY, SIGNATURE, TOKEN]
 FUNCTIONS = [p.function_name for p in PIPELINES]
 
 
-def message_for(function_name: str) -> Any:
+def message_for(function_name: str, *, correlation_id: str = "evt-secret", extra_properties: dict | None = None) -> Any:
+    """The example message of `function_name`'s queue, as the host delivers it."""
     if function_name == "erp_integrator":
-        return order_message(example("ecp-order"), correlation_id="evt-secret")
-    return state_message(example("erp-sales-order-state"), correlation_id="evt-secret")
+        properties = {**ORDER_PROPERTIES, **(extra_properties or {})}
+        return order_message(example("ecp-order"), correlation_id=correlation_id, properties=properties)
+    properties = {**STATE_PROPERTIES, **(extra_properties or {})}
+    return state_message(example("erp-sales-order-state"), correlation_id=correlation_id, properties=properties)
 
 
 def leaked(caplog: pytest.LogCaptureFixture, error: BaseException | None, harness) -> list[str]:
@@ -122,14 +127,7 @@ def test_a_target_repeating_its_key_in_an_error_leaks_it_nowhere(harness, caplog
     harness.ecp.put_order(json.loads(dump_json(example("ecp-order"))))
     getattr(harness, target).fail_next(fault)
     properties = {"retryAttempt": 1, "firstFailureAt": harness.clock.now().isoformat()}  # always looked up
-    message = message_for(function_name)
-    message = type(message)(
-        body=message.get_body(), message_id=message.message_id, session_id=message.session_id,
-        correlation_id=message.correlation_id, delivery_count=1, content_type=message.content_type,
-        application_properties={**message.application_properties, **properties},
-        user_properties={}, enqueued_time_utc=message.enqueued_time_utc, sequence_number=1,
-        lock_token="00000000-0000-0000-0000-000000000001",
-    )
+    message = message_for(function_name, extra_properties=properties)
     with caplog.at_level(logging.DEBUG):
         user_function(function_name)(message)
     assert not nothing_sent(harness)  # retried or parked, with the text redacted
@@ -207,3 +205,14 @@ def test_a_library_raising_with_the_key_in_its_text_leaks_it_nowhere(harness, mo
     assert leaked(caplog, caught.value, harness) == []
     assert "ValueError" in str(caught.value)  # what failed is still said, without the value
     assert nothing_sent(harness)  # a bug: left to Service Bus, never completed or parked
+
+
+@pytest.mark.parametrize("function_name", FUNCTIONS)
+def test_a_correlation_id_with_a_line_break_cannot_forge_a_log_line(harness, caplog, function_name):
+    forged = "evt-1\r\nERROR order_integration: forged [pipeline=erp-integrator]"
+    message = message_for(function_name, correlation_id=forged)
+    harness.ecp.put_order(json.loads(dump_json(example("ecp-order"))))
+    with caplog.at_level(logging.INFO):
+        user_function(function_name)(message)
+    ours = [r for r in caplog.records if r.name == "order_integration"]
+    assert ours and all("\n" not in r.getMessage() and "\r" not in r.getMessage() for r in ours)
