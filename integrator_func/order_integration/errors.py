@@ -8,17 +8,23 @@ IntegrationError                    root of every error the integrators raise on
 │   │   ├── MappingError            a valid message cannot be mapped (the field at fault named)
 │   │   ├── TargetRejected          the ERP/ECP answered 4xx to a well-formed request
 │   │   ├── UnsupportedDataVersion  (messages) the dataVersion's major is not one this code reads
+│   │   ├── ImplausibleRetryProperties (messages) a retry property holds a value our redelivery never writes
 │   │   ├── ExistingOrderMismatch   (erp_integrator) the ERP holds other orders for this ECP order
 │   │   └── OrderNotFound           (ecp_integrator) the ECP has no order with the ERP state's id
 │   └── TransientError              worth retrying later with backoff: network, timeout, 408, 429, 5xx
 │       └── TargetUnavailable       the ERP/ECP could not be reached or answered 408/429/5xx
 │           └── OutcomeUnknown      a create was sent, no answer came: the target may still carry it out
 ├── SettingsError                   (settings) the app settings are missing or invalid
-└── SendFailed                      (servicebus) Service Bus refused a retry or a park
-The last two leave the message unsettled, so Service Bus redelivers it (dead-lettering it after
+├── SendFailed                      (servicebus) Service Bus refused a retry or a park
+├── CannotReplay                    (redelivery) an operator's replay lacks what its queue needs
+└── SecretWithheld                  (runtime) replaces any exception whose text held a secret
+SettingsError, SendFailed and SecretWithheld leave the message unsettled, so Service Bus redelivers it (dead-lettering it after
 maxDeliveryCount): nothing is completed that was neither delivered nor parked.
 """
 from __future__ import annotations
+
+import re
+from typing import Iterable
 
 
 class IntegrationError(Exception):
@@ -95,3 +101,68 @@ class OutcomeUnknown(TargetUnavailable):
     The target may still be working on it and commit later, so `retry_after` is at least the target's
     longest possible execution time: a retry must not look for the result before it can exist.
     """
+
+
+# Credentials that a library's or a target's error text may contain even when we know no value: a
+# Service Bus connection string's or SAS token's key or signature, a storage account key, a password
+# in a URL or connection string, an OAuth bearer token.
+_CREDENTIAL = re.compile(
+    r"(?i)\b(SharedAccessKey|AccountKey|sig|password|pwd|client_secret)=[^;&\s'\"]+|\bBearer\s+[A-Za-z0-9._~+/=-]+"
+)
+# A shorter "secret" is no key (tests use "k"); replacing it would garble every text.
+MIN_SECRET_LENGTH = 6
+REDACTED = "***"
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with every known secret and every credential-looking part replaced by ***."""
+    for secret in sorted((s for s in secrets if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return _CREDENTIAL.sub(_mask_credential, text)
+
+
+def _mask_credential(match: re.Match[str]) -> str:
+    """`name=***` or `Bearer ***`: the kind of credential stays readable, its value does not."""
+    found = match.group(0)
+    if found.lower().startswith("bearer"):
+        return f"Bearer {REDACTED}"
+    return f"{found.split('=', 1)[0]}={REDACTED}"
+
+
+def exception_chain(error: BaseException) -> list[BaseException]:
+    """`error` and every exception behind it (`__cause__`, `__context__`), each once."""
+    chain: list[BaseException] = []
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or any(current is seen for seen in chain):
+            continue
+        chain.append(current)
+        pending.extend((current.__cause__, current.__context__))
+    return chain
+
+
+def carries_secret(error: BaseException, secrets: Iterable[str]) -> bool:
+    """Whether the text of `error` or of an exception behind it holds a secret (plain or repr-escaped)."""
+    known = tuple(secrets)
+    return any(
+        redact(text, known) != text for e in exception_chain(error) for text in (str(e), repr(e))
+    )
+
+
+class SecretWithheld(IntegrationError):
+    """Stands in for an exception whose text (or its cause's) held a secret, so that never leaves the app.
+
+    It names the exception classes and their redacted texts; the message stays unsettled, as the
+    original exception would have left it.
+    """
+
+    def __init__(self, error: BaseException, secrets: Iterable[str]) -> None:
+        known = tuple(secrets)
+        self.withheld = [type(e).__name__ for e in exception_chain(error)]
+        shown = " <- ".join(f"{type(e).__name__}: {redact(str(e), known)[:300]}" for e in exception_chain(error))
+        super().__init__(
+            f"an exception held a secret in its text and was replaced by this one ({shown}); the message is "
+            "left to Service Bus. If the secret is an app setting's, store it again without what the error "
+            "showed around it; if it is a key that reached a log elsewhere, rotate it"
+        )

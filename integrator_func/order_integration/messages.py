@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from order_integration.errors import PermanentError
+from order_integration.servicebus import MAX_ID_LENGTH
 
 logger = logging.getLogger("order_integration")
 
@@ -25,6 +26,37 @@ LAST_ERROR = "lastError"
 SUPPORTED_DATA_VERSION_MAJOR = "1"
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """`value` for an error text: its repr if short, else only its type and length (never a long value)."""
+    text = repr(value)
+    if len(text) <= limit and text.isprintable():
+        return text
+    size = f" of {len(value)} characters" if isinstance(value, (str, bytes)) else ""
+    return f"a {type(value).__name__}{size} (not shown)"
+
+
+def is_message_id(value: object) -> bool:
+    """Whether `value` could be a Service Bus MessageId or SessionId: printable text of 1 to 128 characters."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH and value.isprintable()
+
+
+class ImplausibleRetryProperties(PermanentError):
+    """A property that drives retries or replays holds something the integrators never write.
+
+    Only our own redelivery writes them, so such a value was set or altered by hand; retrying on it
+    could crash, retry for days or reuse an id that duplicate detection drops.
+    """
+
+    reason = "ImplausibleRetryProperties"
+
+    def __init__(self, *, property_name: str, value: object, expected: str) -> None:
+        self.property_name = property_name
+        super().__init__(
+            f"the {property_name} property is {shown(value)}, not {expected} as the integrators write it; "
+            "it was set or altered by hand: fix or remove it, then replay the message"
+        )
+
+
 class UnsupportedDataVersion(PermanentError):
     """The message's `dataVersion` property names a contract version this code does not know."""
 
@@ -33,7 +65,7 @@ class UnsupportedDataVersion(PermanentError):
     def __init__(self, *, data_version: object) -> None:
         self.data_version = data_version
         super().__init__(
-            f"dataVersion {data_version!r} is not supported: this integrator reads major version "
+            f"dataVersion {shown(data_version)} is not supported: this integrator reads major version "
             f"{SUPPORTED_DATA_VERSION_MAJOR} only; deploy an integrator that knows it, then replay"
         )
 
@@ -78,22 +110,27 @@ class InboundMessage:
 
     @property
     def original_message_id(self) -> str:
-        """The MessageId the pipeline gave it, before any derived retry id."""
-        return str(self.application_properties.get(ORIGINAL_MESSAGE_ID) or self.message_id)
+        """The MessageId the pipeline gave it, before any derived retry id.
 
-    @property
-    def retry_attempt(self) -> int:
-        """How many scheduled retries preceded this delivery (0 for the original message)."""
-        try:
-            return int(self.application_properties.get(RETRY_ATTEMPT, 0))
-        except (TypeError, ValueError):
-            return 0
+        The received MessageId when the `originalMessageId` property is absent or could not be an id
+        (it is set by hand then; redelivery parks such a message instead of retrying it).
+        """
+        original = self.application_properties.get(ORIGINAL_MESSAGE_ID)
+        return original if is_message_id(original) else self.message_id
 
     def check_data_version(self) -> None:
         """Raise UnsupportedDataVersion unless the `dataVersion` property has major version 1."""
         version = self.application_properties.get("dataVersion")
         if str(version).split(".", 1)[0] != SUPPORTED_DATA_VERSION_MAJOR:
             raise UnsupportedDataVersion(data_version=version)
+
+
+def _log_id(value: str) -> str:
+    """An id for a log line: as is if it could be a Service Bus id, else escaped and shortened.
+
+    The CorrelationId is the publisher's; a line break in it would forge a log line of its own.
+    """
+    return value if is_message_id(value) else shown(value)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -117,9 +154,9 @@ class LogContext:
         """Ids of `message`: the ECP order id is its SessionId or, on online-orders, its MessageId."""
         return cls(
             pipeline=pipeline,
-            message_id=message.message_id,
-            order_id=message.session_id or message.original_message_id,
-            correlation_id=message.correlation_id,
+            message_id=_log_id(message.message_id),
+            order_id=_log_id(message.session_id or message.original_message_id),
+            correlation_id=None if message.correlation_id is None else _log_id(message.correlation_id),
         )
 
     def log(self, level: int, text: str, *args: object) -> None:

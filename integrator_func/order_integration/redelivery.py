@@ -12,31 +12,49 @@ span is used up, or the failure is permanent, the message is parked with a reaso
 If the schedule or the park itself fails, SendFailed propagates: the host then abandons the
 message instead of completing it, and Service Bus's `maxDeliveryCount` remains the backstop.
 
+The retry properties are read defensively: anyone can send a message with them, and a value our
+code never writes (a retry count that cannot fit in any retry span, a first failure without an
+offset or in the future, an id that is not one) parks the message as ImplausibleRetryProperties
+instead of crashing the retry step or retrying for days.
+
 A parked message keeps its retry history under other names (`previousFirstFailureAt`,
 `previousRetryAttempts`, `previousLastError`) and its SessionId as the `sessionId` property, so
-`replay_message` can send it back with a fresh retry budget, in its session, under a new MessageId
-(integrator_func/README.md says when and how).
+`replay_message` can send it, or a dead-lettered message, back with a fresh retry budget, in its
+session, under a new MessageId (integrator_func/README.md says when and how).
 """
 from __future__ import annotations
 
 import hashlib
 import random
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
-from order_integration.errors import DeliveryError, OutcomeUnknown, PermanentError, TransientError
+from order_integration.contracts import load_json, load_schema
+from order_integration.errors import (
+    DeliveryError,
+    IntegrationError,
+    MalformedJson,
+    OutcomeUnknown,
+    PermanentError,
+    TransientError,
+    redact,
+)
 from order_integration.messages import (
     FIRST_FAILURE_AT,
     LAST_ERROR,
     ORIGINAL_MESSAGE_ID,
     RETRY_ATTEMPT,
     RETRY_CHAIN_ID,
+    ImplausibleRetryProperties,
     InboundMessage,
     MessageOutcome,
+    is_message_id,
+    shown,
 )
 from order_integration.servicebus import MAX_ID_LENGTH, MessageSender, OutboundMessage
-from topology import RETRY_MAX_SPAN
+from topology import ERP_UNKNOWN_OUTCOME_WAIT, PIPELINES, RETRY_MAX_SPAN, PipelineSpec
 
 RETRIES_EXHAUSTED = "RetriesExhausted"
 # Retry state of one chain of scheduled retries, and the names a parked message keeps it under: a
@@ -46,8 +64,21 @@ _PREVIOUS = {
     RETRY_ATTEMPT: "previousRetryAttempts",
     LAST_ERROR: "previousLastError",
 }
-PARKING_PROPERTIES = ("reason", "description", "parkedBy", "sessionId")
+SESSION_ID = "sessionId"
+PARKING_PROPERTIES = ("reason", "description", "parkedBy", SESSION_ID)
+# What Service Bus adds to a message it dead-letters
+# (https://learn.microsoft.com/azure/service-bus-messaging/service-bus-dead-letter-queues).
+DEAD_LETTER_PROPERTIES = ("DeadLetterReason", "DeadLetterErrorDescription")
 REPLAY_COUNT = "replayCount"
+# How far another instance's clock may be ahead of this one's: a first failure further in the future
+# was not written by us, and would stretch the retry span by as much.
+CLOCK_SKEW = timedelta(minutes=5)
+# The longest retry span any configuration allows, a lost create's last wait included: a retry
+# count whose shortest delays do not fit in it cannot be ours, even across a change of the settings.
+LONGEST_RETRY_SPAN = timedelta(minutes=RETRY_MAX_SPAN.high + ERP_UNKNOWN_OUTCOME_WAIT.high)
+# Replays are sent by hand (or a script an operator runs); more than this is a loop, not a replay.
+MAX_REPLAYS = 9999
+_TIME_TEXT_LIMIT = 64
 
 
 @dataclass(frozen=True)
@@ -57,6 +88,10 @@ class Route:
     queue: str
     parking_queue: str
     parked_by: str
+
+
+# A policy without a positive shortest delay gives no bound; a retry count still has to be an int64.
+MAX_RETRIES_UNBOUNDED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -73,10 +108,47 @@ class RetryPolicy:
 
     def delay(self, attempt: int, retry_after: float | None, unit_random: float) -> timedelta:
         """Wait before retry number `attempt` (1-based); never shorter than the target's Retry-After."""
-        backoff = self.first_delay.total_seconds() * self.factor ** (attempt - 1)
+        try:
+            backoff = self.first_delay.total_seconds() * self.factor ** (attempt - 1)
+        except OverflowError:  # far beyond the cap
+            backoff = float("inf")
         capped = min(backoff, self.max_delay.total_seconds())
         jittered = capped * (1 + self.jitter * (2 * unit_random - 1))
-        return timedelta(seconds=max(jittered, retry_after or 0.0))
+        return timedelta(seconds=max(jittered, bounded_wait(retry_after)))
+
+    def most_retries(self, span: timedelta) -> int:
+        """How many retries at most fit in `span`: each waits at least its backoff less the jitter."""
+        left, retries = span.total_seconds(), 0
+        while True:
+            shortest = self.delay(retries + 1, None, 0.0).total_seconds()
+            if shortest <= 0:
+                return MAX_RETRIES_UNBOUNDED
+            if left < shortest:
+                return retries
+            if shortest >= self.delay(retries + 2, None, 0.0).total_seconds():  # capped: constant from here
+                return retries + int(left // shortest)
+            left -= shortest
+            retries += 1
+
+
+def bounded_wait(retry_after: float | None) -> float:
+    """A target's Retry-After (or a create's wait) in seconds, at most the longest retry span.
+
+    The header comes from the target: `Retry-After: 99999999999999` (or a float infinity from
+    4,000 digits) must delay the retry, not overflow the date arithmetic and crash the retry step.
+    """
+    if not (retry_after and retry_after > 0):  # also NaN
+        return 0.0
+    return min(retry_after, LONGEST_RETRY_SPAN.total_seconds())
+
+
+@dataclass(frozen=True)
+class RetryChain:
+    """The retry state a message carries, once it has been checked (see `retry_chain`)."""
+
+    attempt: int  # scheduled retries before this delivery: 0 for a message that never failed
+    first_failure: datetime | None
+    chain_id: str  # the first MessageId of the chain, which names every retry in it
 
 
 @dataclass(frozen=True)
@@ -88,6 +160,9 @@ class Redelivery:
     policy: RetryPolicy
     now: Callable[[], datetime]
     unit_random: Callable[[], float] = random.random
+    # Applied to every error text the retry or park carries (`description`, `lastError`): a target's
+    # error body may repeat the API key it was sent.
+    redact: Callable[[str], str] = redact
 
     def handle(self, message: InboundMessage, error: DeliveryError) -> MessageOutcome:
         """Schedule a retry for a transient error within the span, else park; SendFailed propagates."""
@@ -97,23 +172,27 @@ class Redelivery:
         if not isinstance(error, TransientError):
             raise TypeError(f"{type(error).__name__} is neither permanent nor transient")
         now = self.now()
-        first_failure = _first_failure(message) or now
-        if now - first_failure >= _retry_span(self.policy, error):
-            self.park(message, reason=RETRIES_EXHAUSTED, description=self._exhausted(message, error, first_failure, now))
+        try:
+            chain = retry_chain(message, now=now, policy=self.policy)
+        except ImplausibleRetryProperties as implausible:
+            self.park(message, reason=implausible.reason, description=f"{implausible}; last error: {error}")
             return MessageOutcome.PARKED
-        self._schedule_retry(message, error, first_failure, now)
+        first_failure = chain.first_failure or now
+        if now - first_failure >= _retry_span(self.policy, error):
+            description = self._exhausted(chain.attempt, error, first_failure, now)
+            self.park(message, reason=RETRIES_EXHAUSTED, description=description)
+            return MessageOutcome.PARKED
+        self._schedule_retry(message, chain, error, first_failure, now)
         return MessageOutcome.RETRY_SCHEDULED
 
-    def _exhausted(
-        self, message: InboundMessage, error: TransientError, first_failure: datetime, now: datetime
-    ) -> str:
+    def _exhausted(self, attempt: int, error: TransientError, first_failure: datetime, now: datetime) -> str:
         """Why the message is parked and, after a lost create, how long a replay must wait."""
         description = (
-            f"gave up after {message.retry_attempt + 1} attempts over {_minutes(now - first_failure)} min "
+            f"gave up after {attempt + 1} attempts over {_minutes(now - first_failure)} min "
             f"(limit {_minutes(self.policy.max_span)} min); last error: {error}"
         )
         if isinstance(error, OutcomeUnknown):
-            not_before = now + timedelta(seconds=error.retry_after or 0.0)
+            not_before = now + timedelta(seconds=bounded_wait(error.retry_after))
             description += (
                 f"; do not replay before {not_before:%Y-%m-%d %H:%M} UTC, when that create has either "
                 "committed (the replay then finds the order) or never will"
@@ -125,12 +204,12 @@ class Redelivery:
         properties = _without_retry_chain(message.application_properties)
         properties.update(
             reason=reason,
-            description=description,
+            description=self.redact(description),
             parkedBy=self.route.parked_by,
             originalMessageId=message.original_message_id,
         )
         if message.session_id is not None:
-            properties["sessionId"] = message.session_id  # the parking queue has no sessions
+            properties[SESSION_ID] = message.session_id  # the parking queue has no sessions
         parked = OutboundMessage(
             body=message.body,
             # Derived from the received id: if this message is redelivered after a park whose
@@ -143,26 +222,23 @@ class Redelivery:
         self.sender.send(self.route.parking_queue, parked)
 
     def _schedule_retry(
-        self, message: InboundMessage, error: TransientError, first_failure: datetime, now: datetime
+        self, message: InboundMessage, chain: RetryChain, error: TransientError, first_failure: datetime, now: datetime
     ) -> None:
-        attempt = message.retry_attempt + 1
+        attempt = chain.attempt + 1
         delay = self.policy.delay(attempt, error.retry_after, self.unit_random())
-        # The chain's first message names every copy: a replay (new MessageId) starts a new chain,
-        # whose ids cannot collide with the earlier chain's inside the duplicate detection window.
-        chain = str(message.application_properties.get(RETRY_CHAIN_ID) or message.message_id)
         properties = dict(message.application_properties)
         properties.update(
             {
                 ORIGINAL_MESSAGE_ID: message.original_message_id,
-                RETRY_CHAIN_ID: chain,
+                RETRY_CHAIN_ID: chain.chain_id,
                 RETRY_ATTEMPT: attempt,
                 FIRST_FAILURE_AT: first_failure.isoformat(),
-                LAST_ERROR: str(error)[:500],
+                LAST_ERROR: self.redact(str(error))[:500],
             }
         )
         retry = OutboundMessage(
             body=message.body,
-            message_id=derived_id(chain, f"+retry{attempt}"),
+            message_id=derived_id(chain.chain_id, f"+retry{attempt}"),
             correlation_id=message.correlation_id,
             session_id=message.session_id,
             content_type=message.content_type,
@@ -171,24 +247,98 @@ class Redelivery:
         self.sender.schedule(self.route.queue, retry, now + delay)
 
 
-def replay_message(parked: InboundMessage) -> OutboundMessage:
-    """What to send back to the pipeline's queue for a parked message, once its cause is fixed.
+class CannotReplay(IntegrationError):
+    """A parked or dead-lettered message cannot be turned into a replay as it is; says what is missing."""
 
-    Same body, correlation id and properties (without the parking ones), its SessionId restored,
-    and a new MessageId `{originalMessageId}+replay{n}`: duplicate detection would silently drop
-    the original id, and `replayCount` (n) makes every later replay of the same order unique too.
+
+def replay_message(parked: InboundMessage, pipeline: PipelineSpec | None = None) -> OutboundMessage:
+    """What to send back to the pipeline's queue for a parked or dead-lettered message, once its cause is fixed.
+
+    Same body, correlation id and properties (without the parking and dead-letter ones, the retry
+    chain renamed to its `previous...` names), and a new MessageId `{originalMessageId}+replay{n}`:
+    duplicate detection would silently drop the original id, and `replayCount` (n) makes every later
+    replay of the same order unique too. `pipeline` is the one whose queue the message came from;
+    a parked message names it in `parkedBy`. A session queue's replay always carries its SessionId
+    (see `_replay_session_id`); Service Bus refuses a message without one there.
     """
-    properties = {k: v for k, v in parked.application_properties.items() if k not in PARKING_PROPERTIES}
-    count = _int(properties.get(REPLAY_COUNT)) + 1
-    properties[REPLAY_COUNT] = count
+    pipeline = pipeline or _pipeline_of(parked)
+    properties = _without_retry_chain(
+        {k: v for k, v in parked.application_properties.items() if k not in (*PARKING_PROPERTIES, *DEAD_LETTER_PROPERTIES)}
+    )
+    count = _replay_count(parked.application_properties.get(REPLAY_COUNT)) + 1
+    properties.update({REPLAY_COUNT: count, ORIGINAL_MESSAGE_ID: parked.original_message_id})
     return OutboundMessage(
         body=parked.body,
         message_id=derived_id(parked.original_message_id, f"+replay{count}"),
         correlation_id=parked.correlation_id,
-        session_id=parked.application_properties.get("sessionId"),
+        session_id=_replay_session_id(parked, pipeline) if pipeline.requires_session else None,
         content_type=parked.content_type,
         application_properties=properties,
     )
+
+
+def _pipeline_of(parked: InboundMessage) -> PipelineSpec:
+    """The pipeline whose integrator parked `parked`, from its `parkedBy` property."""
+    parked_by = parked.application_properties.get("parkedBy")
+    for pipeline in PIPELINES:
+        if pipeline.parked_by == parked_by:
+            return pipeline
+    raise CannotReplay(
+        f"message {shown(parked.message_id)} has no parkedBy property naming an integrator (a dead-lettered "
+        "message has none): pass the pipeline whose queue it came from"
+    )
+
+
+def _replay_session_id(parked: InboundMessage, pipeline: PipelineSpec) -> str:
+    """The SessionId of a replay to a session queue: the one the message was received with, else the body's.
+
+    A parked message keeps it as the `sessionId` property (the parking queue has no sessions); a
+    dead-lettered one keeps its own SessionId. A message read without either gets it from its body,
+    as the workflow derives it from the event (`session_key`): the fetched state's
+    externalDocumentNumber, which the workflow checks against the event's ecpOrderId, upper-cased.
+    """
+    for candidate in (parked.application_properties.get(SESSION_ID), parked.session_id):
+        if is_message_id(candidate):
+            return candidate
+    from_body = _session_id_from_body(parked.body, pipeline)
+    if from_body is None:
+        raise CannotReplay(
+            f"message {shown(parked.message_id)} is for the session queue {pipeline.queue_name} but carries no "
+            f"SessionId, no sessionId property and no {pipeline.session_key} in its body; send it by hand with "
+            "the upper-cased ECP order id as SessionId"
+        )
+    return from_body
+
+
+# Per session key: the contract of the queue's bodies and its field that holds the key's value.
+_SESSION_KEY_IN_BODY = {"ecpOrderId": ("erp-sales-order-state", "externalDocumentNumber")}
+
+
+def _session_id_from_body(body: bytes, pipeline: PipelineSpec) -> str | None:
+    """The session key's value in `body`, in the form the workflow gives the SessionId; None if absent or invalid."""
+    contract, field_name = _SESSION_KEY_IN_BODY[str(pipeline.session_key)]
+    try:
+        value = load_json(body).get(field_name)  # type: ignore[union-attr]
+    except (MalformedJson, AttributeError):
+        return None
+    rule = load_schema(contract)["properties"][field_name]
+    if not isinstance(value, str) or len(value) > rule["maxLength"] or not re.fullmatch(rule["pattern"], value):
+        return None
+    # The workflow sends `toUpper(ecpOrderId)`: Business Central upper-cases Code fields.
+    return value.upper()
+
+
+def _replay_count(raw: object) -> int:
+    """How often the message was replayed before: 0 if never; CannotReplay for a value we never write."""
+    if raw is None:
+        return 0
+    count = _whole_number(raw)
+    if count is None or not 1 <= count <= MAX_REPLAYS:
+        raise CannotReplay(
+            f"the {REPLAY_COUNT} property is {shown(raw)}, not a whole number from 1 to {MAX_REPLAYS} as a replay "
+            "writes it; it was set or altered by hand: fix or remove it, then replay"
+        )
+    return count
 
 
 _HASH_LENGTH = 16
@@ -218,7 +368,7 @@ def _retry_span(policy: RetryPolicy, error: TransientError) -> timedelta:
     finds the order or, if it fails again, the message is parked.
     """
     if isinstance(error, OutcomeUnknown):
-        return policy.max_span + timedelta(seconds=error.retry_after or 0.0)
+        return policy.max_span + timedelta(seconds=bounded_wait(error.retry_after))
     return policy.max_span
 
 
@@ -229,21 +379,63 @@ def _without_retry_chain(properties: Mapping[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def _int(value: object) -> int:
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+def retry_chain(message: InboundMessage, *, now: datetime, policy: RetryPolicy) -> RetryChain:
+    """The retry state of `message`, or ImplausibleRetryProperties naming the first property we never write."""
+    properties = message.application_properties
+    for name in (ORIGINAL_MESSAGE_ID, RETRY_CHAIN_ID):
+        if name in properties and not is_message_id(properties[name]):
+            raise ImplausibleRetryProperties(
+                property_name=name, value=properties[name], expected="a MessageId (printable, 1 to 128 characters)"
+            )
+    attempt = _retry_attempt(properties.get(RETRY_ATTEMPT), policy)
+    first_failure = _first_failure(properties.get(FIRST_FAILURE_AT), now)
+    if (attempt == 0) != (first_failure is None):
+        present = RETRY_ATTEMPT if attempt else FIRST_FAILURE_AT
+        absent = FIRST_FAILURE_AT if attempt else RETRY_ATTEMPT
+        raise ImplausibleRetryProperties(
+            property_name=present, value=properties[present], expected=f"set only together with {absent}"
+        )
+    # The chain's first message names every copy: a replay (new MessageId) starts a new chain,
+    # whose ids cannot collide with the earlier chain's inside the duplicate detection window.
+    return RetryChain(attempt, first_failure, properties.get(RETRY_CHAIN_ID) or message.message_id)
+
+
+def _retry_attempt(raw: object, policy: RetryPolicy) -> int:
+    """The `retryAttempt` property: absent is 0; more retries than fit in any retry span are implausible."""
+    if raw is None:
         return 0
+    most = policy.most_retries(LONGEST_RETRY_SPAN) + 1  # + the last retry after a lost create
+    attempt = _whole_number(raw)
+    if attempt is None or not 1 <= attempt <= most:
+        raise ImplausibleRetryProperties(
+            property_name=RETRY_ATTEMPT, value=raw, expected=f"a whole number from 1 to {most}"
+        )
+    return attempt
 
 
-def _first_failure(message: InboundMessage) -> datetime | None:
-    raw = message.application_properties.get(FIRST_FAILURE_AT)
-    if not raw:
+def _first_failure(raw: object, now: datetime) -> datetime | None:
+    """The `firstFailureAt` property: absent is None; it must be an ISO 8601 time with offset, not in the future."""
+    if raw is None:
         return None
+    expected = "an ISO 8601 time with a UTC offset, not in the future"
+    if not isinstance(raw, str) or len(raw) > _TIME_TEXT_LIMIT:
+        raise ImplausibleRetryProperties(property_name=FIRST_FAILURE_AT, value=raw, expected=expected)
     try:
-        return datetime.fromisoformat(str(raw))
+        first_failure = datetime.fromisoformat(raw)
     except ValueError:
-        return None
+        first_failure = None
+    if first_failure is None or first_failure.tzinfo is None or first_failure > now + CLOCK_SKEW:
+        raise ImplausibleRetryProperties(property_name=FIRST_FAILURE_AT, value=raw, expected=expected)
+    return first_failure
+
+
+def _whole_number(raw: object) -> int | None:
+    """An int property, or one written as up to 18 ASCII digits (a tool that re-sends it as text); else None."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 18:
+        return int(raw)
+    return None
 
 
 def _minutes(span: timedelta) -> int:

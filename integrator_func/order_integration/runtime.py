@@ -9,6 +9,8 @@ park. Anything else (a bug, bad settings, Service Bus refusing the retry or park
 the host abandons the message and Service Bus redelivers it, dead-lettering it after
 maxDeliveryCount: a message is never completed unless its order reached the target or was parked.
 Bad settings are logged once per message with its ids and every problem, then raised the same way.
+No secret leaves this way: log lines and retry or park texts are redacted, and an exception whose
+text (or its cause's) holds an API key or a credential is replaced by SecretWithheld.
 """
 from __future__ import annotations
 
@@ -24,7 +26,10 @@ from order_integration.errors import (
     ContractViolation,
     DeliveryError,
     MappingError,
+    SecretWithheld,
     TargetRejected,
+    carries_secret,
+    redact,
 )
 from order_integration.first_delivery import DuplicateDetection
 from order_integration.http_clients import HttpTimeouts, TargetApi, build_client
@@ -32,7 +37,7 @@ from order_integration.mapping import ErpDefaults
 from order_integration.messages import InboundMessage, LogContext, MessageOutcome
 from order_integration.redelivery import Redelivery, RetryPolicy, Route
 from order_integration.servicebus import AzureServiceBusSender, MessageSender, SendFailed
-from order_integration.settings import Settings, SettingsError, load_settings
+from order_integration.settings import Settings, SettingsError, load_settings, secret_values
 from topology import ECP_TO_ERP, ERP_TO_ECP, PipelineSpec
 
 Handler = Callable[[InboundMessage, LogContext], MessageOutcome]
@@ -54,6 +59,11 @@ class Runtime:
     sender: MessageSender
     policy: RetryPolicy
     now: Callable[[], datetime] = utc_now
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The API keys this runtime sends: never in a log line, a park or an exception."""
+        return (self.settings.erp_api_key, self.settings.ecp_api_key)
 
     @property
     def duplicate_detection(self) -> DuplicateDetection | None:
@@ -101,7 +111,7 @@ def _erp_defaults(settings: Settings) -> ErpDefaults:
             prices_include_tax=settings.erp_prices_include_tax,
         )
     except ValueError as exc:
-        raise SettingsError([str(exc)]) from exc
+        raise SettingsError([str(exc)]) from None  # the same text; no second copy in the chain
 
 
 _lock = threading.Lock()
@@ -126,6 +136,15 @@ def install_runtime(runtime: Runtime | None) -> None:
 
 def deliver_to_erp(message: Any) -> MessageOutcome:
     """Handle one message of the ECP -> ERP pipeline's queue from the Functions host."""
+    return _without_secrets(lambda: _deliver_to_erp(message))
+
+
+def deliver_to_ecp(message: Any) -> MessageOutcome:
+    """Handle one message of the ERP -> ECP pipeline's queue from the Functions host."""
+    return _without_secrets(lambda: _deliver_to_ecp(message))
+
+
+def _deliver_to_erp(message: Any) -> MessageOutcome:
     received = InboundMessage.from_functions(message)
     runtime = _runtime_for(received, ECP_TO_ERP)
 
@@ -142,8 +161,7 @@ def deliver_to_erp(message: Any) -> MessageOutcome:
     return _deliver(received, runtime.settings.routes[ECP_TO_ERP.function_name], handler, runtime)
 
 
-def deliver_to_ecp(message: Any) -> MessageOutcome:
-    """Handle one message of the ERP -> ECP pipeline's queue from the Functions host."""
+def _deliver_to_ecp(message: Any) -> MessageOutcome:
     received = InboundMessage.from_functions(message)
     runtime = _runtime_for(received, ERP_TO_ECP)
 
@@ -151,6 +169,28 @@ def deliver_to_ecp(message: Any) -> MessageOutcome:
         return ecp_integrator.integrate(inbound, ecp=runtime.ecp, log=log)
 
     return _deliver(received, runtime.settings.routes[ERP_TO_ECP.function_name], handler, runtime)
+
+
+def _known_secrets() -> tuple[str, ...]:
+    """The installed runtime's API keys and the environment's, which matter most when settings are refused."""
+    with _lock:
+        installed = _runtime.secrets if _runtime is not None else ()
+    return (*installed, *secret_values())
+
+
+def _without_secrets(deliver: Callable[[], MessageOutcome]) -> MessageOutcome:
+    """Run `deliver`; an exception holding a secret leaves as SecretWithheld, which the host may log.
+
+    Raised outside the `except` block, so that the original is not its `__context__` either.
+    """
+    try:
+        return deliver()
+    except Exception as error:
+        secrets = _known_secrets()
+        if not carries_secret(error, secrets):
+            raise
+        withheld = SecretWithheld(error, secrets)
+    raise withheld
 
 
 def _runtime_for(message: InboundMessage, pipeline: PipelineSpec) -> Runtime:
@@ -163,7 +203,7 @@ def _runtime_for(message: InboundMessage, pipeline: PipelineSpec) -> Runtime:
         LogContext.of(pipeline.parked_by, message).log(
             logging.ERROR,
             "cannot handle the message: invalid app settings (%s); leaving it to Service Bus",
-            "; ".join(error.problems),
+            redact("; ".join(error.problems), secret_values()),
         )
         raise
 
@@ -173,13 +213,14 @@ def _deliver(message: InboundMessage, route: Route, handler: Handler, runtime: R
     try:
         return handler(message, log)
     except DeliveryError as error:
-        redelivery = Redelivery(route=route, sender=runtime.sender, policy=runtime.policy, now=runtime.now)
+        hide = functools.partial(redact, secrets=runtime.secrets)
+        redelivery = Redelivery(route=route, sender=runtime.sender, policy=runtime.policy, now=runtime.now, redact=hide)
         try:
             outcome = redelivery.handle(message, error)
         except SendFailed:
-            log.log(logging.ERROR, "could not retry or park after %s; leaving it to Service Bus", loggable(error))
+            log.log(logging.ERROR, "could not retry or park after %s; leaving it to Service Bus", hide(loggable(error)))
             raise
-        log.log(logging.WARNING, "%s -> %s", loggable(error), outcome.value)
+        log.log(logging.WARNING, "%s -> %s", hide(loggable(error)), outcome.value)
         return outcome
     except Exception as error:
         # A bug or bad settings: Service Bus redelivers, then dead-letters after maxDeliveryCount.

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Protocol
 
-from order_integration.errors import IntegrationError
+from order_integration.errors import IntegrationError, redact
 
 # MessageId and SessionId are at most 128 characters; azure-servicebus refuses longer ones with a
 # ValueError while building the message (https://learn.microsoft.com/azure/service-bus-messaging/service-bus-quotas).
 MAX_ID_LENGTH = 128
+_CAUSE_LIMIT = 300
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,14 @@ class SendFailed(IntegrationError):
         )
 
 
-def _id_problem(message: OutboundMessage) -> str | None:
-    """Why Service Bus would refuse `message`'s ids, or None."""
+def _id_problem(message: OutboundMessage, *, session_queue: bool = False) -> str | None:
+    """Why Service Bus would refuse `message`'s ids, or None.
+
+    A session queue refuses a message without a SessionId ("The SessionId was not set on a message,
+    and it cannot be sent to the entity", Azure/azure-service-bus#289).
+    """
+    if session_queue and not message.session_id:
+        return "it has no SessionId, which the session queue requires"
     for name, value in (("MessageId", message.message_id), ("SessionId", message.session_id)):
         if value is not None and len(value) > MAX_ID_LENGTH:
             return f"its {name} has {len(value)} characters, Service Bus allows {MAX_ID_LENGTH}"
@@ -71,7 +78,8 @@ class Sent:
 class InMemorySender:
     """A MessageSender that keeps what it is given; `failure` makes every send raise SendFailed.
 
-    Like Service Bus, it refuses (SendFailed) a MessageId or SessionId over 128 characters.
+    Like Service Bus, it refuses (SendFailed) a MessageId or SessionId over 128 characters, and a
+    message without a SessionId for one of the `session_queues`.
 
     With `duplicate_detection_window`, it behaves like a queue with duplicate detection: a message
     whose MessageId the same queue accepted within the window is dropped without an error, as
@@ -84,8 +92,10 @@ class InMemorySender:
         *,
         duplicate_detection_window: timedelta | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        session_queues: frozenset[str] = frozenset(),
     ) -> None:
         self._lock = threading.Lock()
+        self.session_queues = session_queues
         self._sent: list[Sent] = []
         self._seen: dict[tuple[str, str], datetime] = {}
         self._window = duplicate_detection_window
@@ -100,7 +110,7 @@ class InMemorySender:
         self._accept(Sent(queue, message, enqueue_at))
 
     def _accept(self, sent: Sent) -> None:
-        cause = self.failure or _id_problem(sent.message)
+        cause = self.failure or _id_problem(sent.message, session_queue=sent.queue in self.session_queues)
         if cause is not None:
             raise SendFailed(queue=sent.queue, message_id=sent.message.message_id, cause=cause)
         with self._lock:
@@ -176,10 +186,10 @@ class AzureServiceBusSender:
                     sender.send_messages(sb_message)
                 else:
                     sender.schedule_messages(sb_message, enqueue_at)
-        except (ServiceBusError, AzureError) as exc:
-            raise SendFailed(queue=queue, message_id=message.message_id, cause=type(exc).__name__) from exc
-        except ValueError as exc:
-            raise SendFailed(queue=queue, message_id=message.message_id, cause=f"ValueError: {exc}") from exc
+        except (ServiceBusError, AzureError, ValueError) as exc:
+            # The SDK's text says what failed (authorisation, entity, id length); credentials in it are masked.
+            cause = f"{type(exc).__name__}: {redact(str(exc))[:_CAUSE_LIMIT]}"
+            raise SendFailed(queue=queue, message_id=message.message_id, cause=cause) from exc
 
     def _connect(self) -> Any:
         if self._client is None:

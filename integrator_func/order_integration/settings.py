@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from typing import Mapping, overload
 from urllib.parse import urlsplit
 
-from order_integration.errors import IntegrationError
+from order_integration.errors import MIN_SECRET_LENGTH, IntegrationError
+from order_integration.messages import shown
 from order_integration.redelivery import Route
 from topology import (
     DUPLICATE_DETECTION_WINDOW,
@@ -38,6 +39,9 @@ _HEADER_VALUE = re.compile(r"[\x21-\x7e]+")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_NAME = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
 _NAMESPACE = "ServiceBusConnection__fullyQualifiedNamespace"
+API_KEY_SETTINGS = ("ERP_API_KEY", "ECP_API_KEY")
+# A settings problem repeats a value only this short: a key pasted into the wrong setting is longer.
+_ECHO_LIMIT = 20
 
 
 class SettingsError(IntegrationError):
@@ -215,7 +219,7 @@ def _utc_datetime(raw: str, name: str, problems: list[str]) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        problems.append(f"{name}={raw!r} must be an ISO 8601 time, e.g. 2026-11-27T10:00:00Z")
+        problems.append(f"{name}={_echo(raw)} must be an ISO 8601 time, e.g. 2026-11-27T10:00:00Z")
         return None
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
@@ -224,7 +228,7 @@ def _boolean(raw: str, name: str, problems: list[str]) -> bool:
     """`true`/`false` (any case); no default, because a wrong guess would mis-book every order's tax."""
     value = _BOOLEANS.get(raw.lower())
     if raw and value is None:
-        problems.append(f"{name}={raw!r} must be 'true' or 'false' (the web customer card's Prices Including VAT)")
+        problems.append(f"{name}={_echo(raw)} must be 'true' or 'false' (the web customer card's Prices Including VAT)")
     return bool(value)
 
 
@@ -247,5 +251,28 @@ def _minutes(
         return None if optional else setting.default
     minutes = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else -1
     if not setting.accepts(minutes):
-        problems.append(f"{setting.app_setting}={raw[:20]!r} must be {setting.range_text()}")
+        problems.append(f"{setting.app_setting}={_echo(raw)} must be {setting.range_text()}")
     return minutes
+
+
+def _echo(raw: str) -> str:
+    """A setting's value for a problem text: short values only, so a key pasted there is not repeated."""
+    return shown(raw, limit=_ECHO_LIMIT + 2)
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """What no log line or exception may show: the API keys as set, also when the settings refuse them.
+
+    Each key as set and stripped, as `repr` escapes it (http.client shows a refused header value so),
+    and its pieces between whitespace, which a library may print one line at a time. The namespace
+    setting is included when it holds a connection string.
+    """
+    env = os.environ if environ is None else environ
+    values = [env.get(name, "") for name in API_KEY_SETTINGS]
+    namespace = env.get(_NAMESPACE, "")
+    if "sharedaccesskey" in namespace.lower():
+        values.append(namespace)
+    found: set[str] = set()
+    for value in values:
+        found.update((value, value.strip(), repr(value)[1:-1], *re.split(r"[\s\x00-\x1f]+", value)))
+    return tuple(sorted(v for v in found if len(v) >= MIN_SECRET_LENGTH))

@@ -76,3 +76,13 @@ def test_an_id_over_128_characters_is_send_failed_by_both_senders(message):
             sender.send("online-orders-rejected", message)
         assert caught.value.message_id == message.message_id
     assert memory.messages("online-orders-rejected") == []
+
+
+def test_the_in_memory_sender_refuses_a_message_without_session_id_for_a_session_queue():
+    """As Service Bus does ("The SessionId was not set on a message", Azure/azure-service-bus#289)."""
+    memory = InMemorySender(session_queues=frozenset({"order-updates"}))
+    with pytest.raises(SendFailed, match="no SessionId"):
+        memory.send("order-updates", OutboundMessage(body=b"{}", message_id="SO-1-3+replay1"))
+    memory.send("order-updates", OutboundMessage(body=b"{}", message_id="SO-1-3+replay1", session_id="ORD-7"))
+    memory.send("online-orders", OutboundMessage(body=b"{}", message_id="ord-7+replay1"))
+    assert [len(memory.messages(q)) for q in ("order-updates", "online-orders")] == [1, 1]
