@@ -1,8 +1,10 @@
 """The Event Grid store: every accepted event and its delivery state per subscription, in SQLite.
 
-WAL mode with `synchronous=FULL`: a publish is answered 200 only after its transaction is on
-disk, so an accepted event survives a kill. Deliveries in flight when the process died are back
-to `pending` at the next open (at-least-once, as Azure). Times are simulated UTC epoch seconds.
+WAL mode. A publish commits with `synchronous=FULL`: it is answered 200 only once its events are
+on disk, and survive a kill or a power cut. Delivery bookkeeping commits with `NORMAL` (about
+5 ms less per commit; it survives a kill, and what a power cut loses is redelivered, never
+lost). Deliveries in flight when the process died are back to `pending` at the next open
+(at-least-once, as Azure). Times are simulated UTC epoch seconds.
 """
 from __future__ import annotations
 
@@ -87,7 +89,7 @@ class EventStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._db.execute("UPDATE deliveries SET state = ? WHERE state = ?", (PENDING, DELIVERING))
 
@@ -100,12 +102,13 @@ class EventStore:
         if row:
             return row[0]
         key = base64.b64encode(secrets.token_bytes(32)).decode()
-        self._db.execute("INSERT INTO topic_keys (topic, key) VALUES (?, ?)", (topic, key))
+        with self._transaction(durable=True):
+            self._db.execute("INSERT INTO topic_keys (topic, key) VALUES (?, ?)", (topic, key))
         return key
 
     def accept(self, topic: str, routed: Sequence[tuple[dict[str, Any], Sequence[str]]], now: float) -> None:
         """Store each event with a pending delivery for each subscription it is routed to, in one transaction."""
-        with self._transaction():
+        with self._transaction(durable=True):
             for event, subscriptions in routed:
                 body = json.dumps(event, separators=(",", ":"))
                 seq = self._db.execute(
@@ -237,18 +240,25 @@ class EventStore:
             [(state, subscription, seq) for seq in seqs],
         )
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _transaction(self, *, durable: bool = False) -> _Transaction:
+        return _Transaction(self._db, durable)
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an exception."""
+    """BEGIN IMMEDIATE ... COMMIT (with `synchronous=FULL` when durable), or ROLLBACK on an exception."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, durable: bool) -> None:
         self._db = db
+        self._durable = durable
 
     def __enter__(self) -> None:
+        if self._durable:
+            self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        try:
+            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            if self._durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
