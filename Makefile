@@ -1,10 +1,11 @@
 # The two set-up commands: `make demo` runs the main job, `make test` runs the whole suite.
 # Both create .venv and install everything on a fresh machine; the stamp re-installs only when
-# pyproject.toml changes.
+# pyproject.toml changes, and the Node tools (Azurite, for the local stack) only when package-lock.json does.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 
 .PHONY: demo test test-deep synth snapshots bench clean
 
@@ -14,14 +15,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+$(NODE_STAMP): package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+demo: $(STAMP) $(NODE_STAMP)
 	$(BIN)/orderbridge synth --stack dev
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 # Every property test with its full number of examples (a few minutes; `make test` draws a share).
-test-deep: $(STAMP)
+test-deep: $(STAMP) $(NODE_STAMP)
 	ORDERBRIDGE_DEEP_PROPERTIES=1 $(BIN)/python -m pytest -n 2 -q
 
 snapshots: $(STAMP)
@@ -29,4 +34,4 @@ snapshots: $(STAMP)
 	$(BIN)/orderbridge synth --stack prod --json > tests/snapshots/prod.json
 
 clean:
-	rm -rf $(VENV) dist .pytest_cache
+	rm -rf $(VENV) dist .pytest_cache node_modules
