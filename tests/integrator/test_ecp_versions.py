@@ -115,7 +115,8 @@ def test_every_form_the_contract_allows_is_applied_as_a_json_integer(harness, ve
 
 
 @pytest.mark.parametrize("version_text", [
-    "1e400", "1" + "0" * 3999, str(CHANGE_VERSION_MAX + 1), f'"{CHANGE_VERSION_MAX + 1}"', f"{CHANGE_VERSION_MAX + 1}.0",
+    "1e400", "1" + "0" * 3999, str(CHANGE_VERSION_MAX + 1), f'"{CHANGE_VERSION_MAX + 1}"',
+    f"{CHANGE_VERSION_MAX + 1}.0",
     "5.5", "1e-400", "0", "-3", '"05"', '"5.0"', '" 5"', '"5\\n"', '"+5"', '"\u0665"', "true", "null", "[5]",
 ])
 def test_a_version_out_of_range_or_not_a_whole_number_is_parked_and_blocks_nothing(harness, version_text):
