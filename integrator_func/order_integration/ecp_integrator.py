@@ -122,7 +122,8 @@ def integrate(message: InboundMessage, *, ecp: EcpApi, log: LogContext) -> Messa
     message.check_data_version()
     state = load_json(message.body)
     validate("erp-sales-order-state", state)
-    # The schema admits exactly the forms read_change_version reads; the update carries a JSON integer.
+    # The schema admits no form read_change_version refuses (tests/integrator/test_contracts.py); the
+    # update carries the version as a JSON integer, whatever form the ERP wrote it in.
     version = read_change_version(state["changeVersion"])
     update = to_ecp_order_update({**state, "changeVersion": version})
     validate("ecp-order-update", update)
