@@ -6,7 +6,8 @@ Each validator is compiled once per process, on the first use of its contract, w
 it touches and every later message pays microseconds for validation.
 
 JSON numbers are read as `Decimal` (`load_json`) and written back exactly (`dump_json`): a money
-amount never passes through a binary float between a queue message and a target API.
+amount never passes through a binary float between a queue message and a target API. A change
+version is read by one rule wherever it appears (`read_change_version`).
 """
 
 from __future__ import annotations
@@ -156,6 +157,44 @@ def validate(contract: str, instance: object) -> None:
         rule=rule,
         message=_describe(first, rule, _cached_schema(contract)) + f" ({len(errors)} error(s) in total)",
     )
+
+
+# Business Central's BigInteger and the Logic Apps int() are 64-bit, so no change version can be larger
+# (https://learn.microsoft.com/dynamics365/business-central/dev-itpro/developer/methods-auto/biginteger/biginteger-data-type).
+CHANGE_VERSION_MAX = 2**63 - 1
+_CHANGE_VERSION_DIGITS = re.compile(r"0|[1-9][0-9]{0,18}")  # ASCII digits only, no sign, space or leading zero
+
+
+def read_change_version(value: object) -> int:
+    """The integer a change version stands for, in any form the contracts allow; ValueError says why not.
+
+    Allowed: 0 to CHANGE_VERSION_MAX as a JSON number without a fractional part (`5`, `5.0`: JSON
+    Schema's "integer") or as a string of its decimal digits (`"5"`). The schemas state the same rule.
+    The message never quotes the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
+        raise ValueError(f"is {_kind(value)}, not a whole number or a string of its digits")
+    if isinstance(value, str):
+        if not _CHANGE_VERSION_DIGITS.fullmatch(value):
+            raise ValueError("is text other than decimal digits without sign, spaces or leading zeros")
+        value = int(value)
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ValueError("is not a finite number")
+    # The range first: a huge Decimal such as 1E+400 cannot even be rounded to an integer.
+    if not 0 <= value <= CHANGE_VERSION_MAX:
+        raise ValueError(f"is outside 0..{CHANGE_VERSION_MAX}")
+    if isinstance(value, Decimal) and value != value.to_integral_value():
+        raise ValueError("has a fractional part")
+    return int(value)
+
+
+def _kind(value: object) -> str:
+    """What JSON type a value has, for messages that must not quote it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {dict: "an object", list: "an array"}.get(type(value), f"a {type(value).__name__}")
 
 
 def _reject_constant(name: str) -> object:

@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 from order_integration import contracts
 from order_integration.contracts import compiled_validator, dump_json, load_json, load_schema, validate
 from order_integration.errors import ContractViolation, MalformedJson, PermanentError
+from tests._properties import examples
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_FILES = sorted((REPO / "schemas").glob("*.schema.json"))
@@ -252,3 +255,67 @@ def test_every_schema_is_used_by_code(contract: str) -> None:
 
 def test_contract_names_match_the_files() -> None:
     assert contracts.contract_names() == sorted(CONTRACTS)
+
+
+# One rule for a change version: read_change_version, the state and event schemas, the update schema.
+
+CHANGE_VERSION_CONTRACTS = ["erp-sales-order-state", "erp-sales-order-updated-event"]
+BOUNDARY_VERSIONS = [0, 1, 9, 10, 10**18 - 1, 10**18, contracts.CHANGE_VERSION_MAX - 1, contracts.CHANGE_VERSION_MAX,
+                     contracts.CHANGE_VERSION_MAX + 1, 9223372036854775799, 9223372036854775800,
+                     9223372036854775810, 10**19, 10**19 + 5]
+
+
+def _readable(value: object) -> int | None:
+    try:
+        return contracts.read_change_version(value)
+    except ValueError:
+        return None
+
+
+def _schema_allows_version(contract: str, value: object) -> bool:
+    return compiled_validator(contract).is_valid({**_example(contract), "changeVersion": value})
+
+
+@pytest.mark.parametrize("contract", CHANGE_VERSION_CONTRACTS)
+def test_the_schemas_define_one_change_version(contract: str) -> None:
+    schema = load_schema(contract)
+    assert schema["properties"]["changeVersion"]["$ref"] == "#/$defs/changeVersion"
+    assert schema["$defs"]["changeVersion"] == load_schema(CHANGE_VERSION_CONTRACTS[0])["$defs"]["changeVersion"]
+    update = load_schema("ecp-order-update")["properties"]["erpChangeVersion"]
+    assert (update["type"], update["minimum"], update["maximum"]) == ("integer", 1, contracts.CHANGE_VERSION_MAX)
+
+
+@pytest.mark.parametrize("number", BOUNDARY_VERSIONS)
+def test_the_schema_accepts_a_change_version_exactly_when_read_change_version_reads_it(number: int) -> None:
+    """The string branch's pattern spells out <= 2^63-1 digit by digit; it must not be off by one anywhere."""
+    for form in (number, str(number), Decimal(number)):
+        read = _readable(form)
+        assert read in (None, number), repr(form)
+        expected = read is not None and read >= 1  # the ERP's versions start at 1
+        assert _schema_allows_version("erp-sales-order-state", form) == expected, repr(form)
+
+
+@settings(max_examples=examples(500), deadline=None)
+@given(st.one_of(
+    st.integers(-10, 2**64),
+    st.integers(-10, 2**64).map(str),
+    st.builds(lambda n, point: Decimal(n).scaleb(-point), st.integers(-(10**21), 10**21), st.integers(-2, 3)),
+))
+def test_the_schema_never_accepts_a_change_version_read_change_version_refuses(value: object) -> None:
+    """Written with a fraction or an exponent near 2^63, jsonschema-rs compares the number as a double and
+    may refuse a valid version (parked); it must never accept one the integrator cannot read."""
+    read = _readable(value)
+    if _schema_allows_version("erp-sales-order-state", value):
+        assert read is not None and read >= 1
+    elif isinstance(value, (int, str)):
+        assert read is None or read == 0
+
+
+@pytest.mark.parametrize("value", ["07", "+7", " 7", "7 ", "7\n", "\u0667", "7.0", "1e3", "", "-1", True, None, [7]])
+def test_a_change_version_in_no_allowed_form_is_refused_by_both(value: object) -> None:
+    assert _readable(value) is None and not _schema_allows_version("erp-sales-order-state", value)
+
+
+def test_a_huge_change_version_is_refused_without_being_rounded() -> None:
+    for value in (Decimal("1E+400"), Decimal("-1E+400"), 10**4000, Decimal("1E-400")):
+        assert _readable(value) is None and not _schema_allows_version("erp-sales-order-state", value)

@@ -47,8 +47,9 @@ def test_newer_state_is_patched_onto_the_ecp_order(harness):
     current = state(3)
     ecp_integrator(state_message(current, correlation_id="evt-77"))
     get, patch = harness.ecp.requests
-    assert (get.method, get.path) == ("GET", "/orders/ord-100045")
-    assert (patch.method, patch.path) == ("PATCH", "/orders/ord-100045")
+    # The canonical id: the ECP resolves ids ignoring case, Business Central upper-cases them.
+    assert (get.method, get.path) == ("GET", "/orders/ORD-100045")
+    assert (patch.method, patch.path) == ("PATCH", "/orders/ORD-100045")
     assert patch.raw_body == dump_json(to_ecp_order_update(current)).encode()
     for request in (get, patch):
         assert request.headers["x-api-key"] == ECP_KEY
@@ -97,7 +98,7 @@ def test_unknown_ecp_order_is_parked_with_the_original_message(harness):
     ecp_integrator(state_message(state(3), correlation_id="evt-5"))
     [parked] = harness.parked(REJECTED)
     props = parked.message.application_properties
-    assert props["reason"] == "OrderNotFound" and "'ord-100045'" in props["description"]
+    assert props["reason"] == "OrderNotFound" and "'ORD-100045'" in props["description"]
     assert "ECP_BASE_URL" in props["description"]  # a wrong base URL also answers 404
     assert props["parkedBy"] == "ecp-integrator"
     assert props["originalMessageId"] == "SO-104233-3"

@@ -369,3 +369,36 @@ def test_every_hostile_delivery_is_retried_or_each_event_is_queued_or_parked_onc
     for message in service_bus.messages(pipeline.queue):
         event = by_id[message.broker_properties["CorrelationId"]]
         assert message.body == pipeline.resource(event), "only the resource the event names is queued"
+
+
+# --- 1 and 13. One rule for a change version: the event contract's, read by the workflow's guard ----
+# How an ERP might write `changeVersion`: the event schema (the integrators' validator) is the oracle.
+CHANGE_VERSION_FORMS = ["7", "7.0", '"7"', str(2**63 - 1), f'"{2**63 - 1}"', str(2**63), f'"{2**63}"', "1e400",
+                        "1" + "0" * 3999, "7.5", "0", "-7", '"07"', '"7.0"', '" 7"', '"+7"', '"\u0667"', "true",
+                        "null", "[7]"]
+
+
+@pytest.mark.parametrize("pipeline", [ERP_EVENTS], indirect=True)
+def test_the_workflow_accepts_exactly_the_change_versions_the_event_contract_allows(
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus
+) -> None:
+    """2^63-1 is the largest (Business Central's BigInteger); 1e400 or 4,000 digits would block every later
+    update if they ever reached the ECP. Parked with MalformedEvent before anything is fetched."""
+    events = [pipeline.event(n, data={**pipeline.make_data(n), "changeVersion": json.loads(text)})
+              for n, text in enumerate(CHANGE_VERSION_FORMS, start=1)]
+
+    newest = {pipeline.fetch_path(e): {**pipeline.resource(e), "changeVersion": 2**63 - 1} for e in events}
+
+    result, _ = deliver(pipeline, service_bus, events,
+                        lambda request: json_reply(newest[request.url.removeprefix(SOURCE)]))
+
+    assert answer(result) == 200, result.error_message
+    reasons = parked(pipeline, service_bus)
+    for text, event in zip(CHANGE_VERSION_FORMS, events):
+        try:
+            validate(pipeline.data_contract, event["data"])
+            allowed = True
+        except ContractViolation:
+            allowed = False
+        assert (event["id"] not in reasons) == allowed, f"changeVersion {text}: parked {reasons.get(event['id'])}"
+        assert allowed or reasons[event["id"]] == "MalformedEvent", text
