@@ -266,3 +266,15 @@ def dump_json(obj: object) -> str:
             _encode(obj, out, encode_basestring_ascii)
             text = "".join(out)
     return text
+
+
+def canonical_order_id(value: object) -> str | None:
+    """The one form of an ECP order id: upper case (ASCII only, as the contracts' id pattern); None if no id.
+
+    The ECP must resolve order ids ignoring case (integrator_func/README.md): Business Central stores
+    externalDocumentNumber, a Code[35] field, upper-cased
+    (https://learn.microsoft.com/dynamics365/business-central/dev-itpro/developer/methods-auto/code/code-data-type).
+    """
+    if not isinstance(value, str) or not value.isascii():
+        return None
+    return value.upper()

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
-from order_integration.contracts import dump_json, load_json, read_change_version, validate
+from order_integration.contracts import canonical_order_id, dump_json, load_json, read_change_version, validate
 from order_integration.errors import PermanentError, TargetRejected, TargetUnavailable
 from order_integration.http_clients import TargetApi
 from order_integration.mapping import to_ecp_order_update
@@ -105,18 +105,6 @@ def _order_path(order_id: str) -> str:
     return f"/orders/{quote(order_id, safe='')}"
 
 
-def canonical_order_id(value: object) -> str | None:
-    """The one form of an ECP order id: upper case (ASCII only, as the contracts' id pattern); None if no id.
-
-    The ECP must resolve order ids ignoring case (integrator_func/README.md): Business Central stores
-    externalDocumentNumber, a Code[35] field, upper-cased
-    (https://learn.microsoft.com/dynamics365/business-central/dev-itpro/developer/methods-auto/code/code-data-type).
-    """
-    if not isinstance(value, str) or not value.isascii():
-        return None
-    return value.upper()
-
-
 def integrate(message: InboundMessage, *, ecp: EcpApi, log: LogContext) -> MessageOutcome:
     """Apply the message's ERP state to its ECP order unless the ECP already has it or newer."""
     message.check_data_version()
@@ -140,7 +128,7 @@ def integrate(message: InboundMessage, *, ecp: EcpApi, log: LogContext) -> Messa
 
 def _session_order_id(message: InboundMessage, state: dict[str, Any]) -> str:
     """The canonical ECP order id, once the SessionId is shown to name the same order as the body."""
-    order_id = str(state["externalDocumentNumber"]).upper()  # the schema's id pattern is ASCII
+    order_id = str(canonical_order_id(state["externalDocumentNumber"]))  # the schema's id pattern is ASCII
     if canonical_order_id(message.session_id) != order_id:
         raise SessionMismatch(order_id=order_id)
     return order_id

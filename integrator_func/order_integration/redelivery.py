@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
-from order_integration.contracts import load_json, load_schema
+from order_integration.contracts import canonical_order_id, load_json, load_schema
 from order_integration.errors import (
     DeliveryError,
     IntegrationError,
@@ -290,24 +290,25 @@ def _pipeline_of(parked: InboundMessage) -> PipelineSpec:
 
 
 def _replay_session_id(parked: InboundMessage, pipeline: PipelineSpec) -> str:
-    """The SessionId of a replay to a session queue: the one the message was received with, else the body's.
+    """The SessionId of a replay to a session queue: the body's canonical order id, else the one it had.
 
-    A parked message keeps it as the `sessionId` property (the parking queue has no sessions); a
-    dead-lettered one keeps its own SessionId. A message read without either gets it from its body,
-    as the workflow derives it from the event (`session_key`): the fetched state's
-    externalDocumentNumber, which the workflow checks against the event's ecpOrderId, upper-cased.
+    The body decides, as the workflow derives the SessionId from it (`session_key`): the state's
+    externalDocumentNumber, upper-cased, the one id the ECP integrator accepts (a message whose
+    SessionId names another order is parked as SessionMismatch, so replaying that SessionId would
+    park it again). Only a body without a usable id falls back to the SessionId it was received with:
+    a parked message keeps it as the `sessionId` property, a dead-lettered one as its own.
     """
+    from_body = _session_id_from_body(parked.body, pipeline)
+    if from_body is not None:
+        return from_body
     for candidate in (parked.application_properties.get(SESSION_ID), parked.session_id):
         if is_message_id(candidate):
             return candidate
-    from_body = _session_id_from_body(parked.body, pipeline)
-    if from_body is None:
-        raise CannotReplay(
-            f"message {shown(parked.message_id)} is for the session queue {pipeline.queue_name} but carries no "
-            f"SessionId, no sessionId property and no {pipeline.session_key} in its body; send it by hand with "
-            "the upper-cased ECP order id as SessionId"
-        )
-    return from_body
+    raise CannotReplay(
+        f"message {shown(parked.message_id)} is for the session queue {pipeline.queue_name} but carries no "
+        f"SessionId, no sessionId property and no {pipeline.session_key} in its body; send it by hand with "
+        "the upper-cased ECP order id as SessionId"
+    )
 
 
 # Per session key: the contract of the queue's bodies and its field that holds the key's value.
@@ -325,7 +326,7 @@ def _session_id_from_body(body: bytes, pipeline: PipelineSpec) -> str | None:
     if not isinstance(value, str) or len(value) > rule["maxLength"] or not re.fullmatch(rule["pattern"], value):
         return None
     # The workflow sends `toUpper(ecpOrderId)`: Business Central upper-cases Code fields.
-    return value.upper()
+    return canonical_order_id(value)
 
 
 def _replay_count(raw: object) -> int:

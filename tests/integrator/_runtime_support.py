@@ -103,9 +103,10 @@ def _placed(order: dict[str, Any]) -> datetime:
 
 
 def state_message(state: dict[str, Any], **kwargs: Any) -> ServiceBusMessage:
-    """An `order-updates` message: MessageId `{salesOrderId}-{changeVersion}`, SessionId = ECP order id."""
+    """An `order-updates` message: MessageId `{salesOrderId}-{changeVersion}`, SessionId = the upper-cased
+    ECP order id, as the erp-events-processor workflow sends it."""
     kwargs.setdefault("message_id", f"{state['id']}-{state['changeVersion']}")
-    kwargs.setdefault("session_id", state["externalDocumentNumber"])
+    kwargs.setdefault("session_id", state["externalDocumentNumber"].upper())
     kwargs.setdefault("properties", STATE_PROPERTIES)
     return host_message(dump_json(state).encode(), **kwargs)
 

@@ -75,7 +75,7 @@ def test_older_or_same_state_is_skipped_with_a_log_line(harness, caplog, have):
     assert methods(harness) == ["GET"]
     assert harness.ecp.order("ord-100045")["erpChangeVersion"] == have
     [line] = [r.getMessage() for r in caplog.records if "skipped ERP change 3" in r.getMessage()]
-    assert f"already has change {have}" in line and "orderId=ord-100045" in line
+    assert f"already has change {have}" in line and "orderId=ORD-100045" in line
 
 
 def test_redelivered_update_is_applied_once(harness):
@@ -134,7 +134,7 @@ def test_ecp_outage_schedules_a_retry_in_the_same_session(harness, fault):
     harness.ecp.fail_next(fault, method="PATCH")
     ecp_integrator(state_message(state(3)))
     [retry] = harness.bus.messages("order-updates")
-    assert retry.message.session_id == "ord-100045"
+    assert retry.message.session_id == "ORD-100045"
     assert retry.message.message_id == "SO-104233-3+retry1"
     assert retry.enqueue_at >= T0 + timedelta(seconds=27)
     assert harness.run_due("order-updates", "ecp_integrator", until=T0 + timedelta(hours=1)) == 1
@@ -157,18 +157,18 @@ def test_a_parked_update_replayed_after_a_long_outage_is_retried_in_its_session_
     harness.run_due("order-updates", "ecp_integrator", until=T0 + timedelta(hours=3))
     [parked] = harness.bus.take_due(REJECTED, harness.clock.now())
     assert parked.message.application_properties["reason"] == "RetriesExhausted"
-    assert parked.message.application_properties["sessionId"] == "ord-100045"
+    assert parked.message.application_properties["sessionId"] == "ORD-100045"
 
     harness.ecp.clear_faults()
     harness.ecp.fail_next(503)  # the ECP stumbles once more right after the replay
     harness.bus.send("order-updates", replay_message(InboundMessage.from_functions(redelivered(parked))))
     [replayed] = harness.bus.take_due("order-updates", harness.clock.now())
-    assert replayed.message.session_id == "ord-100045"
+    assert replayed.message.session_id == "ORD-100045"
     ecp_integrator(redelivered(replayed))
 
     assert harness.parked(REJECTED) == []
     [retry] = harness.bus.messages("order-updates")
-    assert retry.message.message_id == "SO-104233-3+replay1+retry1" and retry.message.session_id == "ord-100045"
+    assert retry.message.message_id == "SO-104233-3+replay1+retry1" and retry.message.session_id == "ORD-100045"
     assert harness.run_due("order-updates", "ecp_integrator", until=harness.clock.now() + timedelta(hours=1)) == 1
     assert harness.ecp.order("ord-100045")["erpChangeVersion"] == 3
     assert harness.bus.dropped == []

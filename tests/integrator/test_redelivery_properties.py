@@ -81,7 +81,7 @@ def test_a_hand_made_retry_property_parks_the_ecp_message_naming_it(harness, cap
     with caplog.at_level(logging.INFO):
         user_function("ecp_integrator")(state_message(state, message_id="SO-104233-3+retry2", properties=properties))
     props = assert_parked_naming(harness, "order-updates-rejected", name, caplog)
-    assert props["sessionId"] == state["externalDocumentNumber"]
+    assert props["sessionId"] == state["externalDocumentNumber"].upper()
 
 
 def test_plausible_retry_properties_still_retry_even_when_written_as_text(harness):

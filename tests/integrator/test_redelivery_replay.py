@@ -89,7 +89,7 @@ def test_a_parked_update_is_replayed_into_its_session_and_applied(updates):
     assert parked.message.application_properties["reason"] == "OrderNotFound"
 
     replay = replay_message(InboundMessage.from_functions(redelivered(parked)))
-    assert replay.session_id == "ord-100045" and replay.message_id == "SO-104233-3+replay1"
+    assert replay.session_id == "ORD-100045" and replay.message_id == "SO-104233-3+replay1"
     deliver_replay(updates, replay)
 
     assert updates.ecp.order("ord-100045")["erpChangeVersion"] == 3
@@ -98,8 +98,8 @@ def test_a_parked_update_is_replayed_into_its_session_and_applied(updates):
 
 @pytest.mark.parametrize(
     ("session_id", "expected"),
-    [("ord-100045", "ord-100045"), (None, "ORD-100045")],
-    ids=["its own SessionId", "read without SessionId: the body's, upper-cased as the workflow sends it"],
+    [("ord-100045", "ORD-100045"), (None, "ORD-100045")],
+    ids=["its own SessionId in another case", "read without SessionId: the body's, upper-cased as the workflow sends it"],
 )
 def test_a_dead_lettered_update_is_replayed_into_its_session_and_applied(updates, session_id, expected):
     replay = replay_message(dead_lettered(session_id=session_id), ERP_TO_ECP)
@@ -121,7 +121,7 @@ def test_a_replayed_dead_lettered_update_gets_a_fresh_retry_chain(updates):
 
     assert updates.parked(REJECTED) == []
     [retry] = updates.bus.messages(UPDATES)
-    assert retry.message.message_id == "SO-104233-3+replay1+retry1" and retry.message.session_id == "ord-100045"
+    assert retry.message.message_id == "SO-104233-3+replay1+retry1" and retry.message.session_id == "ORD-100045"
     assert updates.run_due(UPDATES, ERP_TO_ECP.function_name, until=T0 + timedelta(hours=1)) == 1
     assert updates.ecp.order("ord-100045")["erpChangeVersion"] == 3
 
