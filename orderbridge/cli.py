@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from infra.errors import InfraError
-from orderbridge import packaging, synth
+from orderbridge import packaging, synth, workflow_view
 from orderbridge.errors import OrderbridgeError
 
 
@@ -69,6 +69,21 @@ def package_command(dist: Path | None) -> None:
     ref = packaging.build_package(dist=dist)
     size = ref.path.stat().st_size
     click.echo(f"built {ref.path} ({size / 1_048_576:.1f} MiB) from sources {ref.source_hash[:16]}")
+
+
+@main.group("workflow")
+def workflow_group() -> None:
+    """Read the Logic App workflows in workflows/."""
+
+
+@workflow_group.command("show")
+@click.argument("name")
+@click.option("--format", "output_format", type=click.Choice(["mermaid", "text"]), default="text",
+              show_default=True, help="A Mermaid flowchart (renders in GitHub markdown) or an indented tree.")
+def workflow_show_command(name: str, output_format: str) -> None:
+    """Show workflow NAME (its file name without .json) as a flowchart: actions, runAfter edges,
+    branches, loops with their concurrency, and which actions are billed."""
+    click.echo(workflow_view.show(workflow_view.load_workflow_file(name), name, output_format))
 
 
 if __name__ == "__main__":
