@@ -16,7 +16,7 @@ from typing import Any
 from orderbridge.diff._changes import ABSENT, Change
 from orderbridge.diff._report import DiffReport, StackDiff
 from orderbridge.diff._resources import AccessChange, DataLoss, ResourceChange, SettingChange
-from orderbridge.diff._workflows import ActionChange, EdgeChange, Measured, WorkflowChange
+from orderbridge.diff._workflows import TOP_LEVEL, TRIGGER, ActionChange, EdgeChange, Measured, WorkflowChange
 
 GITHUB_COMMENT_LIMIT = 65_536
 MARKDOWN_BUDGET = 64_000
@@ -95,7 +95,8 @@ def _details(summary: str, body: list[str]) -> list[str]:
 def _md_data_loss(losses: tuple[DataLoss, ...]) -> list[str]:
     if not losses:
         return []
-    lines = ["> [!CAUTION]", f"> **{_plural(len(losses), 'change')} that LOSE DATA.** `pulumi up` would:"]
+    count = "1 change that LOSES DATA" if len(losses) == 1 else f"{len(losses)} changes that LOSE DATA"
+    lines = ["> [!CAUTION]", f"> **{count}.** `pulumi up` would:"]
     lines += [f"> - {html.escape(loss.reason, quote=False)}" for loss in losses]
     return [*lines, ""]
 
@@ -116,9 +117,13 @@ def _md_change(change: Change, detail: _Detail) -> str:
     return f"`{change.path}` {_code(change.before)} → {_code(change.after)}"
 
 
+def _where(action: ActionChange) -> str:
+    return "" if action.container == TOP_LEVEL else ", the trigger" if action.container == TRIGGER else \
+        f", in {action.container}"
+
+
 def _md_action(action: ActionChange, detail: _Detail) -> str:
-    where = "" if action.container in ("(top level)", "trigger") else f", in {action.container}"
-    line = f"- {action.kind} `{action.name}` ({action.type}{where})"
+    line = f"- {action.kind} `{action.name}` ({action.type}{_where(action)})"
     shown = [c for c in action.changes if not (c.is_expression and detail.values)]
     return line + (": " + "; ".join(_md_change(c, detail) for c in shown) if shown else "")
 
@@ -248,7 +253,7 @@ def _text_stack(stack: StackDiff) -> list[str]:
         lines.append(f"  workflow {change.workflow} ({change.resource}): {_workflow_counts(change)};"
                      f" {cost_summary(change, '->')}")
         for action in change.actions:
-            lines.append(f"    {action.kind} action {action.name} ({action.type}, in {action.container})")
+            lines.append(f"    {action.kind} action {action.name} ({action.type}{_where(action)})")
             lines += [f"      {c.path}: {_value(c.before)} -> {_value(c.after)}" for c in action.changes]
         lines += [f"    runAfter {e.predecessor} -> {e.action}: {_statuses(e.before)} -> {_statuses(e.after)}"
                   for e in change.edges]

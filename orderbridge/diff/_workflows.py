@@ -17,6 +17,7 @@ from orderbridge.workflow_view import WorkflowViewError, show
 
 _CHILD_KEYS = ("actions", "else", "cases", "default")
 TOP_LEVEL = "(top level)"
+TRIGGER = "(trigger)"
 Measured = tuple[Cost, ...] | str  # the costs, or why they could not be measured
 
 
@@ -108,7 +109,7 @@ def _walk(actions: Any, container: str, found: dict[str, _Action]) -> None:
 
 def flatten(definition: dict[str, Any]) -> dict[str, _Action]:
     """Every action of a definition by name (names are unique in a workflow), the trigger included."""
-    found = {name: _Action(str(body.get("type")), "trigger", body, {})
+    found = {name: _Action(str(body.get("type")), TRIGGER, body, {})
              for name, body in (definition.get("triggers") or {}).items() if isinstance(body, dict)}
     _walk(definition.get("actions"), TOP_LEVEL, found)
     return found

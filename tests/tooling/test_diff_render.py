@@ -158,3 +158,19 @@ def test_json_leaves_out_the_absent_side_of_a_change() -> None:
     (change,) = json.loads(render_json(report))["stacks"][0]["resources"][0]["changes"]
 
     assert change == {"path": "maxDeliveryCount", "after": 5}
+
+
+def test_a_trigger_concurrency_change_is_a_change_of_the_trigger() -> None:
+    before = load_workflow_file(ECP_TO_ERP.workflow_name)
+    after = copy.deepcopy(before)
+    (trigger,) = after["triggers"].values()
+    trigger["runtimeConfiguration"] = {"concurrency": {"runs": 25, "maximumWaitingRuns": 50}}
+
+    report = report_of(workflow_state(before), workflow_state(after))
+    ((workflow,),) = [stack.workflows for stack in report.stacks]
+
+    (action,) = workflow.actions
+    assert (action.kind, action.container) == ("changed", "(trigger)")
+    assert [c.path for c in action.changes] == ["runtimeConfiguration"]
+    assert "(Request, the trigger)" in render_markdown(report)
+    assert "25 runs at once, 50 waiting" in workflow.flowchart_after and "runs at once" not in workflow.flowchart_before
