@@ -7,13 +7,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo test test-deep synth snapshots bench clean
+.PHONY: install demo test test-deep synth snapshots bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# Everything the two set-up commands install, without running either (CI jobs use it).
+install: $(STAMP) $(NODE_STAMP)
 
 $(NODE_STAMP): package-lock.json
 	npm ci --no-audit --no-fund

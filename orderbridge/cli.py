@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from infra.errors import InfraError
-from orderbridge import packaging, synth
+from orderbridge import diff, packaging, synth, workflow_view
 from orderbridge.errors import OrderbridgeError
 from orderbridge.operations import refetch_command
 
@@ -73,6 +73,51 @@ def package_command(dist: Path | None) -> None:
 
 
 main.add_command(refetch_command)
+
+_RENDERERS = {"markdown": diff.render_markdown, "text": diff.render_text, "json": diff.render_json}
+# The exit status of `--fail-on-data-loss` when a replacement loses data (1 is an error, 2 a usage error).
+DATA_LOSS_EXIT = 3
+
+
+@main.command("diff")
+@click.option("--base", "base_ref", metavar="GIT-REF", default=None,
+              help="Commit to compare with [default: the merge base of HEAD and main, else origin/main].")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A snapshot (`orderbridge synth --json`) to compare with instead of a commit; needs --stack.")
+@click.option("--stack", "stacks", multiple=True, help="Stack to compare (repeatable) [default: every stack].")
+@click.option("--format", "output_format", type=click.Choice(sorted(_RENDERERS)), default="text",
+              show_default=True, help="markdown fits one pull-request comment.")
+@click.option("--fail-on-data-loss", is_flag=True,
+              help=f"Exit {DATA_LOSS_EXIT} when a replacement or removal would lose data.")
+def diff_command(base_ref: str | None, baseline: Path | None, stacks: tuple[str, ...], output_format: str,
+                 fail_on_data_loss: bool) -> None:
+    """Compare the working tree's desired state with a base, offline: resources, data-losing
+    replacements, access, workflow actions and their cost, app settings. Exits 0 whenever a diff was
+    computed, changes or not."""
+    if baseline is not None:
+        if base_ref is not None or len(stacks) != 1:
+            raise click.UsageError("--baseline compares one stack: give exactly one --stack, and no --base")
+        report = diff.diff_against_baseline(Path.cwd(), baseline, stacks[0])
+    else:
+        report = diff.diff_against_commit(Path.cwd(), base_ref, stacks)
+    click.echo(_RENDERERS[output_format](report), nl=False)
+    if fail_on_data_loss and report.loses_data:
+        sys.exit(DATA_LOSS_EXIT)
+
+
+@main.group("workflow")
+def workflow_group() -> None:
+    """Read the Logic App workflows in workflows/."""
+
+
+@workflow_group.command("show")
+@click.argument("name")
+@click.option("--format", "output_format", type=click.Choice(["mermaid", "text"]), default="text",
+              show_default=True, help="A Mermaid flowchart (renders in GitHub markdown) or an indented tree.")
+def workflow_show_command(name: str, output_format: str) -> None:
+    """Show workflow NAME (its file name without .json) as a flowchart: actions, runAfter edges,
+    branches, loops with their concurrency, and which actions are billed."""
+    click.echo(workflow_view.show(workflow_view.load_workflow_file(name), name, output_format))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,10 @@ IntegrationError                    root of every error the integrators raise on
 │   │   ├── UnsupportedDataVersion  (messages) the dataVersion's major is not one this code reads
 │   │   ├── ImplausibleRetryProperties (messages) a retry property holds a value our redelivery never writes
 │   │   ├── ExistingOrderMismatch   (erp_integrator) the ERP holds other orders for this ECP order
-│   │   └── OrderNotFound           (ecp_integrator) the ECP has no order with the ERP state's id
+│   │   ├── OrderNotFound           (ecp_integrator) the ECP has no order with the ERP state's id
+│   │   ├── SessionMismatch         (ecp_integrator) the SessionId and the body name different orders
+│   │   ├── EcpOrderMismatch        (ecp_integrator) the ECP answered with another order than asked for
+│   │   └── UnreadableEcpChangeVersion (ecp_integrator) the ECP's stored version is no whole number
 │   └── TransientError              worth retrying later with backoff: network, timeout, 408, 429, 5xx
 │       └── TargetUnavailable       the ERP/ECP could not be reached or answered 408/429/5xx
 │           └── OutcomeUnknown      a create was sent, no answer came: the target may still carry it out

@@ -11,6 +11,7 @@ table) and `_drift` (queue replacements against a snapshot). Pulumi internals ar
 through `infra.pulumi_internals`.
 """
 from orderbridge.errors import SynthError
+from orderbridge.synth._cache import CACHE_DIR, content_key
 from orderbridge.synth._drift import SNAPSHOT_DIR, load_snapshot, queue_replacements
 from orderbridge.synth._mocks import MOCK_CREATED_AT, MOCK_SUBSCRIPTION, MOCK_TENANT, OfflineMocks
 from orderbridge.synth._render import render_table
@@ -19,6 +20,7 @@ from orderbridge.synth._stack_files import read_stack_file
 from orderbridge.synth._state import REDACTED, Synthesis, SynthResource
 
 __all__ = [
+    "CACHE_DIR",
     "MOCK_CREATED_AT",
     "MOCK_SUBSCRIPTION",
     "MOCK_TENANT",
@@ -29,6 +31,7 @@ __all__ = [
     "SynthResource",
     "Synthesis",
     "load_snapshot",
+    "content_key",
     "queue_replacements",
     "read_stack_file",
     "render_table",

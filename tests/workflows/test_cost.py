@@ -4,7 +4,9 @@ https://learn.microsoft.com/azure/logic-apps/logic-apps-pricing). Targets from i
 at most 6 for a single event, at most 2.5 per order in a batch of 10."""
 from __future__ import annotations
 
+from infra.workflow_definitions import load_definition
 from orderbridge.wdl import HttpResponse, RunResult
+from orderbridge.workflow_cost import happy_path_costs
 
 from tests.workflows._harness import (
     JSON_CONTENT,
@@ -66,3 +68,16 @@ def test_parking_a_fetched_resource_that_contradicts_the_event_costs_seven(
     result = deliver(pipeline, service_bus, [event], HttpResponse(200, dict(JSON_CONTENT), contradicting))
 
     assert result.billing.total == 7  # trigger, loop, fetch, send (failed), Classify_failure, Park_event, response
+
+
+def test_the_shared_measurement_counts_what_the_harness_counts(
+    pipeline: WorkflowUnderTest, service_bus: FakeServiceBus
+) -> None:
+    """`orderbridge.workflow_cost` (the benchmark and `orderbridge diff`) against this harness's fakes."""
+    definition = load_definition(pipeline.workflow, trigger_concurrency=5, maximum_waiting_runs=15)
+
+    shared = {cost.events: cost.total for cost in happy_path_costs(definition, pipeline.workflow)}
+
+    harness = {n: deliver(pipeline, service_bus, [pipeline.event(i) for i in range(1, n + 1)]).billing.total
+               for n in shared}
+    assert shared == harness == {1: 5, 10: 23}

@@ -27,10 +27,14 @@ MAX_EVENT_BYTES = 1024 * 1024
 METADATA_VERSION = "1"
 REQUIRED_STRINGS = ("id", "subject", "eventType", "eventTime", "dataVersion")
 
+from orderbridge.local.errors import LocalStackError
+
 
 @dataclass(frozen=True)
-class PublishRejected(Exception):
-    """A publish Azure would refuse: the HTTP status, an error code and a message naming the problem."""
+class PublishRejected(LocalStackError):
+    """A publish Azure would refuse: the HTTP status, an error code and a message naming the problem.
+
+    The topic answers it to the publisher; it never stops the stack."""
 
     status: int
     code: str
