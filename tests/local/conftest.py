@@ -1,11 +1,16 @@
-"""Fixtures the local-stack tests share: a clock tests move by hand, and brokers on a temporary store."""
+"""Fixtures the local-stack tests share: a clock tests move by hand, brokers on a temporary store, and\nASGI apps served by a real uvicorn."""
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 
 from orderbridge.local.servicebus import Broker, EntitySettings, entities_from_synthesis
 from orderbridge.synth import Synthesis
@@ -63,3 +68,22 @@ def open_broker(tmp_path: Path, clock: ManualClock) -> Iterator[BrokerFactory]:
     yield open_
     for broker in opened:
         broker.close()
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Run the ASGI `app` under uvicorn on a free 127.0.0.1 port in a thread; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start within 10 s")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -365,12 +365,12 @@ def test_a_blocked_receiver_wakes_when_a_scheduled_message_is_due(open_broker: B
 
 
 def test_concurrent_receivers_get_each_message_exactly_once(broker: Broker) -> None:
-    sent = {broker.send(PLAIN.name, Message(str(i).encode())) for i in range(120)}
+    sent = {broker.send(PLAIN.name, Message(str(i).encode())) for i in range(60)}
     seen: list[int] = []
     lock = threading.Lock()
 
     def work() -> None:
-        while messages := broker.receive(PLAIN.name, max_messages=7):
+        while messages := broker.receive(PLAIN.name, max_messages=5):
             for message in messages:
                 broker.complete(PLAIN.name, message.lock_token)  # type: ignore[arg-type]
                 with lock:

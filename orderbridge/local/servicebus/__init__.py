@@ -8,6 +8,7 @@ from orderbridge.local.servicebus._broker import (
     Clock,
     MessageCounts,
 )
+from orderbridge.local.servicebus._auth import Credentials, sas_token
 from orderbridge.local.servicebus._entities import EntityPath, EntitySettings, entities_from_synthesis
 from orderbridge.local.servicebus._errors import (
     BrokerClosed,
@@ -22,6 +23,8 @@ from orderbridge.local.servicebus._errors import (
     SessionLockLost,
 )
 from orderbridge.local.servicebus._messages import Message, MessageState, ReceivedMessage, ReceiveMode, SessionLock
+from orderbridge.local.servicebus._rest import rest_app
+from orderbridge.local.servicebus._sender import BrokerSender
 
 __all__ = [
     "MAX_DELIVERY_DESCRIPTION",
@@ -30,7 +33,9 @@ __all__ = [
     "TTL_EXPIRED_REASON",
     "Broker",
     "BrokerClosed",
+    "BrokerSender",
     "Clock",
+    "Credentials",
     "EntityNotFound",
     "EntityPath",
     "EntitySettings",
@@ -49,4 +54,6 @@ __all__ = [
     "SessionLock",
     "SessionLockLost",
     "entities_from_synthesis",
+    "rest_app",
+    "sas_token",
 ]

@@ -70,7 +70,7 @@ def open_store(path: Path | str) -> sqlite3.Connection:
         db.row_factory = sqlite3.Row
         mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         db.execute("PRAGMA synchronous=FULL")
-        db.executescript(SCHEMA)
+        db.executescript(f"BEGIN;\n{SCHEMA}\nCOMMIT;")  # one transaction: one sync, not one per table
     except sqlite3.Error as exc:
         raise LocalStackError(
             f"cannot open the local Service Bus store {path}: {exc}; check that the state dir is writable"
