@@ -31,13 +31,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from orderbridge.local.errors import LocalStackError
 from orderbridge.local.servicebus import (
     Broker,
     BrokerClosed,
     BrokerSender,
+    Clock,
     MessageLockLost,
     MessageState,
     ReceivedMessage,
@@ -57,16 +58,6 @@ _TIMESPAN = re.compile(r"^(?:(?P<days>\d+)\.)?(?P<hours>\d{1,2}):(?P<minutes>\d{
 _POLL_SECONDS = 0.2
 # ServiceBusReceivedMessage.State as the worker passes it (Active 0, Deferred 1, Scheduled 2).
 _STATE_NUMBERS = {MessageState.ACTIVE: 0, MessageState.DEFERRED: 1, MessageState.SCHEDULED: 2}
-
-
-class HostClock(Protocol):
-    """What the host needs of `orderbridge.local.clock.SimClock`."""
-
-    def now(self) -> datetime: ...
-
-    def wall_seconds(self, simulated: float, *, floor: float = 0.0) -> float: ...
-
-    def wall_until(self, when: datetime) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -106,9 +97,11 @@ class Invocation:
 def app_settings_from_synthesis(synthesis: Synthesis, local: Mapping[str, str]) -> dict[str, str]:
     """The Function App's app settings as the Pulumi program sets them, with `local` values replacing
     theirs (the namespace host, the ERP and ECP base URLs, API keys for Key Vault references)."""
-    apps = [app for app in synthesis.of_type("web:WebApp") if "functionapp" in str(app.revealed_inputs().get("kind", ""))]
+    apps = [a for a in synthesis.of_type("web:WebApp") if "functionapp" in str(a.revealed_inputs().get("kind", ""))]
     if len(apps) != 1:
-        raise LocalStackError(f"stack {synthesis.stack} declares {len(apps)} Function Apps; the local host runs exactly one")
+        raise LocalStackError(
+            f"stack {synthesis.stack} declares {len(apps)} Function Apps; the local host runs exactly one"
+        )
     declared = apps[0].revealed_inputs().get("siteConfig", {}).get("appSettings", [])
     return {**{str(s["name"]): str(s["value"]) for s in declared}, **local}
 
@@ -132,8 +125,10 @@ def read_host_json(path: Path) -> ServiceBusHostSettings:
 
 
 def discover_triggers(app: Any, app_settings: Mapping[str, str]) -> list[Trigger]:
-    """The app's Service Bus triggers, binding expressions resolved from `app_settings` as the runtime does
-    (https://learn.microsoft.com/azure/azure-functions/functions-bindings-expressions-patterns#binding-expressions---app-settings)."""
+    """The app's Service Bus triggers, binding expressions resolved from `app_settings` as the runtime does.
+
+    https://learn.microsoft.com/azure/azure-functions/functions-bindings-expressions-patterns#binding-expressions---app-settings
+    """
     triggers = []
     for function in _indexed(app):
         name = function.get_function_name()
@@ -217,7 +212,7 @@ class FunctionsHost:
         self,
         broker: Broker,
         *,
-        clock: HostClock,
+        clock: Clock,
         app_settings: Mapping[str, str],
         app: Any = None,
         host_json: Path = INTEGRATOR_DIR / "host.json",
@@ -249,7 +244,10 @@ class FunctionsHost:
     def start(self) -> None:
         """Index the app, install the integrators' runtime, and start the listeners."""
         if not self._settings.auto_complete_messages:
-            raise LocalStackError("host.json sets autoCompleteMessages to false; the local host settles only as the extension does with true")
+            raise LocalStackError(
+                "host.json sets autoCompleteMessages to false; the local host settles only as the extension does"
+                " with true"
+            )
         app = self._app if self._app is not None else load_function_app()
         self.triggers = discover_triggers(app, self._app_settings)
         for trigger in self.triggers:
@@ -285,7 +283,9 @@ class FunctionsHost:
         """The trigger's queue exists and agrees about sessions, or the listener could never start (as in Azure)."""
         entity = self._broker.entities.get(trigger.queue)
         if entity is None:
-            raise LocalStackError(f"function {trigger.function_name} listens on queue {trigger.queue!r}, which the namespace lacks")
+            raise LocalStackError(
+                f"function {trigger.function_name} listens on queue {trigger.queue!r}, which the namespace lacks"
+            )
         if entity.requires_session != trigger.sessions:
             raise LocalStackError(
                 f"function {trigger.function_name}: is_sessions_enabled={trigger.sessions} but queue {trigger.queue!r}"
@@ -307,7 +307,8 @@ class FunctionsHost:
             except BrokerClosed:
                 return
             for message in messages:
-                self._invoke(trigger, message, renew=lambda token=message.lock_token: self._broker.renew_lock(trigger.queue, token))
+                token = str(message.lock_token)
+                self._invoke(trigger, message, renew=lambda: self._broker.renew_lock(trigger.queue, token))
 
     def _session_worker(self, trigger: Trigger) -> None:
         """One of `maxConcurrentSessions` listeners: holds one session at a time, one call at a time."""
@@ -387,7 +388,7 @@ class FunctionsHost:
 class _LockRenewer:
     """Renews the locks of running calls at half their remaining time, up to `maxAutoLockRenewalDuration`."""
 
-    def __init__(self, clock: HostClock, limit: timedelta, stop: threading.Event) -> None:
+    def __init__(self, clock: Clock, limit: timedelta, stop: threading.Event) -> None:
         self._clock = clock
         self._limit = limit
         self._stop = stop
@@ -415,9 +416,9 @@ class _LockRenewer:
         with self._changed:
             while not self._stop.is_set():
                 for key, lock in list(self._locks.items()):
-                    if self._clock.now() < lock.deadline and self._clock.wall_until(lock.locked_until) <= lock.half_life:
+                    if self._clock.now() < lock.deadline and lock.wall_to_renewal(self._clock) <= 0:
                         self._renew(key, lock)
-                waits = [max(self._clock.wall_until(lock.locked_until) - lock.half_life, 0.01) for lock in self._locks.values()]
+                waits = [max(lock.wall_to_renewal(self._clock), 0.01) for lock in self._locks.values()]
                 self._changed.wait(min([_POLL_SECONDS, *waits]))
 
     def _renew(self, key: int, lock: "_RenewedLock") -> None:
@@ -436,7 +437,11 @@ class _RenewedLock:
     deadline: datetime
     half_life: float  # wall seconds before expiry at which to renew
 
-    def renewed(self, locked_until: datetime, clock: HostClock) -> "_RenewedLock":
+    def wall_to_renewal(self, clock: Clock) -> float:
+        """Wall seconds until the lock is half-way to expiry."""
+        return clock.wall_until(self.locked_until) - self.half_life
+
+    def renewed(self, locked_until: datetime, clock: Clock) -> "_RenewedLock":
         return _RenewedLock(self.renew, locked_until, self.deadline, clock.wall_until(locked_until) / 2)
 
 

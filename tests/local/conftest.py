@@ -1,4 +1,5 @@
-"""Fixtures the local-stack tests share: a clock tests move by hand, brokers on a temporary store, and\nASGI apps served by a real uvicorn."""
+"""Fixtures the local-stack tests share: a clock tests move by hand, brokers on a temporary store, and
+ASGI apps served by a real uvicorn."""
 from __future__ import annotations
 
 import threading

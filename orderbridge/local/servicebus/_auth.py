@@ -5,7 +5,8 @@ In Azure the workflows call Service Bus with a managed-identity token (an Entra 
 at start, hands it to the Logic App host for every `ManagedServiceIdentity` call, and the fronts
 accept exactly that token as `Authorization: Bearer <token>`. SAS tokens are checked as Azure checks
 them: HMAC-SHA256 with the named key over `<url-encoded sr>\\n<se>`, not expired, and `sr` a prefix of
-the entity's URI (https://learn.microsoft.com/azure/service-bus-messaging/service-bus-sas#generate-a-shared-access-signature-token).
+the entity's URI
+(https://learn.microsoft.com/azure/service-bus-messaging/service-bus-sas#generate-a-shared-access-signature-token).
 Problems name what is wrong, never a token or a key.
 """
 from __future__ import annotations

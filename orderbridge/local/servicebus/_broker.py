@@ -59,13 +59,15 @@ T = TypeVar("T")
 
 
 class Clock(Protocol):
-    """What the broker needs of `orderbridge.local.clock.SimClock`."""
+    """What the broker and the Functions host need of `orderbridge.local.clock.SimClock`."""
 
     def now(self) -> datetime: ...
 
     def wall_seconds(self, simulated: float, *, floor: float = 0.0) -> float: ...
 
     def simulated_seconds(self, wall: float) -> float: ...
+
+    def wall_until(self, when: datetime) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -272,7 +274,9 @@ class Broker:
         """Move the locked message to the dead-letter sub-queue with the receiver's reason and description."""
         with self._settling(entity_path, lock_token) as (db, _, row):
             if row["dead_lettered"]:
-                raise InvalidOperation(entity=entity_path, problem="a message in a dead-letter queue cannot be dead-lettered again")
+                raise InvalidOperation(
+                    entity=entity_path, problem="a message in a dead-letter queue cannot be dead-lettered again"
+                )
             self._modify_properties(db, row, properties)
             _move_to_dead_letter(db, row["seq"], reason, description)
 
@@ -280,7 +284,9 @@ class Broker:
         """Extend a message lock by the entity's lock duration; session messages renew the session lock instead."""
         with self._settling(entity_path, lock_token) as (db, entity, row):
             if row["session_lock"] is not None:
-                raise InvalidOperation(entity=entity_path, problem="a session message's lock is the session lock: renew that")
+                raise InvalidOperation(
+                    entity=entity_path, problem="a session message's lock is the session lock: renew that"
+                )
             until = self._now() + self._lock_seconds(entity)
             db.execute("UPDATE messages SET locked_until = ? WHERE seq = ?", (until, row["seq"]))
             return to_datetime(until)  # type: ignore[return-value]
@@ -350,10 +356,11 @@ class Broker:
         """Give the session up (a receiver closing): its unsettled messages return without a failed delivery."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE messages SET lock_token = NULL, locked_until = NULL, session_lock = NULL WHERE session_lock = ?",
+                "UPDATE messages SET lock_token = NULL, locked_until = NULL, session_lock = NULL"
+                " WHERE session_lock = ?",
                 (session.token,),
             )
-            db.execute("UPDATE sessions SET lock_token = NULL, locked_until = NULL WHERE lock_token = ?", (session.token,))
+            _unlock_session(db, session.token)
 
     # Internals
 
@@ -374,7 +381,9 @@ class Broker:
             if self._db.total_changes != before:
                 self._changed.notify_all()
 
-    def _wait(self, queue: str, timeout: float, attempt: Callable[[sqlite3.Connection, float], list[T] | T | None]) -> list[T]:
+    def _wait(
+        self, queue: str, timeout: float, attempt: Callable[[sqlite3.Connection, float], list[T] | T | None]
+    ) -> list[T]:
         """Run `attempt` until it yields something or `timeout` wall seconds pass, sleeping on the condition."""
         deadline = time.monotonic() + timeout
         with self._changed:
@@ -503,7 +512,9 @@ class Broker:
         return received(row, now=now, lock_token=token, locked_until=until)
 
     @contextmanager
-    def _settling(self, entity_path: str, lock_token: str) -> Iterator[tuple[sqlite3.Connection, EntitySettings, sqlite3.Row]]:
+    def _settling(
+        self, entity_path: str, lock_token: str
+    ) -> Iterator[tuple[sqlite3.Connection, EntitySettings, sqlite3.Row]]:
         """The row `lock_token` locks now, inside a transaction; MessageLockLost if there is none."""
         path, entity = self._path(entity_path)
         with self._transaction() as db:
@@ -520,13 +531,15 @@ class Broker:
         """Locks whose time is up: each of their messages counts a failed delivery, as Azure counts it."""
         entity = self._entities[queue]
         for session in db.execute(
-            "SELECT lock_token FROM sessions WHERE queue = ? AND lock_token IS NOT NULL AND locked_until <= ?", (queue, now)
+            "SELECT lock_token FROM sessions WHERE queue = ? AND lock_token IS NOT NULL AND locked_until <= ?",
+            (queue, now),
         ).fetchall():
             for row in db.execute("SELECT * FROM messages WHERE session_lock = ?", (session["lock_token"],)).fetchall():
                 self._count_failed_delivery(db, entity, row)
-            db.execute("UPDATE sessions SET lock_token = NULL, locked_until = NULL WHERE lock_token = ?", (session["lock_token"],))
+            _unlock_session(db, session["lock_token"])
         for row in db.execute(
-            "SELECT * FROM messages WHERE queue = ? AND lock_token IS NOT NULL AND session_lock IS NULL AND locked_until <= ?",
+            "SELECT * FROM messages WHERE queue = ? AND lock_token IS NOT NULL AND session_lock IS NULL"
+            " AND locked_until <= ?",
             (queue, now),
         ).fetchall():
             self._count_failed_delivery(db, entity, row)
@@ -633,6 +646,10 @@ def _move_to_dead_letter(db: sqlite3.Connection, seq: int, reason: str | None, d
         " session_lock = NULL, dead_letter_reason = ?, dead_letter_description = ? WHERE seq = ?",
         (reason, description, seq),
     )
+
+
+def _unlock_session(db: sqlite3.Connection, token: str) -> None:
+    db.execute("UPDATE sessions SET lock_token = NULL, locked_until = NULL WHERE lock_token = ?", (token,))
 
 
 def _next_event(db: sqlite3.Connection, queue: str, now: float) -> float | None:

@@ -57,10 +57,8 @@ class EntityPath:
 
 def entities_from_synthesis(synthesis: Synthesis) -> list[EntitySettings]:
     """The settings of every queue the stack declares, as `pulumi up` would create them."""
-    tiers = {
-        str(ns.revealed_inputs().get("namespaceName")): str((ns.revealed_inputs().get("sku") or {}).get("tier", "Standard"))
-        for ns in synthesis.of_type("servicebus:Namespace")
-    }
+    namespaces = [ns.revealed_inputs() for ns in synthesis.of_type("servicebus:Namespace")]
+    tiers = {str(ns.get("namespaceName")): str((ns.get("sku") or {}).get("tier", "Standard")) for ns in namespaces}
     return [
         _settings(queue.revealed_inputs(), tiers.get(str(queue.revealed_inputs().get("namespaceName")), "Standard"))
         for queue in synthesis.of_type("servicebus:Queue")

@@ -52,7 +52,8 @@ class MessageSizeExceeded(InvalidMessage):
         self.limit = limit
         super().__init__(
             entity=entity,
-            problem=f"it is {size} bytes, the maximum message size is {limit} bytes; move large payloads to blob storage",
+            problem=f"it is {size} bytes, the maximum message size is {limit} bytes;"
+            " move large payloads to blob storage",
         )
 
 

@@ -98,7 +98,9 @@ def message_size(message: Message) -> int:
         message.message_id, message.correlation_id, message.session_id, message.content_type, message.subject,
         message.reply_to, message.reply_to_session_id, message.to, message.partition_key,
     ]
-    properties = sum(len(name.encode()) + len(str(value).encode()) for name, value in message.application_properties.items())
+    properties = sum(
+        len(name.encode()) + len(str(value).encode()) for name, value in message.application_properties.items()
+    )
     return len(message.body) + sum(len(text.encode()) for text in texts if text) + properties
 
 

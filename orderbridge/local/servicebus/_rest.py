@@ -103,7 +103,9 @@ def _message(body: bytes, request: Request, spelling: dict[str, str]) -> Message
         for name, value in request.headers.items()
         if name not in _NOT_PROPERTIES and not name.startswith("x-ms-")
     }
-    return Message(body=body, content_type=request.headers.get("content-type"), application_properties=properties, **fields)
+    return Message(
+        body=body, content_type=request.headers.get("content-type"), application_properties=properties, **fields
+    )
 
 
 def _broker_properties(header: str | None) -> dict[str, Any]:
@@ -126,7 +128,9 @@ def _broker_properties(header: str | None) -> dict[str, Any]:
     if given.get("TimeToLive") is not None:
         fields["time_to_live"] = _time_to_live(given["TimeToLive"])
     if given.get("ScheduledEnqueueTimeUtc") is not None:
-        fields["scheduled_enqueue_time"] = _rfc1123(given["ScheduledEnqueueTimeUtc"], "BrokerProperties.ScheduledEnqueueTimeUtc")
+        fields["scheduled_enqueue_time"] = _rfc1123(
+            given["ScheduledEnqueueTimeUtc"], "BrokerProperties.ScheduledEnqueueTimeUtc"
+        )
     return fields
 
 

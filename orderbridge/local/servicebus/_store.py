@@ -78,7 +78,9 @@ def open_store(path: Path | str) -> sqlite3.Connection:
         ) from exc
     if str(mode).lower() != "wal":
         db.close()
-        raise LocalStackError(f"the local Service Bus store {path} cannot use WAL mode (got {mode!r}); put the state dir on a local disk")
+        raise LocalStackError(
+            f"the local Service Bus store {path} cannot use WAL mode (got {mode!r}); put the state dir on a local disk"
+        )
     return db
 
 
@@ -93,7 +95,9 @@ def to_datetime(seconds: float | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
-def received(row: sqlite3.Row, *, now: float, lock_token: str | None = None, locked_until: float | None = None) -> ReceivedMessage:
+def received(
+    row: sqlite3.Row, *, now: float, lock_token: str | None = None, locked_until: float | None = None
+) -> ReceivedMessage:
     """A stored row as a receiver sees it; DeliveryCount is the failed deliveries plus this one."""
     if row["deferred"]:
         state = MessageState.DEFERRED
