@@ -26,6 +26,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -327,20 +328,29 @@ class FunctionsHost:
                 self._release(session)
 
     def _drain_session(self, trigger: Trigger, session: SessionLock) -> None:
-        """Deliver the session's messages in order until it stays idle for `sessionIdleTimeout`."""
-        idle = self._clock.wall_seconds(self._settings.session_idle_timeout.total_seconds(), floor=_POLL_SECONDS) \
-            if self._settings.session_idle_timeout else _POLL_SECONDS
+        """Deliver the session's messages in order until it stays idle for `sessionIdleTimeout`.
+
+        Waits in slices of at most `_POLL_SECONDS`, so a stop is noticed even at time scale 1.
+        """
+        idle_timeout = self._settings.session_idle_timeout
+        idle = self._clock.wall_seconds(idle_timeout.total_seconds()) if idle_timeout else _POLL_SECONDS
         holder = {"session": session}
 
         def renew() -> datetime:
             holder["session"] = self._broker.renew_session_lock(holder["session"])
             return holder["session"].locked_until
 
+        idle_until = time.monotonic() + idle
         while not self._stop.is_set():
-            messages = self._broker.receive_from_session(holder["session"], timeout=idle)
-            if not messages:
+            remaining = idle_until - time.monotonic()
+            messages = self._broker.receive_from_session(
+                holder["session"], timeout=max(min(remaining, _POLL_SECONDS), 0.0)
+            )
+            if messages:
+                self._invoke(trigger, messages[0], renew=renew)
+                idle_until = time.monotonic() + idle
+            elif remaining <= 0:
                 return
-            self._invoke(trigger, messages[0], renew=renew)
 
     def _release(self, session: SessionLock) -> None:
         try:

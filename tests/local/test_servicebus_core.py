@@ -126,6 +126,12 @@ def test_lock_expiry_counts_towards_max_delivery_count(broker: Broker, clock: Ma
     assert broker.receive(f"{PLAIN.name}/$DeadLetterQueue")[0].dead_letter_reason == MAX_DELIVERY_REASON
 
 
+def test_a_released_message_comes_back_without_counting_a_delivery(broker: Broker) -> None:
+    broker.send(ORDERS, order("ord-1"))
+    broker.release(ORDERS, broker.receive(ORDERS)[0].lock_token)  # type: ignore[arg-type]
+    assert broker.receive(ORDERS)[0].delivery_count == 1
+
+
 def test_abandon_may_modify_application_properties(broker: Broker) -> None:
     broker.send(ORDERS, order("ord-1", application_properties={"a": "1"}))
     (message,) = broker.receive(ORDERS)

@@ -252,6 +252,14 @@ class Broker:
             self._modify_properties(db, row, properties)
             self._count_failed_delivery(db, entity, row)
 
+    def release(self, entity_path: str, lock_token: str) -> None:
+        """Unlock without counting a delivery: an AMQP `released` outcome (Azure/amqpnetlite#342), not an abandon."""
+        with self._settling(entity_path, lock_token) as (db, _, row):
+            db.execute(
+                "UPDATE messages SET lock_token = NULL, locked_until = NULL, session_lock = NULL WHERE seq = ?",
+                (row["seq"],),
+            )
+
     def defer(self, entity_path: str, lock_token: str, properties: Mapping[str, PropertyValue] | None = None) -> None:
         """Set the message aside: only `receive_deferred` with its sequence number gets it again."""
         with self._settling(entity_path, lock_token) as (db, _, row):

@@ -52,10 +52,6 @@ _INTEGER = re.compile(r"[+-]?\d{1,18}")
 _DECIMAL = re.compile(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?")
 
 
-class BadRequest(Exception):
-    """The request breaks the REST contract; the text is the 400 answer's detail."""
-
-
 def rest_app(
     broker: Broker,
     credentials: Credentials,
@@ -78,10 +74,8 @@ def rest_app(
         if problem:
             return _error(401, problem)
         try:
-            message = _message(await request.body(), request, spelling)
+            message = _message(entity, await request.body(), request, spelling)
             await run_in_threadpool(broker.send, entity, message)
-        except BadRequest as exc:
-            return _error(400, str(exc))
         except EntityNotFound as exc:
             return _error(404, str(exc))
         except MessageSizeExceeded as exc:
@@ -95,34 +89,38 @@ def rest_app(
     return Starlette(routes=[Route("/{entity:path}/messages", send_message, methods=["POST"])])
 
 
-def _message(body: bytes, request: Request, spelling: dict[str, str]) -> Message:
-    """The request as a broker message, or BadRequest."""
-    fields: dict[str, Any] = _broker_properties(request.headers.get("brokerproperties"))
-    properties = {
-        spelling.get(name, name): _property_value(name, value)
-        for name, value in request.headers.items()
-        if name not in _NOT_PROPERTIES and not name.startswith("x-ms-")
-    }
+def _message(entity: str, body: bytes, request: Request, spelling: dict[str, str]) -> Message:
+    """The request as a broker message; InvalidMessage (400) if its headers break the REST contract."""
+    try:
+        fields: dict[str, Any] = _broker_properties(request.headers.get("brokerproperties"))
+        properties = {
+            spelling.get(name, name): _property_value(name, value)
+            for name, value in request.headers.items()
+            if name not in _NOT_PROPERTIES and not name.startswith("x-ms-")
+        }
+    except ValueError as exc:
+        raise InvalidMessage(entity=entity, problem=str(exc)) from None
     return Message(
         body=body, content_type=request.headers.get("content-type"), application_properties=properties, **fields
     )
 
 
 def _broker_properties(header: str | None) -> dict[str, Any]:
-    """Message fields from the BrokerProperties JSON; undocumented names are ignored, as Azure does."""
+    """Message fields from the BrokerProperties JSON (ValueError if it is not valid); undocumented names are
+    ignored, as Azure does."""
     if header is None:
         return {}
     try:
         given = json.loads(header)
     except json.JSONDecodeError:
-        raise BadRequest(f"The value of the HTTP header 'BrokerProperties' is not JSON: {header[:200]!r}") from None
+        raise ValueError(f"The value of the HTTP header 'BrokerProperties' is not JSON: {header[:200]!r}") from None
     if not isinstance(given, dict):
-        raise BadRequest("The value of the HTTP header 'BrokerProperties' must be a JSON object")
+        raise ValueError("The value of the HTTP header 'BrokerProperties' must be a JSON object")
     fields: dict[str, Any] = {}
     for name, field_name in _STRING_PROPERTIES.items():
         value = given.get(name)
         if value is not None and not isinstance(value, str):
-            raise BadRequest(f"BrokerProperties.{name} must be a string, got {type(value).__name__}")
+            raise ValueError(f"BrokerProperties.{name} must be a string, got {type(value).__name__}")
         if value is not None:
             fields[field_name] = value
     if given.get("TimeToLive") is not None:
@@ -137,7 +135,7 @@ def _broker_properties(header: str | None) -> dict[str, Any]:
 def _time_to_live(value: Any) -> timedelta:
     """TimeToLive: seconds, a positive number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise BadRequest(f"BrokerProperties.TimeToLive must be a positive number of seconds, got {value!r}")
+        raise ValueError(f"BrokerProperties.TimeToLive must be a positive number of seconds, got {value!r}")
     return timedelta(seconds=value)
 
 
@@ -148,7 +146,7 @@ def _rfc1123(value: Any, where: str) -> datetime:
     except (TypeError, ValueError):
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise BadRequest(f"{where} must be an RFC 1123 date such as 'Sun, 06 Nov 1994 08:49:37 GMT', got {value!r}")
+        raise ValueError(f"{where} must be an RFC 1123 date such as 'Sun, 06 Nov 1994 08:49:37 GMT', got {value!r}")
     return moment
 
 
@@ -164,8 +162,8 @@ def _property_value(name: str, raw: str) -> PropertyValue:
         return raw.lower() == "true"
     try:
         return _rfc1123(raw, name)
-    except BadRequest:
-        raise BadRequest(
+    except ValueError:
+        raise ValueError(
             f"The value {raw[:200]!r} of the HTTP header {name!r} is invalid: put a string value in double quotes"
         ) from None
 
