@@ -322,8 +322,11 @@ class FunctionsHost:
                 return
             try:
                 self._drain_session(trigger, session)
-            except (SessionLockLost, BrokerClosed):
-                continue
+            except SessionLockLost:
+                logger.warning("lost the lock on session %s of %s; Service Bus hands it to the next receiver",
+                               session.session_id, trigger.queue)
+            except BrokerClosed:
+                return
             finally:
                 self._release(session)
 

@@ -146,7 +146,9 @@ def test_a_function_that_raises_is_abandoned_until_max_delivery_count_dead_lette
     assert local.erp.requests == []
 
 
-def recording_app(queue_setting: str, *, sessions: bool, work: Callable[[func.ServiceBusMessage], None]) -> func.FunctionApp:
+def recording_app(
+    queue_setting: str, *, sessions: bool, work: Callable[[func.ServiceBusMessage], None],
+) -> func.FunctionApp:
     """A one-function app whose trigger is bound like the real ones (a binding expression, the same connection)."""
     app = func.FunctionApp()
 

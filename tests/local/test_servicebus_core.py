@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,7 @@ from orderbridge.local.servicebus import (
     MessageNotFound,
     MessageSizeExceeded,
     MessageState,
+    ReceivedMessage,
     ReceiveMode,
     SessionCannotBeLocked,
     SessionLockLost,
@@ -42,8 +44,15 @@ def broker(open_broker: BrokerFactory, dev_entities: list[EntitySettings]) -> Br
     return open_broker([*dev_entities, PLAIN])
 
 
-def order(order_id: str, **fields: object) -> Message:
-    return Message(body=f'{{"id": "{order_id}"}}'.encode(), message_id=order_id, content_type="application/json", **fields)  # type: ignore[arg-type]
+def order(order_id: str, **fields: Any) -> Message:
+    body = f'{{"id": "{order_id}"}}'.encode()
+    return Message(body=body, message_id=order_id, content_type="application/json", **fields)
+
+
+def token(message: ReceivedMessage) -> str:
+    """The lock token of a peek-locked message."""
+    assert message.lock_token is not None
+    return message.lock_token
 
 
 def update(session_id: str, n: int) -> Message:
@@ -68,11 +77,13 @@ def test_a_peek_locked_message_is_delivered_once_with_delivery_count_1_and_compl
     assert (message.message_id, message.delivery_count, message.correlation_id) == ("ord-1", 1, "evt-1")
     assert message.application_properties == {"dataVersion": "1.0"} and message.lock_token
     assert broker.receive(ORDERS) == [], "a locked message must not be delivered to a second receiver"
-    broker.complete(ORDERS, message.lock_token)
+    broker.complete(ORDERS, token(message))
     assert broker.peek(ORDERS) == []
 
 
-def test_a_lock_that_expires_redelivers_the_message_with_a_higher_delivery_count(broker: Broker, clock: ManualClock) -> None:
+def test_a_lock_that_expires_redelivers_the_message_with_a_higher_delivery_count(
+    broker: Broker, clock: ManualClock,
+) -> None:
     broker.send(ORDERS, order("ord-1"))
     (first,) = broker.receive(ORDERS)
     clock.advance(59)
@@ -81,18 +92,18 @@ def test_a_lock_that_expires_redelivers_the_message_with_a_higher_delivery_count
     (again,) = broker.receive(ORDERS)
     assert (again.sequence_number, again.delivery_count) == (first.sequence_number, 2)
     with pytest.raises(MessageLockLost):
-        broker.complete(ORDERS, first.lock_token)  # type: ignore[arg-type]
+        broker.complete(ORDERS, token(first))
 
 
 def test_renewing_a_lock_keeps_the_message_from_other_receivers(broker: Broker, clock: ManualClock) -> None:
     broker.send(ORDERS, order("ord-1"))
     (message,) = broker.receive(ORDERS)
     clock.advance(50)
-    renewed_until = broker.renew_lock(ORDERS, message.lock_token)  # type: ignore[arg-type]
+    renewed_until = broker.renew_lock(ORDERS, token(message))
     assert renewed_until == clock.now() + timedelta(minutes=1)
     clock.advance(50)
     assert broker.receive(ORDERS) == []
-    broker.complete(ORDERS, message.lock_token)  # type: ignore[arg-type]
+    broker.complete(ORDERS, token(message))
 
 
 def test_the_lock_floor_holds_a_lock_for_wall_seconds_however_fast_the_clock_runs(open_broker: BrokerFactory) -> None:
@@ -103,17 +114,19 @@ def test_the_lock_floor_holds_a_lock_for_wall_seconds_however_fast_the_clock_run
     assert message.locked_until == fast.now() + timedelta(seconds=5.0 * 600)
 
 
-def test_abandon_counts_a_delivery_and_max_delivery_count_moves_the_message_to_the_dead_letter_queue(broker: Broker) -> None:
+def test_abandon_counts_a_delivery_and_max_delivery_count_moves_the_message_to_the_dead_letter_queue(
+    broker: Broker,
+) -> None:
     broker.send(ORDERS, order("ord-1"))
     for attempt in range(1, 6):
         (message,) = broker.receive(ORDERS)
         assert message.delivery_count == attempt
-        broker.abandon(ORDERS, message.lock_token)  # type: ignore[arg-type]
+        broker.abandon(ORDERS, token(message))
     assert broker.receive(ORDERS) == [], "after maxDeliveryCount (5) deliveries the message must leave the queue"
     (dead,) = broker.receive(ORDERS_DLQ)
     assert (dead.message_id, dead.dead_letter_reason, dead.dead_letter_error_description) == (
         "ord-1", MAX_DELIVERY_REASON, MAX_DELIVERY_DESCRIPTION)
-    broker.complete(ORDERS_DLQ, dead.lock_token)  # type: ignore[arg-type]
+    broker.complete(ORDERS_DLQ, token(dead))
     assert broker.message_counts(ORDERS).dead_lettered == 0
 
 
@@ -128,43 +141,45 @@ def test_lock_expiry_counts_towards_max_delivery_count(broker: Broker, clock: Ma
 
 def test_a_released_message_comes_back_without_counting_a_delivery(broker: Broker) -> None:
     broker.send(ORDERS, order("ord-1"))
-    broker.release(ORDERS, broker.receive(ORDERS)[0].lock_token)  # type: ignore[arg-type]
+    broker.release(ORDERS, token(broker.receive(ORDERS)[0]))
     assert broker.receive(ORDERS)[0].delivery_count == 1
 
 
 def test_abandon_may_modify_application_properties(broker: Broker) -> None:
     broker.send(ORDERS, order("ord-1", application_properties={"a": "1"}))
     (message,) = broker.receive(ORDERS)
-    broker.abandon(ORDERS, message.lock_token, {"b": 2})  # type: ignore[arg-type]
+    broker.abandon(ORDERS, token(message), {"b": 2})
     assert broker.receive(ORDERS)[0].application_properties == {"a": "1", "b": 2}
 
 
 def test_dead_letter_keeps_the_receivers_reason_and_description(broker: Broker) -> None:
     broker.send(ORDERS, order("ord-1"))
     (message,) = broker.receive(ORDERS)
-    broker.dead_letter(ORDERS, message.lock_token, reason="ContractViolation", description="$.lines is empty")  # type: ignore[arg-type]
+    broker.dead_letter(ORDERS, token(message), reason="ContractViolation", description="$.lines is empty")
     (dead,) = broker.peek(ORDERS_DLQ)
     assert (dead.dead_letter_reason, dead.dead_letter_error_description) == ("ContractViolation", "$.lines is empty")
     (locked,) = broker.receive(ORDERS_DLQ)
     with pytest.raises(InvalidOperation):
-        broker.dead_letter(ORDERS_DLQ, locked.lock_token, reason="again")  # type: ignore[arg-type]
+        broker.dead_letter(ORDERS_DLQ, token(locked), reason="again")
 
 
 def test_a_deferred_message_comes_back_only_by_its_sequence_number(broker: Broker) -> None:
     sequence_number = broker.send(ORDERS, order("ord-1"))
     (message,) = broker.receive(ORDERS)
-    broker.defer(ORDERS, message.lock_token)  # type: ignore[arg-type]
+    broker.defer(ORDERS, token(message))
     assert broker.receive(ORDERS) == []
     assert broker.peek(ORDERS)[0].state is MessageState.DEFERRED
     (deferred,) = broker.receive_deferred(ORDERS, [sequence_number])  # type: ignore[list-item]
     assert deferred.message_id == "ord-1" and deferred.state is MessageState.DEFERRED
     with pytest.raises(MessageNotFound):
         broker.receive_deferred(ORDERS, [sequence_number + 1])  # type: ignore[operator]
-    broker.complete(ORDERS, deferred.lock_token)  # type: ignore[arg-type]
+    broker.complete(ORDERS, token(deferred))
     assert broker.peek(ORDERS) == []
 
 
-def test_duplicate_detection_drops_a_message_id_seen_within_the_window_without_an_error(broker: Broker, clock: ManualClock) -> None:
+def test_duplicate_detection_drops_a_message_id_seen_within_the_window_without_an_error(
+    broker: Broker, clock: ManualClock,
+) -> None:
     assert broker.send(ORDERS, order("ord-1")) is not None
     clock.advance(timedelta(hours=23).total_seconds())
     assert broker.send(ORDERS, replace(order("ord-1"), body=b"second")) is None
@@ -179,7 +194,9 @@ def test_a_queue_without_duplicate_detection_keeps_every_copy(broker: Broker) ->
     assert len(broker.peek(PLAIN.name, max_messages=10)) == 2
 
 
-def test_a_scheduled_message_becomes_visible_at_its_time_and_reports_it_as_enqueued_time(broker: Broker, clock: ManualClock) -> None:
+def test_a_scheduled_message_becomes_visible_at_its_time_and_reports_it_as_enqueued_time(
+    broker: Broker, clock: ManualClock,
+) -> None:
     enqueue_at = clock.now() + timedelta(minutes=15)
     sequence_number = broker.schedule(ORDERS, order("ord-1+retry1"), enqueue_at)
     assert broker.receive(ORDERS) == []
@@ -200,15 +217,20 @@ def test_a_scheduled_message_can_be_cancelled_until_it_is_visible(broker: Broker
     assert [m.message_id for m in broker.receive(ORDERS, max_messages=5)] == ["b"]
 
 
-def test_an_expired_message_is_dead_lettered_with_azures_reason_where_the_queue_says_so(broker: Broker, clock: ManualClock) -> None:
+def test_an_expired_message_is_dead_lettered_with_azures_reason_where_the_queue_says_so(
+    broker: Broker, clock: ManualClock,
+) -> None:
     broker.send(ORDERS, order("ord-1", time_to_live=timedelta(minutes=10)))
     clock.advance(10 * 60)
     assert broker.receive(ORDERS) == []
     (dead,) = broker.receive(ORDERS_DLQ)
-    assert (dead.dead_letter_reason, dead.dead_letter_error_description) == (TTL_EXPIRED_REASON, TTL_EXPIRED_DESCRIPTION)
+    assert (dead.dead_letter_reason, dead.dead_letter_error_description) == (
+        TTL_EXPIRED_REASON, TTL_EXPIRED_DESCRIPTION)
 
 
-def test_an_expired_message_is_dropped_where_the_queue_does_not_dead_letter_on_expiry(broker: Broker, clock: ManualClock) -> None:
+def test_an_expired_message_is_dropped_where_the_queue_does_not_dead_letter_on_expiry(
+    broker: Broker, clock: ManualClock,
+) -> None:
     broker.send(PLAIN.name, Message(b"x", time_to_live=timedelta(seconds=30)))
     clock.advance(30)
     assert broker.receive(PLAIN.name) == [] and broker.peek(f"{PLAIN.name}/$deadletterqueue") == []
@@ -228,7 +250,8 @@ def test_receive_and_delete_removes_the_message_as_it_is_delivered(broker: Broke
 
 def test_messages_are_received_in_sequence_order_and_peek_pages_by_sequence_number(broker: Broker) -> None:
     numbers = [broker.send(PLAIN.name, Message(str(i).encode())) for i in range(5)]
-    assert [m.sequence_number for m in broker.peek(PLAIN.name, from_sequence_number=numbers[2], max_messages=10)] == numbers[2:]
+    peeked = broker.peek(PLAIN.name, from_sequence_number=numbers[2], max_messages=10)  # type: ignore[arg-type]
+    assert [m.sequence_number for m in peeked] == numbers[2:]
     assert [m.body for m in broker.receive(PLAIN.name, max_messages=3)] == [b"0", b"1", b"2"]
 
 
@@ -253,12 +276,14 @@ def test_an_abandoned_session_message_comes_back_first(broker: Broker) -> None:
     broker.send(UPDATES, update("ORD-1", 2))
     session = broker.accept_session(UPDATES, "ORD-1")
     (first,) = broker.receive_from_session(session)
-    broker.abandon(UPDATES, first.lock_token)  # type: ignore[arg-type]
+    broker.abandon(UPDATES, token(first))
     (again,) = broker.receive_from_session(session)
     assert (again.message_id, again.delivery_count) == ("ORD-1-1", 2)
 
 
-def test_a_lost_session_lock_frees_the_session_and_counts_a_delivery_of_its_locked_messages(broker: Broker, clock: ManualClock) -> None:
+def test_a_lost_session_lock_frees_the_session_and_counts_a_delivery_of_its_locked_messages(
+    broker: Broker, clock: ManualClock,
+) -> None:
     broker.send(UPDATES, update("ORD-1", 1))
     session = broker.accept_session(UPDATES)
     (message,) = broker.receive_from_session(session)
@@ -266,7 +291,7 @@ def test_a_lost_session_lock_frees_the_session_and_counts_a_delivery_of_its_lock
     with pytest.raises(SessionLockLost):
         broker.receive_from_session(session)
     with pytest.raises(MessageLockLost):
-        broker.complete(UPDATES, message.lock_token)  # type: ignore[arg-type]
+        broker.complete(UPDATES, token(message))
     successor = broker.accept_session(UPDATES)
     assert broker.receive_from_session(successor)[0].delivery_count == 2
 
@@ -280,7 +305,7 @@ def test_renewing_the_session_lock_keeps_the_session(broker: Broker, clock: Manu
     clock.advance(50)
     with pytest.raises(SessionCannotBeLocked):
         broker.accept_session(UPDATES, "ORD-1")
-    broker.complete(UPDATES, message.lock_token)  # type: ignore[arg-type]
+    broker.complete(UPDATES, token(message))
 
 
 def test_a_released_session_returns_its_unsettled_messages_without_counting_a_delivery(broker: Broker) -> None:
@@ -332,7 +357,9 @@ def test_a_batch_is_stored_whole_or_not_at_all(broker: Broker) -> None:
     assert broker.peek(ORDERS) == []
 
 
-def test_everything_survives_a_restart_of_the_broker(open_broker: BrokerFactory, dev_entities: list[EntitySettings], clock: ManualClock) -> None:
+def test_everything_survives_a_restart_of_the_broker(
+    open_broker: BrokerFactory, dev_entities: list[EntitySettings], clock: ManualClock,
+) -> None:
     before = open_broker(dev_entities)
     kept = before.send(ORDERS, order("ord-1"))
     before.send(ORDERS, order("ord-2"))
@@ -363,7 +390,9 @@ def test_a_blocked_receiver_wakes_when_a_message_is_sent(broker: Broker) -> None
     assert got == ["ord-1"]
 
 
-def test_a_blocked_receiver_wakes_when_a_scheduled_message_is_due(open_broker: BrokerFactory, dev_entities: list[EntitySettings]) -> None:
+def test_a_blocked_receiver_wakes_when_a_scheduled_message_is_due(
+    open_broker: BrokerFactory, dev_entities: list[EntitySettings],
+) -> None:
     clock = SimClock(time_scale=600.0)
     broker = open_broker(dev_entities, clock_=clock)
     broker.schedule(ORDERS, order("ord-1"), clock.now() + timedelta(seconds=30))  # 0.05 wall seconds
@@ -378,7 +407,7 @@ def test_concurrent_receivers_get_each_message_exactly_once(broker: Broker) -> N
     def work() -> None:
         while messages := broker.receive(PLAIN.name, max_messages=5):
             for message in messages:
-                broker.complete(PLAIN.name, message.lock_token)  # type: ignore[arg-type]
+                broker.complete(PLAIN.name, token(message))
                 with lock:
                     seen.append(message.sequence_number)
 

@@ -60,7 +60,8 @@ def send(client: httpx.Client, queue: str, body: bytes = b'{"id": "ord-1"}', *, 
     if auth is not None:
         sent["Authorization"] = auth
     if broker_properties is not None:
-        sent["BrokerProperties"] = broker_properties if isinstance(broker_properties, str) else json.dumps(broker_properties)
+        given = broker_properties
+        sent["BrokerProperties"] = given if isinstance(given, str) else json.dumps(given)
     return client.post(f"/{queue}/messages", content=body, headers=sent)
 
 
@@ -83,7 +84,9 @@ def test_unquoted_custom_property_values_are_typed(client: httpx.Client, broker:
         "priority": 3, "ratio": 0.5, "urgent": True, "due": datetime(1994, 11, 6, 8, 49, 37, tzinfo=timezone.utc)}
 
 
-def test_session_id_time_to_live_and_scheduled_enqueue_time_are_honoured(client: httpx.Client, broker: Broker, clock: ManualClock) -> None:
+def test_session_id_time_to_live_and_scheduled_enqueue_time_are_honoured(
+    client: httpx.Client, broker: Broker, clock: ManualClock,
+) -> None:
     due = clock.now() + timedelta(minutes=5)
     answer = send(client, UPDATES, broker_properties={
         "MessageId": "so-1-2", "SessionId": "ORD-1", "TimeToLive": 600,
@@ -131,7 +134,9 @@ def _sas(resource: str, *, key: str = SAS_KEY, key_name: str = SAS_KEY_NAME, exp
     _sas(f"https://{NAMESPACE_HOST}/{ORDERS}", expiry=time.time() - 1),
     _sas(f"https://{NAMESPACE_HOST}/{UPDATES}"),
 ], ids=["none", "wrong-bearer", "basic", "wrong-key", "unknown-key-name", "expired", "other-entity"])
-def test_a_request_without_valid_credentials_is_answered_401(client: httpx.Client, broker: Broker, auth: str | None) -> None:
+def test_a_request_without_valid_credentials_is_answered_401(
+    client: httpx.Client, broker: Broker, auth: str | None,
+) -> None:
     answer = send(client, ORDERS, auth=auth, broker_properties={"MessageId": "ord-1"})
     assert answer.status_code == 401, answer.text
     assert TOKEN not in answer.text and SAS_KEY not in answer.text

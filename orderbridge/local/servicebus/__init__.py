@@ -11,7 +11,8 @@ SQLite file in WAL mode with full sync: a send returns only after its message is
 everything (messages, locks, sessions and their state, duplicate history) survives a restart.
 
 Semantics, as Service Bus has them (https://learn.microsoft.com/azure/service-bus-messaging/):
-- peek-lock for the entity's lock duration, renewable; receive-and-delete; peek (any state);
+- peek-lock for the entity's lock duration, renewable; receive-and-delete; peek (any state); release
+  (an AMQP outcome) unlocks without counting a delivery;
 - DeliveryCount is 1-based; an abandon or a lost lock counts a delivery, and at `maxDeliveryCount`
   the message moves to `<queue>/$deadletterqueue` with `MaxDeliveryCountExceeded`; explicit
   dead-lettering keeps the receiver's reason and description; the DLQ never expires messages;
