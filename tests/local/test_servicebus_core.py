@@ -2,9 +2,13 @@
 have the rule, on small made-up queues where a test needs other settings. Time is a ManualClock."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -379,6 +383,22 @@ def test_everything_survives_a_restart_of_the_broker(
     assert (redelivered.sequence_number, redelivered.delivery_count) == (kept, 2)
     assert after.send(ORDERS, order("ord-4")) > kept  # type: ignore[operator]
     assert after.get_session_state(after.accept_session(UPDATES, "ORD-1")) == b"state"
+
+
+def test_an_acknowledged_send_survives_a_process_that_dies_without_closing_the_broker(
+    tmp_path: Path, open_broker: BrokerFactory,
+) -> None:
+    crash = (
+        "import os, sys\n"
+        "from orderbridge.local.servicebus import Broker, EntitySettings, Message\n"
+        "from orderbridge.local.clock import SimClock\n"
+        "broker = Broker(sys.argv[1], [EntitySettings(name='plain')], SimClock())\n"
+        "broker.send('plain', Message(b'acknowledged', message_id='m-1'))\n"
+        "os._exit(0)  # no close, no checkpoint: only what COMMIT wrote\n"
+    )
+    subprocess.run([sys.executable, "-c", crash, str(tmp_path / "servicebus.db")], check=True, timeout=60,
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert [m.body for m in open_broker([PLAIN]).peek(PLAIN.name)] == [b"acknowledged"]
 
 
 def test_a_blocked_receiver_wakes_when_a_message_is_sent(broker: Broker) -> None:
