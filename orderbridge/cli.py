@@ -16,6 +16,7 @@ import click
 from infra.errors import InfraError
 from orderbridge import diff, packaging, synth, workflow_view
 from orderbridge.errors import OrderbridgeError
+from orderbridge.local.cli import local_group
 from orderbridge.operations import refetch_command
 
 
@@ -73,6 +74,7 @@ def package_command(dist: Path | None) -> None:
 
 
 main.add_command(refetch_command)
+main.add_command(local_group)
 
 _RENDERERS = {"markdown": diff.render_markdown, "text": diff.render_text, "json": diff.render_json}
 # The exit status of `--fail-on-data-loss` when a replacement loses data (1 is an error, 2 a usage error).

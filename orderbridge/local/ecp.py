@@ -17,6 +17,7 @@ from typing import Any
 
 from orderbridge.fake_apis import Fault, FakeEcp
 from orderbridge.fake_apis._server import RecordedRequest, Reply, error_reply
+from orderbridge.local.clock import SimClock
 from orderbridge.local.documents import DocumentStore
 from orderbridge.local.publisher import EventOutbox
 from topology import ECP_TO_ERP
@@ -36,12 +37,14 @@ class LocalEcp(FakeEcp):
         api_key: str,
         store: DocumentStore,
         outbox: EventOutbox,
+        clock: SimClock,
         duplicate_rate: float = 0.0,
         seed: int = 0,
     ) -> None:
         super().__init__(api_key=api_key)
-        self._store = store
+        self._documents = store
         self._outbox = outbox
+        self._clock = clock
         self._duplicate_rate = duplicate_rate
         self._random = random.Random(seed)
         for _, order in store.all(ORDERS):
@@ -56,16 +59,16 @@ class LocalEcp(FakeEcp):
         """Take an order as the shop's checkout would: keep it, then announce it."""
         with self._lock:
             super().put_order(order)
-            self._store.put(ORDERS, str(order["id"]), order)
+            self._documents.put(ORDERS, str(order["id"]), order)
         self._announce(order)
         if self._random.random() < self._duplicate_rate:
             self._announce(order)  # a publisher retry after a lost answer: same order, new event id
 
-    def version_history(self) -> dict[str, list[int]]:
-        """Every `erpChangeVersion` each order was given, in the order they were applied."""
-        history: dict[str, list[int]] = {}
-        for order_id, version in self._store.journal(VERSIONS):
-            history.setdefault(order_id, []).append(version)
+    def version_history(self) -> dict[str, list[tuple[int, str]]]:
+        """Every `erpChangeVersion` each order was given, with the simulated time, in the order applied."""
+        history: dict[str, list[tuple[int, str]]] = {}
+        for order_id, entry in self._documents.journal(VERSIONS):
+            history.setdefault(order_id, []).append((entry["version"], entry["at"]))
         return history
 
     def route(self, request: RecordedRequest) -> Reply:
@@ -73,8 +76,9 @@ class LocalEcp(FakeEcp):
             return self._place_over_http(request.body)
         reply = super().route(request)
         if request.method == "PATCH" and reply.status == 200 and isinstance(reply.body, dict):
-            self._store.put(ORDERS, str(reply.body["id"]), reply.body)
-            self._store.append(VERSIONS, str(reply.body["id"]), reply.body.get("erpChangeVersion"))
+            self._documents.put(ORDERS, str(reply.body["id"]), reply.body)
+            entry = {"version": reply.body.get("erpChangeVersion"), "at": self._clock.now().isoformat()}
+            self._documents.append(VERSIONS, str(reply.body["id"]), entry)
         return reply
 
     def _place_over_http(self, body: Any) -> Reply:

@@ -23,6 +23,7 @@ from orderbridge.local.publisher import EventOutbox
 
 ORDERS = "erp-orders"
 STATES = "erp-states"
+CREATED = "erp-created"  # journal: each create, with the simulated time it was answered
 
 
 class LocalErp(FakeErp):
@@ -41,7 +42,7 @@ class LocalErp(FakeErp):
         **options: Any,
     ) -> None:
         super().__init__(api_key=api_key, latency=clock.wall_seconds(latency_ms / 1000.0), **options)
-        self._store = store
+        self._documents = store
         self._clock = clock
         for _, order in store.all(ORDERS):
             self.seed(order)
@@ -56,7 +57,14 @@ class LocalErp(FakeErp):
     def set_state(self, sales_order_id: str, state: dict[str, Any]) -> None:
         with self._lock:
             super().set_state(sales_order_id, state)
-            self._store.put(STATES, sales_order_id, state)
+            self._documents.put(STATES, sales_order_id, state)
+
+    def created_at(self) -> dict[str, str]:
+        """When (simulated) the first ERP order of each ECP order id was created."""
+        first: dict[str, str] = {}
+        for order_id, entry in self._documents.journal(CREATED):
+            first.setdefault(order_id, entry["at"])
+        return first
 
     def duplicates(self) -> dict[str, int]:
         """ECP order ids with more than one ERP order, and how many each has."""
@@ -66,7 +74,9 @@ class LocalErp(FakeErp):
     def route(self, request: RecordedRequest) -> Reply:
         reply = super().route(request)
         if request.method == "POST" and request.path == "/salesOrders" and reply.status == 201:
-            self._store.put(ORDERS, str(reply.body["id"]), reply.body)
+            self._documents.put(ORDERS, str(reply.body["id"]), reply.body)
+            created = {"salesOrderId": reply.body["id"], "at": self._clock.now().isoformat()}
+            self._documents.append(CREATED, str(reply.body.get("externalDocumentNumber", "")).upper(), created)
             self.lifecycle.begin(reply.body)
         return reply
 

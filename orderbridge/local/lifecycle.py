@@ -21,6 +21,7 @@ from orderbridge.local.publisher import EventOutbox
 from topology import ERP_TO_ECP
 
 STEPS = "erp-lifecycle"
+CHANGES = "erp-changes"  # journal: each change carried out, with the simulated time
 # (status, changeType, simulated seconds after the order was created)
 SCHEDULE: tuple[tuple[str, str, float], ...] = (
     ("Released", "Released", 0.0),
@@ -127,6 +128,13 @@ class Lifecycle:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
+    def changes(self) -> dict[str, list[tuple[int, str]]]:
+        """Every change carried out, by ECP order id: its version and simulated time."""
+        history: dict[str, list[tuple[int, str]]] = {}
+        for order_id, entry in self._store.journal(CHANGES):
+            history.setdefault(order_id, []).append((entry["version"], entry["at"]))
+        return history
+
     @property
     def in_flight(self) -> int:
         """Steps not yet carried out."""
@@ -164,6 +172,8 @@ class Lifecycle:
                 "changeType": SCHEDULE[step.index][1],
             },
         )
+        self._store.append(CHANGES, state["externalDocumentNumber"].upper(),
+                           {"version": state["changeVersion"], "at": now.isoformat()})
         self._store.delete(STEPS, step.key)
         if step.index == len(SCHEDULE) - 1:
             self._on_paid(state["id"])

@@ -34,10 +34,11 @@ class Manifest:
     stack: str
     time_scale: float
     simulated_now: str  # ISO 8601, UTC
+    started_at: str  # simulated time of the first run: when the local queues were created
 
 
-def prepare(state_dir: Path, *, stack: str, time_scale: float, resume: bool) -> SimClock:
-    """Make `state_dir` ready for a run and return its clock.
+def prepare(state_dir: Path, *, stack: str, time_scale: float, resume: bool) -> tuple[SimClock, datetime]:
+    """Make `state_dir` ready for a run; return its clock and when the state dir was first started.
 
     A fresh run (`resume=False`) empties the state dir first; a resumed one requires the manifest of
     a run of the same stack and continues its simulated time (at the new time scale).
@@ -45,10 +46,12 @@ def prepare(state_dir: Path, *, stack: str, time_scale: float, resume: bool) -> 
     path = state_dir / MANIFEST
     if not resume:
         _empty(state_dir)
-        return SimClock(time_scale)
+        clock = SimClock(time_scale)
+        return clock, clock.now()
     try:
         manifest = Manifest(**json.loads(path.read_text(encoding="utf-8")))
         start = datetime.fromisoformat(manifest.simulated_now)
+        started_at = datetime.fromisoformat(manifest.started_at)
     except FileNotFoundError:
         raise LocalStackError(f"--resume: {state_dir} holds no earlier run (no {MANIFEST}); start without --resume") from None
     except (ValueError, TypeError) as exc:
@@ -58,7 +61,7 @@ def prepare(state_dir: Path, *, stack: str, time_scale: float, resume: bool) -> 
             f"--resume: {state_dir} holds a run of stack {manifest.stack!r}, not {stack!r}; "
             f"pass --stack {manifest.stack} or another --state-dir"
         )
-    return SimClock(time_scale, start=start)
+    return SimClock(time_scale, start=start), started_at
 
 
 def _empty(state_dir: Path) -> None:
@@ -88,10 +91,11 @@ def write_json(path: Path, value: object) -> None:
 class Checkpointer:
     """Records the simulated time in the manifest every `CHECKPOINT_SECONDS` until stopped."""
 
-    def __init__(self, state_dir: Path, *, stack: str, clock: SimClock) -> None:
+    def __init__(self, state_dir: Path, *, stack: str, clock: SimClock, started_at: datetime) -> None:
         self._path = state_dir / MANIFEST
         self._stack = stack
         self._clock = clock
+        self._started_at = started_at.isoformat()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="checkpoint", daemon=True)
 
@@ -102,7 +106,7 @@ class Checkpointer:
 
     def checkpoint(self) -> None:
         """Record the simulated time now."""
-        manifest = Manifest(self._stack, self._clock.time_scale, self._clock.now().isoformat())
+        manifest = Manifest(self._stack, self._clock.time_scale, self._clock.now().isoformat(), self._started_at)
         write_json(self._path, asdict(manifest))
 
     def stop(self) -> None:

@@ -16,6 +16,8 @@ from orderbridge.local.clock import SimClock
 from orderbridge.local.errors import LocalStackError
 from orderbridge.local.servers import AsgiServer
 
+NOW = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
+
 
 def test_simulated_time_runs_at_the_time_scale() -> None:
     clock = SimClock(600.0)
@@ -29,25 +31,26 @@ def test_floors_keep_timers_that_bound_work_at_wall_speed() -> None:
 
 
 def test_a_resumed_run_continues_the_simulated_time_of_the_killed_one(tmp_path: Path) -> None:
-    clock = state.prepare(tmp_path, stack="dev", time_scale=100.0, resume=False)
-    checkpoints = state.Checkpointer(tmp_path, stack="dev", clock=clock).start()
+    clock, started_at = state.prepare(tmp_path, stack="dev", time_scale=100.0, resume=False)
+    checkpoints = state.Checkpointer(tmp_path, stack="dev", clock=clock, started_at=started_at).start()
     checkpoints.stop()
     reached = datetime.fromisoformat(json.loads((tmp_path / state.MANIFEST).read_text())["simulated_now"])
-    resumed = state.prepare(tmp_path, stack="dev", time_scale=10.0, resume=True)
+    resumed, first_started = state.prepare(tmp_path, stack="dev", time_scale=10.0, resume=True)
     assert resumed.now() >= reached
     assert resumed.time_scale == 10.0
+    assert first_started == started_at  # the local queues keep their creation time
 
 
 def test_resume_refuses_another_stack_or_no_earlier_run(tmp_path: Path) -> None:
     with pytest.raises(LocalStackError, match="no earlier run"):
         state.prepare(tmp_path, stack="dev", time_scale=1.0, resume=True)
-    state.Checkpointer(tmp_path, stack="prod", clock=SimClock()).checkpoint()
+    state.Checkpointer(tmp_path, stack="prod", clock=SimClock(), started_at=NOW).checkpoint()
     with pytest.raises(LocalStackError, match="stack 'prod', not 'dev'"):
         state.prepare(tmp_path, stack="dev", time_scale=1.0, resume=True)
 
 
 def test_a_fresh_run_empties_the_state_dir_but_keeps_the_synthesis_cache(tmp_path: Path) -> None:
-    state.Checkpointer(tmp_path, stack="dev", clock=SimClock()).checkpoint()
+    state.Checkpointer(tmp_path, stack="dev", clock=SimClock(), started_at=NOW).checkpoint()
     (tmp_path / "queues.db").write_text("old run")
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "dev.json").write_text("{}")
@@ -64,7 +67,7 @@ def test_a_folder_that_is_not_a_state_dir_is_never_emptied(tmp_path: Path) -> No
 
 def test_the_manifest_is_replaced_atomically(tmp_path: Path) -> None:
     start = datetime(2026, 12, 3, tzinfo=timezone.utc)
-    state.Checkpointer(tmp_path, stack="dev", clock=SimClock(start=start)).checkpoint()
+    state.Checkpointer(tmp_path, stack="dev", clock=SimClock(start=start), started_at=start).checkpoint()
     manifest = json.loads((tmp_path / state.MANIFEST).read_text())
     assert datetime.fromisoformat(manifest["simulated_now"]) - start < timedelta(seconds=5)
     assert not list(tmp_path.glob("*.tmp"))

@@ -1,0 +1,147 @@
+"""`orderbridge local demo`: place N orders through the shop, wait until each is settled, sum up.
+
+Settled: the order is in the ERP with all its updates back in the shop, or it is parked or
+dead-lettered with a reason. The summary is counted by looking in every place an order can be
+(accounting), so `lost` is what no place holds. `--resume` continues a killed demo in the same
+state dir: the orders it had placed are not placed again, and the summary covers both runs.
+"""
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+from orderbridge.local import accounting
+from orderbridge.local.orders import demo_orders
+from orderbridge.local.stack import LocalStack
+from topology import PIPELINES
+
+POLL_WALL_SECONDS = 0.25
+DEMO_ORDER_PREFIX = "ord-demo-"
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What to place, and how long to wait (wall seconds) before giving up on unsettled orders."""
+
+    orders: int
+    poison_rate: float = 0.0
+    timeout_seconds: float = 600.0
+
+
+async def run_demo(stack: LocalStack, options: DemoOptions, progress: Callable[[int, int], None]) -> dict[str, Any]:
+    """Place the orders not placed yet, wait until all are settled (or the timeout), and summarize."""
+    started_wall, started_sim = time.monotonic(), stack.clock.now()
+    already = _placed_ids(stack)
+    for order in demo_orders(len(already) + 1, max(options.orders - len(already), 0), placed_at=stack.clock.now,
+                             poison_rate=options.poison_rate, seed=stack.options.seed):
+        stack.ecp.place(order.body)
+    poison = {accounting.canonical(o.order_id) for o in demo_orders(
+        1, options.orders, placed_at=stack.clock.now, poison_rate=options.poison_rate, seed=stack.options.seed) if o.poison}
+    deadline = time.monotonic() + options.timeout_seconds
+    while True:
+        ledger = await asyncio.to_thread(read_ledger, stack)
+        progress(len(ledger.placed) - len(ledger.unsettled), len(ledger.placed))
+        if not ledger.unsettled or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(POLL_WALL_SECONDS)
+    return await asyncio.to_thread(
+        summarize, stack, ledger, poison, wall_seconds=time.monotonic() - started_wall,
+        simulated_seconds=(stack.clock.now() - started_sim).total_seconds(),
+    )
+
+
+def _placed_ids(stack: LocalStack) -> set[str]:
+    return {order_id for order_id, _ in stack.documents.all("ecp-orders") if order_id.startswith(DEMO_ORDER_PREFIX)}
+
+
+def read_ledger(stack: LocalStack) -> accounting.Ledger:
+    """Where every demo order is now, read from every place."""
+    placed = {accounting.canonical(i) for i in _placed_ids(stack)}
+    erp_ids = {accounting.canonical(o.get("externalDocumentNumber")) for o in stack.erp.sales_orders}
+    erp_ids |= set(stack.erp.created_at())  # posted orders live on as invoices, not as sales orders
+    history = {accounting.canonical(k): v for k, v in stack.ecp.version_history().items()}
+    latest_erp = {k: max(v for v, _ in changes) for k, changes in stack.erp.lifecycle.changes().items()}
+    versions = {k: entries[-1][0] for k, entries in history.items()}
+    set_aside = accounting.parked_and_dead_lettered(stack.broker) + accounting.event_grid_dead_letters(
+        stack.azurite.connection_string, [s.dead_letter_container for s in stack.event_grid.topology.subscriptions]
+    )
+    return accounting.Ledger(
+        placed=placed,
+        in_erp=placed & erp_ids,
+        updates_applied={k for k in placed if versions.get(k) == accounting.FINAL_VERSION},
+        set_aside=[entry for entry in set_aside if entry.order_id in placed],
+        duplicate_erp_orders={k: n for k, n in stack.erp.duplicates().items() if k in placed},
+        regressed={
+            k for k, entries in history.items()
+            if any(b[0] < a[0] for a, b in zip(entries, entries[1:])) or versions[k] < latest_erp.get(k, 0)
+        },
+        versions_in_ecp=versions,
+    )
+
+
+def summarize(stack: LocalStack, ledger: accounting.Ledger, poison: set[str], *, wall_seconds: float,
+              simulated_seconds: float) -> dict[str, Any]:
+    """The demo's summary: the keys of `--json`, counted from the ledger."""
+    placed_at = {accounting.canonical(k): order.get("createdAt") for k, order in stack.documents.all("ecp-orders")}
+    to_erp = _latencies(placed_at, stack.erp.created_at())
+    changes = stack.erp.lifecycle.changes()
+    applied = stack.ecp.version_history()
+    to_ecp = [
+        _seconds(at_erp, at_ecp)
+        for order_id, entries in applied.items()
+        for version, at_ecp in entries
+        for erp_version, at_erp in changes.get(accounting.canonical(order_id), [])
+        if erp_version == version
+    ]
+    billable = stack.logic_apps.history.billable_executions()
+    placed = max(len(ledger.placed), 1)
+    return {
+        "placed": len(ledger.placed),
+        "in_erp": len(ledger.in_erp),
+        "updates_applied": len(ledger.updates_applied),
+        "poison": len(poison & ledger.placed),
+        "poison_set_aside": len(poison & ledger.set_aside_ids),
+        "dead_lettered": ledger.dead_lettered(),
+        "lost": len(ledger.lost),
+        "lost_ids": sorted(ledger.lost)[:20],
+        "unsettled": len(ledger.unsettled),
+        "duplicate_erp_orders": sum(n - 1 for n in ledger.duplicate_erp_orders.values()),
+        "regressed_ecp_orders": len(ledger.regressed),
+        "latency_seconds": {"order_to_erp": _percentiles(to_erp), "erp_update_to_ecp": _percentiles(to_ecp)},
+        "throughput": {
+            "orders_in_erp_per_simulated_minute": round(len(ledger.in_erp) / max(simulated_seconds / 60, 1e-9), 2),
+            "orders_settled_per_wall_second": round((len(ledger.placed) - len(ledger.unsettled)) / max(wall_seconds, 1e-9), 2),
+        },
+        "billable_executions_per_order": {
+            p.workflow_name: round(billable.get(p.workflow_name, 0) / placed, 2) for p in PIPELINES
+        },
+        "wall_seconds": round(wall_seconds, 1),
+        "simulated_seconds": round(simulated_seconds, 1),
+        "time_scale": stack.clock.time_scale,
+    }
+
+
+def failed(summary: dict[str, Any]) -> bool:
+    """Whether the demo broke a promise: something lost, duplicated, regressed, or never settled."""
+    return bool(summary["lost"] or summary["duplicate_erp_orders"] or summary["regressed_ecp_orders"]
+                or summary["unsettled"])
+
+
+def _latencies(start: dict[str, Any], end: dict[str, str]) -> list[float]:
+    return [_seconds(start[k], at) for k, at in end.items() if isinstance(start.get(k), str)]
+
+
+def _seconds(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "max": None}
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"p50": round(statistics.median(ordered), 1), "p95": round(p95, 1), "max": round(ordered[-1], 1)}
