@@ -26,11 +26,11 @@ demo: $(STAMP) $(NODE_STAMP)
 	$(BIN)/orderbridge synth --stack dev
 
 test: $(STAMP) $(NODE_STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 # Every property test with its full number of examples (a few minutes; `make test` draws a share).
 test-deep: $(STAMP) $(NODE_STAMP)
-	ORDERBRIDGE_DEEP_PROPERTIES=1 $(BIN)/python -m pytest -n 2 -q
+	ORDERBRIDGE_DEEP_PROPERTIES=1 $(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 snapshots: $(STAMP)
 	$(BIN)/orderbridge synth --stack dev --json > tests/snapshots/dev.json

@@ -232,7 +232,7 @@ def main() -> None:
     print(f"      (runs: {runs}; CPU {cpu * 1e3:.2f} ms/msg)")
     rate, runs, cpu = throughput_runs(deliver, args, concurrency, queued_after=timedelta(hours=2))
     ceiling = concurrency / (2 * LATENCY)
-    print("   Supplementary: orders queued 2 h after they were placed (looked up, then created: two ERP requests each)")
+    print("   Supplementary: orders queued 2 h after they were placed (looked up, then created: three ERP requests each (open orders, posted invoices, create))")
     print(f"      {rate:.0f} msg/s = {rate * LATENCY / concurrency:.2f} x C/0.05 s = {rate / ceiling:.2f} x its "
           f"two-request ceiling C/(2 x 0.05 s)  (runs: {runs}; CPU {cpu * 1e3:.2f} ms/msg)")
 

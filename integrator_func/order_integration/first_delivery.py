@@ -71,7 +71,7 @@ def is_provably_first(message: InboundMessage, order: Mapping[str, Any], queue: 
     try:
         after_queue = created - (queue.window - MAX_AGE) >= queue.queue_created_at
         return after_queue and -CLOCK_SKEW <= enqueued - created <= MAX_AGE
-    except OverflowError:  # a createdAt in year 1 passes the schema; it is looked up, not trusted
+    except OverflowError:  # a createdAt in year 1 (the mapping refuses it first): never trusted
         return False
 
 

@@ -17,6 +17,7 @@ urllib3 is imported on first use so that a cold start does not pay for it.
 """
 from __future__ import annotations
 
+import http.client
 import logging
 import string
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import quote, urlencode
 
 from order_integration.contracts import dump_json, load_json
-from order_integration.errors import MalformedJson, OutcomeUnknown, TargetRejected, TargetUnavailable
+from order_integration.errors import MalformedJson, OutcomeUnknown, TargetRejected, TargetUnavailable, redact
 
 if TYPE_CHECKING:
     import urllib3
@@ -161,6 +162,9 @@ class TargetApi:
             if unknown_outcome_retry_after is None or never_sent:
                 raise TargetUnavailable(failure) from exc
             raise _outcome_unknown(failure, unknown_outcome_retry_after, None) from exc
+        except (ValueError, http.client.HTTPException) as exc:
+            # http.client refuses a header or URL it cannot send; its text may quote the API key.
+            raise TargetUnavailable(f"{self.name} refused the request on {where} ({type(exc).__name__})") from None
         return self._classify(response, where, unknown_outcome_retry_after)
 
     def _classify(
@@ -175,7 +179,8 @@ class TargetApi:
             if unknown_outcome_retry_after is not None and status in UNKNOWN_OUTCOME_STATUSES:
                 raise _outcome_unknown(failure, unknown_outcome_retry_after, retry_after)
             raise TargetUnavailable(failure, retry_after=retry_after)
-        raise TargetRejected(target=self.name, status_code=status, detail=f"{where}: {_detail(response.data)}")
+        detail = redact(_detail(response.data), (self._api_key,))  # a target may echo the key it got
+        raise TargetRejected(target=self.name, status_code=status, detail=f"{where}: {detail}")
 
 
 def _outcome_unknown(failure: str, wait: float, retry_after: float | None) -> OutcomeUnknown:

@@ -3,17 +3,20 @@
 ECP order -> ERP sales order (Business Central API v2.0 `salesOrder` + `salesOrderLines`,
 https://learn.microsoft.com/dynamics365/business-central/dev-itpro/api-reference/v2.0/resources/dynamics_salesorder
 and .../resources/dynamics_salesorderline; text lengths are BC's field lengths):
-- Header: `externalDocumentNumber` = ECP order id (the idempotency key), `customerNumber` = the
-  configured web customer, sell-to = billing address, ship-to = shipping address (billing when
-  absent), `orderDate` = the date part of `createdAt` (the shop's local date), `currencyCode` copied.
+- Header: `externalDocumentNumber` = ECP order id (the idempotency key; BC stores this Code[35]
+  field upper-cased, see `to_code`), `customerNumber` = the configured web customer, sell-to =
+  billing address, ship-to = shipping address (billing when absent), `orderDate` = the date part of
+  `createdAt` (the shop's local date; never before ORDER_DATE_FROM, so never BC's blank date
+  0001-01-01, and `createdAt` never more than MAX_CREATED_AHEAD after the message is handled),
+  `currencyCode` copied.
 - Only fields the v2.0 API lets a client write are sent. `customerName` is `Editable = false` in the
   APIV2 Sales Orders page (https://github.com/microsoft/BCApps/blob/main/Apps/W1/APIV2/app/src/pages/APIV2SalesOrders.Page.al),
   so the buyer's name travels on a Comment line. `pricesIncludeTax` is documented "Read-Only"
   (resources/dynamics_salesorder) while that page source lets it be validated; either way the ERP
   copies it from the customer card when the customer is set, so it is not sent: an ECP order whose
   tax basis differs from the web customer's (`ERP_PRICES_INCLUDE_TAX`) is a MappingError on
-  `$.pricesIncludeTax`, never an order silently booked gross as net. Sales order lines have no
-  `description2` in v2.0 (resources/dynamics_salesorderline).
+  `$.pricesIncludeTax`, never an order silently booked gross as net. Lines carry no
+  `description2`: BC accepts one, but resources/dynamics_salesorderline does not list it.
 - Lines, numbered 10000, 20000, ... in this order: a Comment with the ECP order number and one with
   the buyer; one Item line per ECP line (`lineObjectNumber` = SKU upper-cased, BC Code fields are
   upper case); a free gift is an Item line at unit price 0 followed by a `Free gift` Comment (a gift
@@ -41,9 +44,11 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from .contracts import read_change_version
 from .errors import MappingError
 from .money import Currency, as_text, decimal_value
 
@@ -52,6 +57,11 @@ DESCRIPTION_LENGTH = 100  # BC sales line Description: Text[100]
 NAME_LENGTH = 100  # BC Ship-to Name / Contact, Sell-to Customer Name: Text[100]
 CODE20_LENGTH = 20
 GIFT_MARKER = "Free gift"
+# A web order placed before this date is a broken createdAt: year 1 would become BC's blank date.
+ORDER_DATE_FROM = date(2000, 1, 1)
+# How far createdAt (an instant: its offset is part of it) may be ahead of the integrator's clock:
+# generous clock skew between the ECP and Azure; later is a broken timestamp, not a future order.
+MAX_CREATED_AHEAD = timedelta(days=1)
 
 _ECP_STATUS = {
     "Open": "processing",
@@ -75,7 +85,7 @@ class ErpDefaults:
     def __post_init__(self) -> None:
         # A wrong setting must stop the app at start-up, not park every order as a mapping error.
         problems = [
-            f"{name} must be 1-{CODE20_LENGTH} characters of A-Z, 0-9, '.', '_', '/', '-' (got {value!r})"
+            f"{name} must be 1-{CODE20_LENGTH} characters of A-Z, 0-9, '.', '_', '/', '-'"
             for name, value in (
                 ("ERP_WEB_CUSTOMER_NUMBER", self.web_customer_number),
                 ("ERP_SHIPPING_CHARGE_ITEM", self.shipping_charge_item),
@@ -89,6 +99,35 @@ class ErpDefaults:
 def _is_code20(value: str) -> bool:
     allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/-")
     return 0 < len(value) <= CODE20_LENGTH and value[0] not in "._/-" and set(value) <= allowed
+
+
+def to_code(value: str) -> str:
+    """`value` as Business Central stores a Code field: upper case, without leading or trailing spaces.
+
+    https://learn.microsoft.com/dynamics365/business-central/dev-itpro/developer/methods-auto/code/code-data-type
+    Our Code values (ids, SKUs) are ASCII by contract, where str.upper agrees with BC.
+    """
+    return value.strip().upper()
+
+
+def check_not_in_future(order: Mapping[str, Any], *, now: datetime) -> None:
+    """MappingError if the order's `createdAt` is more than MAX_CREATED_AHEAD after `now`.
+
+    A `createdAt` Python cannot parse (a valid RFC 3339 form such as a leap second) is left to the
+    date check of the mapping: only a time we can read is judged against the clock.
+    """
+    try:
+        created = datetime.fromisoformat(str(order["createdAt"]).upper())
+    except ValueError:
+        return
+    if created.tzinfo is not None and created - now > MAX_CREATED_AHEAD:
+        raise MappingError(
+            field="$.createdAt",
+            message=(
+                f"is more than {MAX_CREATED_AHEAD.days} day after the integrator's clock ({now:%Y-%m-%d %H:%M} UTC): "
+                "the ECP's clock or the order is wrong; fix it in the ECP, then replay"
+            ),
+        )
 
 
 def to_erp_sales_order(order: Mapping[str, Any], defaults: ErpDefaults) -> dict[str, Any]:
@@ -114,7 +153,7 @@ def to_erp_sales_order(order: Mapping[str, Any], defaults: ErpDefaults) -> dict[
     customer = order["customer"]
     header: dict[str, Any] = {
         "externalDocumentNumber": order["id"],
-        "orderDate": order["createdAt"][:10],
+        "orderDate": _order_date(order["createdAt"]),
         "customerNumber": defaults.web_customer_number,
         "currencyCode": currency.code,
         "email": customer["email"],
@@ -131,6 +170,20 @@ def to_erp_sales_order(order: Mapping[str, Any], defaults: ErpDefaults) -> dict[
         {"sequence": SEQUENCE_STEP * (index + 1), **line} for index, line in enumerate(lines)
     ]
     return header
+
+
+def _order_date(created_at: str) -> str:
+    """The date part of `createdAt` (the shop's local date), refused before ORDER_DATE_FROM."""
+    day = created_at[:10]
+    if day < ORDER_DATE_FROM.isoformat():  # RFC 3339 dates compare as text
+        raise MappingError(
+            field="$.createdAt",
+            message=(
+                f"dates the order {day}, before {ORDER_DATE_FROM.isoformat()}: a broken timestamp (the ERP would "
+                "store 0001-01-01 as a blank date); fix it in the ECP, then replay"
+            ),
+        )
+    return day
 
 
 def _check_tax_basis(prices_include_tax: bool, defaults: ErpDefaults) -> None:
@@ -175,7 +228,7 @@ def _item_lines(
         tax += currency.amount(line.get("taxAmount", "0"), field=f"{path}.taxAmount")
         erp_line: dict[str, Any] = {
             "lineType": "Item",
-            "lineObjectNumber": line["sku"].upper(),
+            "lineObjectNumber": to_code(line["sku"]),
             "description": line["name"],
             "quantity": line["quantity"],
             "unitPrice": price,
@@ -312,7 +365,7 @@ def to_ecp_order_update(state: Mapping[str, Any]) -> dict[str, Any]:
     currency = Currency.of(state["currencyCode"], field="$.currencyCode")
     invoices = [_invoice(invoice, currency, index) for index, invoice in enumerate(state.get("invoices", []))]
     return {
-        "erpChangeVersion": state["changeVersion"],
+        "erpChangeVersion": read_change_version(state["changeVersion"]),
         "status": _ECP_STATUS[state["status"]],
         "erpOrderNumber": state["number"],
         "erpSalesOrderId": state["id"],

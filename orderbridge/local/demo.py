@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from orderbridge.local import accounting
+from orderbridge.local.ecp import ORDERS as ECP_ORDERS
 from orderbridge.local.orders import demo_orders
 from orderbridge.local.stack import LocalStack
 from topology import PIPELINES
@@ -54,15 +55,16 @@ async def run_demo(stack: LocalStack, options: DemoOptions, progress: Callable[[
     )
 
 
-def _placed_ids(stack: LocalStack) -> set[str]:
-    return {order_id for order_id, _ in stack.documents.all("ecp-orders") if order_id.startswith(DEMO_ORDER_PREFIX)}
+def _placed_ids(stack: LocalStack, prefix: str = DEMO_ORDER_PREFIX) -> set[str]:
+    return {order_id for order_id, _ in stack.documents.all(ECP_ORDERS) if order_id.startswith(prefix)}
 
 
-def read_ledger(stack: LocalStack) -> accounting.Ledger:
-    """Where every demo order is now, read from every place."""
-    placed = {accounting.canonical(i) for i in _placed_ids(stack)}
-    erp_ids = {accounting.canonical(o.get("externalDocumentNumber")) for o in stack.erp.sales_orders}
-    erp_ids |= set(stack.erp.created_at())  # posted orders live on as invoices, not as sales orders
+def read_ledger(stack: LocalStack, prefix: str = DEMO_ORDER_PREFIX) -> accounting.Ledger:
+    """Where every order placed with an id starting with `prefix` is now, read from every place."""
+    placed = {accounting.canonical(i) for i in _placed_ids(stack, prefix)}
+    # Posted orders live on as posted invoices, as in Business Central.
+    erp_ids = {accounting.canonical(o.get("externalDocumentNumber"))
+               for o in (*stack.erp.sales_orders, *stack.erp.posted_invoices)}
     history = {accounting.canonical(k): v for k, v in stack.ecp.version_history().items()}
     latest_erp = {k: max(v for v, _ in changes) for k, changes in stack.erp.lifecycle.changes().items()}
     versions = {k: entries[-1][0] for k, entries in history.items()}
@@ -86,7 +88,7 @@ def read_ledger(stack: LocalStack) -> accounting.Ledger:
 def summarize(stack: LocalStack, ledger: accounting.Ledger, poison: set[str], *, wall_seconds: float,
               simulated_seconds: float) -> dict[str, Any]:
     """The demo's summary: the keys of `--json`, counted from the ledger."""
-    placed_at = {accounting.canonical(k): order.get("createdAt") for k, order in stack.documents.all("ecp-orders")}
+    placed_at = {accounting.canonical(k): order.get("createdAt") for k, order in stack.documents.all(ECP_ORDERS)}
     to_erp = _latencies(placed_at, stack.erp.created_at())
     changes = stack.erp.lifecycle.changes()
     applied = stack.ecp.version_history()

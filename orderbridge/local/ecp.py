@@ -42,7 +42,7 @@ class LocalEcp(FakeEcp):
         seed: int = 0,
     ) -> None:
         super().__init__(api_key=api_key)
-        self._documents = store
+        self._durable = store
         self._outbox = outbox
         self._clock = clock
         self._duplicate_rate = duplicate_rate
@@ -59,7 +59,7 @@ class LocalEcp(FakeEcp):
         """Take an order as the shop's checkout would: keep it, then announce it."""
         with self._lock:
             super().put_order(order)
-            self._documents.put(ORDERS, str(order["id"]), order)
+            self._durable.put(ORDERS, str(order["id"]), order)
         self._announce(order)
         if self._random.random() < self._duplicate_rate:
             self._announce(order)  # a publisher retry after a lost answer: same order, new event id
@@ -67,7 +67,7 @@ class LocalEcp(FakeEcp):
     def version_history(self) -> dict[str, list[tuple[int, str]]]:
         """Every `erpChangeVersion` each order was given, with the simulated time, in the order applied."""
         history: dict[str, list[tuple[int, str]]] = {}
-        for order_id, entry in self._documents.journal(VERSIONS):
+        for order_id, entry in self._durable.journal(VERSIONS):
             history.setdefault(order_id, []).append((entry["version"], entry["at"]))
         return history
 
@@ -76,9 +76,9 @@ class LocalEcp(FakeEcp):
             return self._place_over_http(request.body)
         reply = super().route(request)
         if request.method == "PATCH" and reply.status == 200 and isinstance(reply.body, dict):
-            self._documents.put(ORDERS, str(reply.body["id"]), reply.body)
+            self._durable.put(ORDERS, str(reply.body["id"]), reply.body)
             entry = {"version": reply.body.get("erpChangeVersion"), "at": self._clock.now().isoformat()}
-            self._documents.append(VERSIONS, str(reply.body["id"]), entry)
+            self._durable.append(VERSIONS, str(reply.body["id"]), entry)
         return reply
 
     def _place_over_http(self, body: Any) -> Reply:

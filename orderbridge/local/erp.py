@@ -2,16 +2,16 @@
 
 Like Business Central, it does not refuse a second order with the same `externalDocumentNumber`:
 the ERP integrator's look-up is what prevents duplicates, so a duplicate would happen here and
-`duplicates()` counts it. Every created order and every state is written to the state dir before
-its answer leaves; each created order then goes through its life (lifecycle), announcing every
-change on the ERP's topic through the durable outbox.
+`duplicates()` counts it. Every created order, posted invoice and state is written to the state
+dir before its answer leaves; each created order then goes through its life (lifecycle), announcing
+every change on the ERP's topic through the durable outbox, and is posted once paid: it then lives
+on as a posted invoice, as in Business Central, and its state endpoint keeps answering.
 
 Faults are in simulated time: `outage(start, seconds)` answers 503 in that window, and a latency
 in simulated milliseconds is waited out at the time scale.
 """
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from orderbridge.fake_apis import Fault, FakeErp
@@ -22,6 +22,7 @@ from orderbridge.local.lifecycle import Lifecycle
 from orderbridge.local.publisher import EventOutbox
 
 ORDERS = "erp-orders"
+INVOICES = "erp-invoices"
 STATES = "erp-states"
 CREATED = "erp-created"  # journal: each create, with the simulated time it was answered
 
@@ -42,13 +43,14 @@ class LocalErp(FakeErp):
         **options: Any,
     ) -> None:
         super().__init__(api_key=api_key, latency=clock.wall_seconds(latency_ms / 1000.0), **options)
-        self._documents = store
+        self._durable = store
         self._clock = clock
-        for _, order in store.all(ORDERS):
-            self.seed(order)
-        for sales_order_id, state in store.all(STATES):
-            super().set_state(sales_order_id, state)
-        self.lifecycle = Lifecycle(store=store, outbox=outbox, clock=clock, set_state=self.set_state)
+        self.restore(
+            orders=[order for _, order in store.all(ORDERS)],
+            invoices=[invoice for _, invoice in store.all(INVOICES)],
+            states=dict(store.all(STATES)),
+        )
+        self.lifecycle = Lifecycle(store=store, outbox=outbox, clock=clock, set_state=self.set_state, on_paid=self.post)
 
     def outage(self, *, start: float, seconds: float) -> None:
         """Answer 503 from `start` to `start + seconds` simulated seconds after the clock started."""
@@ -57,26 +59,33 @@ class LocalErp(FakeErp):
     def set_state(self, sales_order_id: str, state: dict[str, Any]) -> None:
         with self._lock:
             super().set_state(sales_order_id, state)
-            self._documents.put(STATES, sales_order_id, state)
+            self._durable.put(STATES, sales_order_id, state)
 
     def created_at(self) -> dict[str, str]:
         """When (simulated) the first ERP order of each ECP order id was created."""
         first: dict[str, str] = {}
-        for order_id, entry in self._documents.journal(CREATED):
+        for order_id, entry in self._durable.journal(CREATED):
             first.setdefault(order_id, entry["at"])
         return first
 
-    def duplicates(self) -> dict[str, int]:
-        """ECP order ids with more than one ERP order, and how many each has."""
-        counts = Counter(str(o.get("externalDocumentNumber", "")).upper() for o in self.sales_orders)
-        return {order_id: count for order_id, count in counts.items() if count > 1}
+    def post(self, sales_order_id: str, quantities: Any = None) -> dict[str, Any]:
+        """Post the order (FakeErp.post), keeping the invoice and what is left of the order durable."""
+        with self._lock:
+            invoice = super().post(sales_order_id, quantities)
+            self._durable.put(INVOICES, invoice["id"], invoice)
+            remaining = next((o for o in self._orders if o["id"] == sales_order_id), None)
+            if remaining is None:
+                self._durable.delete(ORDERS, sales_order_id)
+            else:
+                self._durable.put(ORDERS, sales_order_id, remaining)
+            return invoice
 
     def route(self, request: RecordedRequest) -> Reply:
         reply = super().route(request)
         if request.method == "POST" and request.path == "/salesOrders" and reply.status == 201:
-            self._documents.put(ORDERS, str(reply.body["id"]), reply.body)
+            self._durable.put(ORDERS, str(reply.body["id"]), reply.body)
             created = {"salesOrderId": reply.body["id"], "at": self._clock.now().isoformat()}
-            self._documents.append(CREATED, str(reply.body.get("externalDocumentNumber", "")).upper(), created)
+            self._durable.append(CREATED, str(reply.body.get("externalDocumentNumber", "")).upper(), created)
             self.lifecycle.begin(reply.body)
         return reply
 

@@ -25,10 +25,10 @@ def test_erp_deep_insert_lookup_and_state():
         assert created.status_code == 201
         assert created.json()["salesOrderLines"][0]["documentId"] == created.json()["id"]
         found = client.get(
-            "/salesOrders", params={"$filter": "externalDocumentNumber eq 'ord-1'", "$expand": "salesOrderLines"}
+            "/salesOrders", params={"$filter": "externalDocumentNumber eq 'ORD-1'", "$expand": "salesOrderLines"}
         ).json()["value"]
         assert [o["id"] for o in found] == [created.json()["id"]]
-        header_only = client.get("/salesOrders", params={"$filter": "externalDocumentNumber eq 'ord-1'"})
+        header_only = client.get("/salesOrders", params={"$filter": "externalDocumentNumber eq 'ORD-1'"})
         assert "salesOrderLines" not in header_only.json()["value"][0]
         assert client.get(f"/salesOrders/{created.json()['id']}/state").status_code == 404
         erp.set_state(created.json()["id"], {"status": "Shipped"})
@@ -67,7 +67,9 @@ def test_erp_refuses_a_deep_insert_without_lines_and_uses_the_given_validator():
     [
         (lambda o: o.update(customerName="Jana"), "'customerName' is read-only on type 'Microsoft.NAV.salesOrder'"),
         (lambda o: o.update(pricesIncludeTax=True), "'pricesIncludeTax' is read-only"),
-        (lambda o: o["salesOrderLines"][0].update(description2="x"), "'description2' does not exist on type"),
+        (lambda o: o["salesOrderLines"][0].update(description3="x"), "'description3' does not exist on type"),
+        (lambda o: o["salesOrderLines"][0].update(amountIncludingTax=1), "'amountIncludingTax' is read-only"),
+        (lambda o: o.update(externalDocumentNumber="X" * 36), "The length of the string is 36, but it must be less"),
         (lambda o: o.update(customerNumber="NOPE"), "The sell-to customer cannot be found."),
     ],
 )
@@ -93,6 +95,66 @@ def test_erp_answers_every_property_with_bc_blanks_and_the_customer_card():
     assert comment["quantity"] == 0 and comment["lineObjectNumber"] == "" and comment["unitPrice"] == 0
     assert comment["itemId"] == "00000000-0000-0000-0000-000000000000"
     assert set(created["salesOrderLines"][0]) == set(comment)
+
+
+def _lookup(client: httpx.Client, collection: str, number: str) -> list[dict]:
+    lines = {"/salesOrders": "salesOrderLines", "/salesInvoices": "salesInvoiceLines"}[collection]
+    answer = client.get(collection, params={"$filter": f"externalDocumentNumber eq '{number}'", "$expand": lines})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["value"]
+
+
+def test_erp_stores_code_fields_upper_case_and_filters_on_the_stored_form_like_business_central():
+    body = copy.deepcopy(SALES_ORDER)
+    body.update(externalDocumentNumber=" ord-1 ", shipToPostCode="sw1a 1aa", customerNumber="web")
+    body["salesOrderLines"][0].update(lineObjectNumber="mug-blk", description2="second line", invoiceQuantity=1)
+    with FakeErp(api_key="k") as erp, httpx.Client(base_url=erp.base_url, headers=KEY) as client:
+        created = client.post("/salesOrders", json=body).json()
+        assert (created["externalDocumentNumber"], created["shipToPostCode"], created["customerNumber"]) == (
+            "ORD-1", "SW1A 1AA", "WEB",
+        )
+        assert created["status"] == "Draft"
+        line = created["salesOrderLines"][0]
+        assert (line["lineObjectNumber"], line["description2"], line["invoiceQuantity"]) == ("MUG-BLK", "second line", 1)
+        assert [o["id"] for o in _lookup(client, "/salesOrders", "ORD-1")] == [created["id"]]
+        assert _lookup(client, "/salesOrders", "ord-1") == []  # `eq` compares with the stored value
+        assert erp.requests[0].body == body  # the request as sent
+
+
+def test_erp_accepts_an_order_without_external_document_number_and_a_second_one_with_the_same():
+    without = {k: v for k, v in SALES_ORDER.items() if k != "externalDocumentNumber"}
+    with FakeErp(api_key="k") as erp, httpx.Client(base_url=erp.base_url, headers=KEY) as client:
+        assert client.post("/salesOrders", json=without).json()["externalDocumentNumber"] == ""
+        assert [client.post("/salesOrders", json=SALES_ORDER).status_code for _ in range(2)] == [201, 201]
+        assert erp.duplicates() == {"ORD-1": 2}
+        assert len(erp.orders_for("ord-1")) == 2
+
+
+def test_erp_deletes_a_fully_invoiced_order_which_lives_on_as_posted_invoices():
+    order = copy.deepcopy(SALES_ORDER)
+    order["salesOrderLines"] = [
+        {"sequence": 10000, "lineType": "Comment", "description": "Web order 1"},
+        {"sequence": 20000, "lineType": "Item", "lineObjectNumber": "A", "quantity": 3},
+    ]
+    with FakeErp(api_key="k") as erp, httpx.Client(base_url=erp.base_url, headers=KEY) as client:
+        created = client.post("/salesOrders", json=order).json()
+        first = erp.post(created["id"], {20000: 1})
+        [still_open] = _lookup(client, "/salesOrders", "ORD-1")
+        assert still_open["salesOrderLines"][1]["invoicedQuantity"] == 1
+        second = erp.post(created["id"])
+        assert _lookup(client, "/salesOrders", "ORD-1") == []
+        invoices = _lookup(client, "/salesInvoices", "ORD-1")
+        assert [i["number"] for i in invoices] == [first["number"], second["number"]]
+        assert {(i["orderNumber"], i["externalDocumentNumber"], i["status"]) for i in invoices} == {
+            (created["number"], "ORD-1", "Open")
+        }
+        assert [[(l["lineType"], l.get("quantity")) for l in i["salesInvoiceLines"]] for i in invoices] == [
+            [("Comment", 0), ("Item", 1)], [("Comment", 0), ("Item", 2)]
+        ]
+        assert _lookup(client, "/salesInvoices", "ord-1") == []
+        assert erp.duplicates() == {}
+        with pytest.raises(KeyError, match="no open sales order"):
+            erp.post(created["id"])
 
 
 def test_wrong_key_is_401_and_every_request_is_recorded():

@@ -63,11 +63,16 @@ def test_new_order_is_created_with_all_lines_in_one_request(harness):
 
 
 def test_an_order_that_may_have_been_delivered_before_is_looked_up_then_created(harness):
+    """Open orders first, then posted invoices: posting deletes the order as it writes the invoice.
+    The filter carries the id as Business Central stores a Code field, upper-cased."""
     erp_integrator(repeat_of(example("ecp-order"), correlation_id="evt-abc"))
-    lookup, create = harness.erp.requests
-    assert (lookup.method, lookup.path) == ("GET", "/salesOrders")
-    assert lookup.query == {"$filter": "externalDocumentNumber eq 'ord-100045'", "$expand": "salesOrderLines"}
-    assert lookup.headers["x-api-key"] == ERP_KEY and lookup.headers["x-correlation-id"] == "evt-abc"
+    orders, invoices, create = harness.erp.requests
+    assert (orders.method, orders.path) == ("GET", "/salesOrders")
+    assert orders.query == {"$filter": "externalDocumentNumber eq 'ORD-100045'", "$expand": "salesOrderLines"}
+    assert (invoices.method, invoices.path) == ("GET", "/salesInvoices")
+    assert invoices.query == {"$filter": "externalDocumentNumber eq 'ORD-100045'", "$expand": "salesInvoiceLines"}
+    for lookup in (orders, invoices):
+        assert lookup.headers["x-api-key"] == ERP_KEY and lookup.headers["x-correlation-id"] == "evt-abc"
     assert create.method == "POST"
     assert len(harness.erp.orders_for("ord-100045")) == 1
 
@@ -356,14 +361,18 @@ def test_an_order_business_central_extended_with_item_text_lines_is_already_ther
     assert len(harness.erp.orders_for("ord-100045")) == 1
 
 
-def test_an_existing_order_answered_with_lower_case_item_numbers_is_already_there(harness):
-    """Item numbers compare case-insensitively, like BC's Code fields; the ERP may answer them in lower case."""
+def test_an_existing_order_answered_in_lower_case_is_already_there(harness):
+    """Code fields compare case-insensitively, item numbers and the externalDocumentNumber alike,
+    whatever case an ERP (or something in front of it) answers them in."""
     order = example("ecp-order")
-    sales_order = load_plain(to_erp_sales_order(order, DEFAULTS))
-    for line in sales_order["salesOrderLines"]:
-        if line["lineType"] == "Item":
-            line["lineObjectNumber"] = line["lineObjectNumber"].lower()
-    harness.erp.seed(sales_order)
+    harness.erp.seed(load_plain(to_erp_sales_order(order, DEFAULTS)))
+    [stored] = harness.erp.orders_for("ord-100045")
+    answered = {**stored, "externalDocumentNumber": "ord-100045"}
+    answered["salesOrderLines"] = [
+        {**line, "lineObjectNumber": line["lineObjectNumber"].lower()} for line in stored["salesOrderLines"]
+    ]
+    assert any(line["lineObjectNumber"] == "mug-blk" for line in answered["salesOrderLines"])
+    harness.erp.fail_next(Fault(status=200, body={"value": [answered]}), method="GET")
 
     erp_integrator(repeat_of(order))
 

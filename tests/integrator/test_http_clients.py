@@ -51,7 +51,7 @@ def test_success_returns_parsed_json_and_sends_key_and_correlation_headers(api, 
 def test_post_sends_the_given_json_bytes(api, erp):
     body = b'{"externalDocumentNumber":"ord-1","customerNumber":"WEB","salesOrderLines":[{"sequence":10000}]}'
     created = api.call("POST", "/salesOrders", content=body, correlation_id="c")
-    assert created["externalDocumentNumber"] == "ord-1"
+    assert created["externalDocumentNumber"] == "ORD-1"  # a Code field: the ERP stores it upper-cased
     assert erp.requests[0].headers["content-type"] == "application/json"
     assert len(erp.orders_for("ord-1")) == 1
 

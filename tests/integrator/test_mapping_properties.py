@@ -17,9 +17,9 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
-from order_integration.contracts import dump_json, load_json, validate
+from order_integration.contracts import dump_json, load_json, read_change_version, validate
 from order_integration.errors import MappingError
-from order_integration.mapping import ErpDefaults, to_ecp_order_update, to_erp_sales_order
+from order_integration.mapping import ORDER_DATE_FROM, ErpDefaults, to_ecp_order_update, to_erp_sales_order
 from order_integration.money import MINOR_UNITS
 from tests._properties import examples
 
@@ -27,9 +27,12 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 WEB_CUSTOMER = {"web_customer_number": "WEB", "shipping_charge_item": "SHIPPING"}
 # Generating one order costs ~0.2 s (large nested objects): 200 examples for the contract property
 # itself and 100 for the derived ones under `make test-deep`; `make test` draws a share (tests/_properties.py).
+# hypothesis-jsonschema filters internally (formats, patterns), which now and then trips filter_too_much.
 _INDEXES = re.compile(r"\[\d+\]")
 PROPERTY_SETTINGS = settings(
-    max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=examples(200),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 DERIVED_PROPERTY_SETTINGS = settings(PROPERTY_SETTINGS, max_examples=examples(100))
 
@@ -76,6 +79,8 @@ def _reconciled(order: dict[str, Any], currency: str) -> dict[str, Any]:
     """Make a schema-generated order internally consistent, as a real ECP would send it."""
     decimals = MINOR_UNITS[currency]
     order["currency"] = currency
+    if order["createdAt"] < ORDER_DATE_FROM.isoformat():  # a real ECP's orders are recent; 2000 is a leap year too
+        order["createdAt"] = ORDER_DATE_FROM.isoformat()[:4] + order["createdAt"][4:]
     for address in (order["billingAddress"], order.get("shippingAddress")):
         if address and len(address.get("firstName", "")) + len(address["lastName"]) >= 100:
             address["firstName"] = address["firstName"][:40]
@@ -165,4 +170,4 @@ def test_every_valid_erp_state_maps_to_a_valid_ecp_update_or_raises_mapping_erro
         return
     event("mapped")
     validate("ecp-order-update", load_json(dump_json(update)))
-    assert update["erpChangeVersion"] == message["changeVersion"]
+    assert update["erpChangeVersion"] == read_change_version(message["changeVersion"])

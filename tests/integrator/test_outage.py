@@ -48,7 +48,7 @@ def test_one_hour_outage_ends_with_every_order_created_once_and_none_parked(harn
     assert harness.bus.messages("online-orders") == []
     assert len(harness.erp.sales_orders) == ORDERS
     # Each order's first delivery creates without a look-up; every retry looks the order up first.
-    assert len([r for r in harness.erp.requests if r.method == "GET"]) == redeliveries
+    assert len([r for r in harness.erp.requests if (r.method, r.path) == ("GET", "/salesOrders")]) == redeliveries
     # Backoff, not a storm: at most ~8 scheduled retries per order within the hour (30 s doubling
     # to 15 min), and the last order is created within one max delay after the ERP is back.
     assert redeliveries <= ORDERS * 9

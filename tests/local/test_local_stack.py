@@ -70,7 +70,7 @@ def _settled(stack: LocalStack, ids: set[str], timeout: float = 30.0) -> account
     wanted = {accounting.canonical(i) for i in ids}
     deadline = time.monotonic() + timeout
     while True:
-        ledger = read_ledger(stack)
+        ledger = read_ledger(stack, prefix="")
         if not (ledger.unsettled & wanted) and wanted <= ledger.placed:
             return ledger
         assert time.monotonic() < deadline, f"not settled: {sorted(ledger.unsettled & wanted)}"
