@@ -6,6 +6,8 @@ this module uses is checked by `check()`, which names what a Pulumi upgrade brok
 """
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import Awaitable, Callable
 from importlib.metadata import version
 from typing import Any
@@ -76,4 +78,17 @@ def stack_config() -> tuple[dict[str, str], set[str]]:
 
 def run_to_completion(program: Callable[[], Awaitable[None] | None]) -> None:
     """Run a Pulumi program function and wait for every registration it makes (offline synthesis)."""
+    _ensure_event_loop()
     _PULUMI["sync_await"](_PULUMI["run_pulumi_func"](program))
+
+
+def _ensure_event_loop() -> None:
+    """Pulumi's `_sync_await` runs on the thread's current loop (`asyncio.get_event_loop()`); once an
+    `asyncio.run()` has ended on this thread there is none, and Python 3.11 raises instead of making one."""
+    policy = asyncio.get_event_loop_policy()
+    try:
+        loop = policy.get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        policy.set_event_loop(policy.new_event_loop())

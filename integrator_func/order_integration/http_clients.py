@@ -17,7 +17,6 @@ urllib3 is imported on first use so that a cold start does not pay for it.
 """
 from __future__ import annotations
 
-import http.client
 import logging
 import string
 from dataclasses import dataclass
@@ -162,9 +161,6 @@ class TargetApi:
             if unknown_outcome_retry_after is None or never_sent:
                 raise TargetUnavailable(failure) from exc
             raise _outcome_unknown(failure, unknown_outcome_retry_after, None) from exc
-        except (ValueError, http.client.HTTPException) as exc:
-            # http.client refuses a header or URL it cannot send; its text may quote the API key.
-            raise TargetUnavailable(f"{self.name} refused the request on {where} ({type(exc).__name__})") from None
         return self._classify(response, where, unknown_outcome_retry_after)
 
     def _classify(
