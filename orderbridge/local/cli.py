@@ -121,22 +121,18 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 def _print_endpoints(endpoints: dict[str, Any], state_dir: Path) -> None:
-    console = Console()
-    table = Table(title=f"orderbridge local stack ({endpoints['stack']}); Ctrl-C stops it")
-    table.add_column("part")
-    table.add_column("endpoint")
-    table.add_column("credential")
+    """Every endpoint on a line of its own, whole: a URL cut to fit a table is no use to paste."""
+    lines = [f"orderbridge local stack ({endpoints['stack']}) is up; Ctrl-C stops it."]
     for topic, entry in endpoints["topics"].items():
-        table.add_row(f"topic {topic}", entry["endpoint"], f"aeg-sas-key: {entry['key']}")
+        lines += [f"topic {topic}: {entry['endpoint']}", f"  aeg-sas-key: {entry['key']}"]
     for workflow, url in endpoints["logic_app_triggers"].items():
-        table.add_row(f"Logic App {workflow}", url, "sig in the URL")
-    table.add_row("Service Bus (REST send)", endpoints["service_bus"]["endpoint"],
-                  f"Bearer {endpoints['service_bus']['bearer_token']}")
-    table.add_row("fake ECP", endpoints["ecp"]["base_url"], f"X-Api-Key: {endpoints['ecp']['api_key']}")
-    table.add_row("fake ERP", endpoints["erp"]["base_url"], f"X-Api-Key: {endpoints['erp']['api_key']}")
-    table.add_row("blob (Azurite)", endpoints["blob"]["connection_string"], "the emulator's published key")
-    console.print(table)
-    console.print(f"The same as JSON: {state_dir / state.ENDPOINTS}")
+        lines += [f"Logic App {workflow} trigger: {url}"]
+    lines += [f"Service Bus (REST send): {endpoints['service_bus']['endpoint']}",
+              f"  Authorization: Bearer {endpoints['service_bus']['bearer_token']}"]
+    for system in ("ecp", "erp"):
+        lines += [f"fake {system.upper()}: {endpoints[system]['base_url']}", f"  X-Api-Key: {endpoints[system]['api_key']}"]
+    lines += [f"blob (Azurite): {endpoints['blob']['connection_string']}", f"The same as JSON: {state_dir / state.ENDPOINTS}"]
+    click.echo("\n".join(lines))
 
 
 def _summary_table(summary: dict[str, Any]) -> Table:
