@@ -165,3 +165,23 @@ def test_a_demo_killed_mid_run_and_resumed_loses_and_duplicates_nothing(tmp_path
     assert (summary["placed"], summary["lost"], summary["duplicate_erp_orders"], summary["regressed_ecp_orders"]) == (
         30, 0, 0, 0)
     assert summary["in_erp"] == summary["updates_applied"] == 30
+
+
+def test_the_run_history_lists_the_runs_and_shows_one_without_secrets(stack: LocalStack) -> None:
+    from click.testing import CliRunner
+
+    from orderbridge.cli import main
+
+    stack.ecp.place(_order("ord-runs-1"))
+    _settled(stack, {"ord-runs-1"})
+    listing = CliRunner().invoke(main, ["local", "runs", "--state-dir", str(stack.state_dir),
+                                        "--workflow", "order-events-processor"], terminal_width=250)
+    assert listing.exit_code == 0, listing.output
+    assert "order-events-processor" in listing.output and "Succeeded" in listing.output
+    [run] = [r for r in stack.logic_apps.history.runs(workflow="order-events-processor")
+             if "ord-runs-1" in json.dumps(stack.logic_apps.history.run(r.run_id).actions)][:1]
+    shown = CliRunner().invoke(main, ["local", "runs", "--state-dir", str(stack.state_dir), "--run", run.run_id],
+                               terminal_width=250)
+    assert shown.exit_code == 0, shown.output
+    assert "Get_order" in shown.output or "Send_order_to_queue" in shown.output
+    assert stack.ecp.api_key not in shown.output and stack.bearer_token not in shown.output
