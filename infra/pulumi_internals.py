@@ -78,11 +78,11 @@ def stack_config() -> tuple[dict[str, str], set[str]]:
 
 def run_to_completion(program: Callable[[], Awaitable[None] | None]) -> None:
     """Run a Pulumi program function and wait for every registration it makes (offline synthesis)."""
-    _ensure_event_loop()
+    ensure_event_loop()
     _PULUMI["sync_await"](_PULUMI["run_pulumi_func"](program))
 
 
-def _ensure_event_loop() -> None:
+def ensure_event_loop() -> None:
     """Pulumi's `_sync_await` runs on the thread's current loop (`asyncio.get_event_loop()`); once an
     `asyncio.run()` has ended on this thread there is none, and Python 3.11 raises instead of making one."""
     policy = asyncio.get_event_loop_policy()

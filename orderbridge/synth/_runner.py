@@ -12,7 +12,7 @@ import pulumi
 from infra.config import PROJECT, load_config
 from infra.package import REPO_ROOT, package_reference
 from infra.program import build
-from infra.pulumi_internals import run_to_completion
+from infra.pulumi_internals import ensure_event_loop, run_to_completion
 from orderbridge.synth._cache import cached_synthesis
 from orderbridge.synth._mocks import OfflineMocks, RecordingMonitor
 from orderbridge.synth._stack_files import read_stack_file
@@ -22,6 +22,7 @@ Program = Callable[[], Mapping[str, Any]]
 
 
 def _run(stack: str, values: Mapping[str, str], secret_keys: set[str], program: Program) -> Synthesis:
+    ensure_event_loop()  # set_mocks takes the thread's current loop
     monitor = RecordingMonitor(OfflineMocks())
     pulumi.runtime.set_mocks(OfflineMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(values), sorted(secret_keys))

@@ -174,13 +174,13 @@ def test_the_run_history_lists_the_runs_and_shows_one_without_secrets(stack: Loc
 
     stack.ecp.place(_order("ord-runs-1"))
     _settled(stack, {"ord-runs-1"})
-    listing = CliRunner().invoke(main, ["local", "runs", "--state-dir", str(stack.state_dir),
+    listing = CliRunner(env={"COLUMNS": "250"}).invoke(main, ["local", "runs", "--state-dir", str(stack.state_dir),
                                         "--workflow", "order-events-processor"], terminal_width=250)
     assert listing.exit_code == 0, listing.output
     assert "order-events-processor" in listing.output and "Succeeded" in listing.output
     [run] = [r for r in stack.logic_apps.history.runs(workflow="order-events-processor")
              if "ord-runs-1" in json.dumps(stack.logic_apps.history.run(r.run_id).actions)][:1]
-    shown = CliRunner().invoke(main, ["local", "runs", "--state-dir", str(stack.state_dir), "--run", run.run_id],
+    shown = CliRunner(env={"COLUMNS": "250"}).invoke(main, ["local", "runs", "--state-dir", str(stack.state_dir), "--run", run.run_id],
                                terminal_width=250)
     assert shown.exit_code == 0, shown.output
     assert "Get_order" in shown.output or "Send_order_to_queue" in shown.output
