@@ -103,6 +103,20 @@ def test_an_erp_outage_delays_orders_but_loses_none(stack: LocalStack) -> None:
     assert not ledger.duplicate_erp_orders and not ledger.regressed
 
 
+def test_a_slow_erp_delays_orders_but_each_is_created_once(stack: LocalStack) -> None:
+    slow = stack.clock.wall_seconds(30.0)  # 30 simulated seconds on every ERP request (0.1 s of wall time)
+    stack.erp.latency = slow
+    try:
+        started = time.monotonic()
+        httpx.get(f"{stack.erp.base_url}/salesOrders/none/state", headers={"X-Api-Key": stack.erp.api_key})
+        assert time.monotonic() - started >= slow
+        stack.ecp.place(_order("ord-slow-1"))
+        ledger = _settled(stack, {"ord-slow-1"})
+    finally:
+        stack.erp.latency = 0.0
+    assert "ORD-SLOW-1" in ledger.in_erp & ledger.updates_applied and not ledger.duplicate_erp_orders
+
+
 def test_a_duplicate_event_creates_one_erp_order(stack: LocalStack) -> None:
     stack.ecp.place(_order("ord-dup-1"))
     stack.ecp.place(_order("ord-dup-1"))  # the shop announces it again, with a new event id
