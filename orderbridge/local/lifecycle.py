@@ -9,6 +9,7 @@ minutes, so a demo sees every update come back to the shop.
 from __future__ import annotations
 
 import heapq
+import logging
 import threading
 import zlib
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from orderbridge.local.clock import SimClock
 from orderbridge.local.documents import DocumentStore
 from orderbridge.local.publisher import EventOutbox
 from topology import ERP_TO_ECP
+
+logger = logging.getLogger(__name__)
 
 STEPS = "erp-lifecycle"
 CHANGES = "erp-changes"  # journal: each change carried out, with the simulated time
@@ -155,7 +158,11 @@ class Lifecycle:
                 if self._stopped:
                     return
                 _, _, step = heapq.heappop(self._due)
-            self._carry_out(step)
+            try:
+                self._carry_out(step)
+            except Exception:  # a bug must not end the ERP's day: logged, and the step is due again
+                logger.exception("the fake ERP could not carry out %s; retrying in a simulated minute", step.key)
+                self._push(Step((self._clock.now() + timedelta(minutes=1)).isoformat(), step.sales_order, step.index))
 
     def _carry_out(self, step: Step) -> None:
         """Change the state, then announce it; the step is forgotten only once both are durable."""

@@ -11,6 +11,7 @@ publisher would send them to Azure (the client accepts a plain `http://127.0.0.1
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import uuid
@@ -24,6 +25,8 @@ from azure.core.exceptions import AzureError, HttpResponseError
 from azure.eventgrid import EventGridEvent, EventGridPublisherClient
 
 from orderbridge.local.clock import SimClock
+
+logger = logging.getLogger(__name__)
 
 BATCH = 50
 RETRY_WALL_SECONDS = 0.2  # between attempts while the topic is unreachable: the fakes' own pace
@@ -55,6 +58,7 @@ class EventOutbox:
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="event-outbox", daemon=True)
+        self._endpoint: str | None = None
         self.published = 0
 
     def add(self, *, event_type: str, subject: str, data: dict[str, Any], data_version: str = "1.0") -> str:
@@ -91,32 +95,38 @@ class EventOutbox:
 
     def _run(self) -> None:
         client: EventGridPublisherClient | None = None
-        endpoint = None
         while not self._stopped.is_set():
-            batch = self._next_batch()
-            topic = self._topic()
-            if not batch or topic is None:
-                self._wake.wait(RETRY_WALL_SECONDS)
-                self._wake.clear()
-                continue
-            if client is None or endpoint != topic.endpoint:
-                client = EventGridPublisherClient(topic.endpoint, AzureKeyCredential(topic.key))
-                endpoint = topic.endpoint
             try:
-                # retry_total=0 per call: the outbox is the retry loop, and the SDK's would hold a
-                # batch for seconds. (4.22.1 drops client-level retry options for basic topics.)
-                client.send([_event(row) for _, row in batch], retry_total=0)
-            except HttpResponseError as error:
-                if error.status_code in REFUSED_FOR_GOOD:
-                    self._refuse(batch, f"HTTP {error.status_code}: {error.message}")
-                    continue
+                client = self._publish_next(client)
+            except Exception:  # a bug must not silently end publishing: logged, and the batch goes again
+                logger.exception("the event outbox could not publish; retrying")
                 self._stopped.wait(RETRY_WALL_SECONDS)
-                continue
-            except AzureError:
-                # Not accepted (down, 5xx, throttled): nothing is removed; the same batch goes again.
+
+    def _publish_next(self, client: EventGridPublisherClient | None) -> EventGridPublisherClient | None:
+        """Publish the oldest batch once; returns the client to reuse."""
+        batch, topic = self._next_batch(), self._topic()
+        if not batch or topic is None:
+            self._wake.wait(RETRY_WALL_SECONDS)
+            self._wake.clear()
+            return client
+        if client is None or self._endpoint != topic.endpoint:
+            client, self._endpoint = EventGridPublisherClient(topic.endpoint, AzureKeyCredential(topic.key)), topic.endpoint
+        try:
+            # retry_total=0 per call: the outbox is the retry loop, and the SDK's would hold a
+            # batch for seconds. (4.22.1 drops client-level retry options for basic topics.)
+            client.send([_event(row) for _, row in batch], retry_total=0)
+        except HttpResponseError as error:
+            if error.status_code in REFUSED_FOR_GOOD:
+                self._refuse(batch, f"HTTP {error.status_code}: {error.message}")
+            else:
                 self._stopped.wait(RETRY_WALL_SECONDS)
-                continue
-            self._remove(batch[-1][0])
+            return client
+        except AzureError:
+            # Not accepted (down, 5xx, throttled): nothing is removed; the same batch goes again.
+            self._stopped.wait(RETRY_WALL_SECONDS)
+            return client
+        self._remove(batch[-1][0])
+        return client
 
     def _next_batch(self) -> list[tuple[int, dict[str, Any]]]:
         with self._lock:

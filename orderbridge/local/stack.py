@@ -21,6 +21,7 @@ from orderbridge.fake_apis import CustomerCard
 from orderbridge.local import state
 from orderbridge.local.documents import DocumentStore
 from orderbridge.local.ecp import LocalEcp
+from orderbridge.local.errors import LocalStackError
 from orderbridge.local.erp import LocalErp
 from orderbridge.local.eventgrid import Azurite, LocalEventGrid, read_topology
 from orderbridge.local.functions import FunctionsHost, app_settings_from_synthesis
@@ -78,11 +79,21 @@ class LocalStack:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        """Stop every part, newest first; one that fails to stop does not keep the others running."""
+        failures: list[BaseException] = []
         while self._closers:
             closer = self._closers.pop()
-            result = closer()
-            if hasattr(result, "__await__"):
-                await result
+            try:
+                result = closer()
+                if hasattr(result, "__await__"):
+                    await result
+            except Exception as error:  # raised below, after the rest have stopped
+                failures.append(error)
+        if failures:
+            raise LocalStackError(
+                f"{len(failures)} part(s) of the local stack did not stop cleanly; the first: "
+                f"{type(failures[0]).__name__}: {failures[0]}"
+            ) from failures[0]
 
     async def _start(self) -> None:
         options = self.options
