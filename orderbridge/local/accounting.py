@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from azure.storage.blob import BlobServiceClient
 
 from orderbridge.local.lifecycle import SCHEDULE
 from orderbridge.local.servicebus import Broker
-from topology import PIPELINES
+from topology import ECP_TO_ERP, ERP_TO_ECP, PIPELINES
 
 FINAL_VERSION = len(SCHEDULE)  # the ERP version of an order that is paid: every update is back
 _PEEK_BATCH = 250
@@ -28,6 +28,7 @@ class SetAside:
     order_id: str
     place: str  # e.g. "parking queue online-orders-rejected", "DLQ order-updates", "Event Grid dead letters"
     reason: str
+    pipeline: str  # the PipelineSpec key of the way it was on
 
 
 @dataclass
@@ -40,11 +41,21 @@ class Ledger:
     set_aside: list[SetAside]
     duplicate_erp_orders: dict[str, int]
     regressed: set[str]
-    versions_in_ecp: dict[str, int] = field(default_factory=dict)
+    erp_done: bool = True  # the ERP has no change left to make or announce (its updates may still travel)
 
     @property
     def set_aside_ids(self) -> set[str]:
         return {entry.order_id for entry in self.set_aside}
+
+    @property
+    def orders_set_aside(self) -> set[str]:
+        """Orders whose way to the ERP ended parked or dead-lettered (pipeline 1)."""
+        return {entry.order_id for entry in self.set_aside if entry.pipeline == ECP_TO_ERP.key}
+
+    @property
+    def updates_set_aside(self) -> set[str]:
+        """Orders with an update parked or dead-lettered on its way back (pipeline 2)."""
+        return {entry.order_id for entry in self.set_aside if entry.pipeline == ERP_TO_ECP.key}
 
     @property
     def lost(self) -> set[str]:
@@ -53,13 +64,22 @@ class Ledger:
 
     @property
     def unsettled(self) -> set[str]:
-        """Placed orders still on their way: neither set aside nor in the ERP with every update back."""
-        return self.placed - self.set_aside_ids - (self.in_erp & self.updates_applied)
+        """Placed orders still on their way.
+
+        Settled: in the ERP with every update back; or set aside on the way to the ERP; or in the
+        ERP with an update set aside, once the ERP has nothing left to change or announce (a later
+        update may still bring the order up to date, so it waits until then).
+        """
+        settled = (self.in_erp & self.updates_applied) | (self.orders_set_aside - self.in_erp)
+        if self.erp_done:
+            settled |= self.in_erp & self.updates_set_aside
+        return self.placed - settled
 
     def dead_lettered(self) -> dict[str, dict[str, int]]:
-        """Counts of set-aside orders by place and by reason."""
-        by_place: Counter[str] = Counter(entry.place for entry in self.set_aside)
-        by_reason: Counter[str] = Counter(entry.reason for entry in self.set_aside)
+        """Orders set aside, by place and by reason (an order parked twice in one place counts once)."""
+        distinct = {(entry.order_id, entry.place, entry.reason) for entry in self.set_aside}
+        by_place: Counter[str] = Counter(place for _, place, _ in distinct)
+        by_reason: Counter[str] = Counter(reason for _, _, reason in distinct)
         return {"by_place": dict(sorted(by_place.items())), "by_reason": dict(sorted(by_reason.items()))}
 
 
@@ -79,15 +99,19 @@ def parked_and_dead_lettered(broker: Broker) -> list[SetAside]:
         ):
             for message in _peek_all(broker, queue):
                 reason = str(message.application_properties.get("reason") or message.dead_letter_reason or "unknown")
-                found += [SetAside(order_id, place, reason) for order_id in _order_ids(message.body, message.message_id)]
+                found += [SetAside(order_id, place, reason, pipeline.key)
+                          for order_id in _order_ids(message.body, message.message_id)]
     return found
 
 
-def event_grid_dead_letters(connection_string: str, containers: Iterable[str]) -> list[SetAside]:
-    """Every order id in Event Grid's dead-letter blobs (Azure's layout: an array of events per blob)."""
+def event_grid_dead_letters(connection_string: str, containers: dict[str, str]) -> list[SetAside]:
+    """Every order id in Event Grid's dead-letter blobs (Azure's layout: an array of events per blob).
+
+    `containers` maps each dead-letter container to the key of the pipeline whose events it holds.
+    """
     found: list[SetAside] = []
     with BlobServiceClient.from_connection_string(connection_string) as service:
-        for name in containers:
+        for name, pipeline in containers.items():
             container = service.get_container_client(name)
             if not container.exists():
                 continue
@@ -95,7 +119,7 @@ def event_grid_dead_letters(connection_string: str, containers: Iterable[str]) -
                 for event in json.loads(container.download_blob(blob.name).readall()):
                     reason = str(event.get("deadLetterReason", "unknown"))
                     found += [
-                        SetAside(order_id, "Event Grid dead letters", reason)
+                        SetAside(order_id, "Event Grid dead letters", reason, pipeline)
                         for order_id in _order_ids(json.dumps(event).encode(), None)
                     ]
     return found

@@ -37,9 +37,10 @@ async def run_demo(stack: LocalStack, options: DemoOptions, progress: Callable[[
     """Place the orders not placed yet, wait until all are settled (or the timeout), and summarize."""
     started_wall, started_sim = time.monotonic(), stack.clock.now()
     already = _placed_ids(stack)
-    for order in demo_orders(len(already) + 1, max(options.orders - len(already), 0), placed_at=stack.clock.now,
-                             poison_rate=options.poison_rate, seed=stack.options.seed):
-        stack.ecp.place(order.body)
+    to_place = demo_orders(len(already) + 1, max(options.orders - len(already), 0), placed_at=stack.clock.now,
+                           poison_rate=options.poison_rate, seed=stack.options.seed)
+    # Off the event loop: it also serves Event Grid, which must not stall while the shop takes orders.
+    await asyncio.to_thread(lambda: [stack.ecp.place(order.body) for order in to_place])
     poison = {accounting.canonical(o.order_id) for o in demo_orders(
         1, options.orders, placed_at=stack.clock.now, poison_rate=options.poison_rate, seed=stack.options.seed) if o.poison}
     deadline = time.monotonic() + options.timeout_seconds
@@ -65,24 +66,44 @@ def read_ledger(stack: LocalStack, prefix: str = DEMO_ORDER_PREFIX) -> accountin
     # Posted orders live on as posted invoices, as in Business Central.
     erp_ids = {accounting.canonical(o.get("externalDocumentNumber"))
                for o in (*stack.erp.sales_orders, *stack.erp.posted_invoices)}
-    history = {accounting.canonical(k): v for k, v in stack.ecp.version_history().items()}
+    history = {accounting.canonical(k): [v for v, _ in entries] for k, entries in stack.ecp.version_history().items()}
     latest_erp = {k: max(v for v, _ in changes) for k, changes in stack.erp.lifecycle.changes().items()}
-    versions = {k: entries[-1][0] for k, entries in history.items()}
-    set_aside = accounting.parked_and_dead_lettered(stack.broker) + accounting.event_grid_dead_letters(
-        stack.azurite.connection_string, [s.dead_letter_container for s in stack.event_grid.topology.subscriptions]
-    )
-    return accounting.Ledger(
+    pipeline_of_topic = {p.topic_name: p.key for p in PIPELINES}
+    containers = {s.dead_letter_container: pipeline_of_topic[s.topic] for s in stack.event_grid.topology.subscriptions}
+    set_aside = [
+        entry
+        for entry in accounting.parked_and_dead_lettered(stack.broker)
+        + accounting.event_grid_dead_letters(stack.azurite.connection_string, containers)
+        if entry.order_id in placed
+    ]
+    ledger = accounting.Ledger(
         placed=placed,
         in_erp=placed & erp_ids,
-        updates_applied={k for k in placed if versions.get(k) == accounting.FINAL_VERSION},
-        set_aside=[entry for entry in set_aside if entry.order_id in placed],
+        updates_applied={k for k in placed if (history.get(k) or [None])[-1] == accounting.FINAL_VERSION},
+        set_aside=set_aside,
         duplicate_erp_orders={k: n for k, n in stack.erp.duplicates().items() if k in placed},
-        regressed={
-            k for k, entries in history.items()
-            if any(b[0] < a[0] for a, b in zip(entries, entries[1:])) or versions[k] < latest_erp.get(k, 0)
-        },
-        versions_in_ecp=versions,
+        regressed=set(),
+        erp_done=stack.erp.lifecycle.in_flight == 0 and stack.erp.outbox_pending == 0,
     )
+    still_travelling = ledger.unsettled | ledger.updates_set_aside
+    ledger.regressed = {
+        k for k in placed & ledger.in_erp
+        if _regressed(history.get(k, []), latest_erp.get(k, 0), excused=k in still_travelling)
+    }
+    return ledger
+
+
+def _regressed(versions: list[Any], erp_latest: int, *, excused: bool) -> bool:
+    """Whether the shop's version of an order ever went down, or ends below the ERP's last version.
+
+    An order still on its way, or with an update set aside (parked with its reason), is excused from
+    the second rule: that update has not arrived, and the summary says where it is. A version that is not a number is
+    counted as a regression: the shop holds something the ERP never sent.
+    """
+    if any(not isinstance(v, int) for v in versions):
+        return True
+    went_down = any(later < earlier for earlier, later in zip(versions, versions[1:]))
+    return went_down or (not excused and (versions[-1] if versions else 0) < erp_latest)
 
 
 def summarize(stack: LocalStack, ledger: accounting.Ledger, poison: set[str], *, wall_seconds: float,

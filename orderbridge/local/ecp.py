@@ -57,12 +57,12 @@ class LocalEcp(FakeEcp):
 
     def place(self, order: dict[str, Any]) -> None:
         """Take an order as the shop's checkout would: keep it, then announce it."""
-        with self._lock:
+        with self._lock, self._durable.transaction():  # the order and its announcement, or neither
             super().put_order(order)
             self._durable.put(ORDERS, str(order["id"]), order)
-        self._announce(order)
-        if self._random.random() < self._duplicate_rate:
-            self._announce(order)  # a publisher retry after a lost answer: same order, new event id
+            self._announce(order)
+            if self._random.random() < self._duplicate_rate:
+                self._announce(order)  # a publisher retry after a lost answer: same order, new event id
 
     def version_history(self) -> dict[str, list[tuple[int, str]]]:
         """Every `erpChangeVersion` each order was given, with the simulated time, in the order applied."""
@@ -74,11 +74,12 @@ class LocalEcp(FakeEcp):
     def route(self, request: RecordedRequest) -> Reply:
         if request.path == "/orders" and request.method == "POST":
             return self._place_over_http(request.body)
-        reply = super().route(request)
-        if request.method == "PATCH" and reply.status == 200 and isinstance(reply.body, dict):
-            self._durable.put(ORDERS, str(reply.body["id"]), reply.body)
-            entry = {"version": reply.body.get("erpChangeVersion"), "at": self._clock.now().isoformat()}
-            self._durable.append(VERSIONS, str(reply.body["id"]), entry)
+        with self._durable.transaction():  # the updated order and its version history, or neither
+            reply = super().route(request)
+            if request.method == "PATCH" and reply.status == 200 and isinstance(reply.body, dict):
+                self._durable.put(ORDERS, str(reply.body["id"]), reply.body)
+                entry = {"version": reply.body.get("erpChangeVersion"), "at": self._clock.now().isoformat()}
+                self._durable.append(VERSIONS, str(reply.body["id"]), entry)
         return reply
 
     def _place_over_http(self, body: Any) -> Reply:

@@ -12,6 +12,7 @@ in simulated milliseconds is waited out at the time scale.
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from orderbridge.fake_apis import Fault, FakeErp
@@ -45,21 +46,30 @@ class LocalErp(FakeErp):
         super().__init__(api_key=api_key, latency=clock.wall_seconds(latency_ms / 1000.0), **options)
         self._durable = store
         self._clock = clock
+        self._outbox = outbox
         self.restore(
             orders=[order for _, order in store.all(ORDERS)],
             invoices=[invoice for _, invoice in store.all(INVOICES)],
             states=dict(store.all(STATES)),
         )
-        self.lifecycle = Lifecycle(store=store, outbox=outbox, clock=clock, set_state=self.set_state, on_paid=self.post)
+        self.lifecycle = Lifecycle(
+            store=store, outbox=outbox, clock=clock, set_state=self.set_state, on_paid=self.post, erp_lock=self._lock
+        )
 
-    def outage(self, *, start: float, seconds: float) -> None:
-        """Answer 503 from `start` to `start + seconds` simulated seconds after the clock started."""
-        self.fail_while(lambda: start <= self._clock.elapsed() < start + seconds, Fault(status=503))
+    def outage(self, *, begins: datetime, seconds: float) -> None:
+        """Answer 503 from `begins` for `seconds`, in simulated time."""
+        ends = begins + timedelta(seconds=seconds)
+        self.fail_while(lambda: begins <= self._clock.now() < ends, Fault(status=503))
 
     def set_state(self, sales_order_id: str, state: dict[str, Any]) -> None:
         with self._lock:
             super().set_state(sales_order_id, state)
             self._durable.put(STATES, sales_order_id, state)
+
+    @property
+    def outbox_pending(self) -> int:
+        """ERP events not yet accepted by the topic."""
+        return self._outbox.pending
 
     def created_at(self) -> dict[str, str]:
         """When (simulated) the first ERP order of each ECP order id was created."""
@@ -68,9 +78,14 @@ class LocalErp(FakeErp):
             first.setdefault(order_id, entry["at"])
         return first
 
-    def post(self, sales_order_id: str, quantities: Any = None) -> dict[str, Any]:
-        """Post the order (FakeErp.post), keeping the invoice and what is left of the order durable."""
-        with self._lock:
+    def post(self, sales_order_id: str, quantities: Any = None) -> dict[str, Any] | None:
+        """Post the order (FakeErp.post), keeping the invoice and what is left of the order durable.
+
+        An order already posted (a resumed stack carrying out its last step again) is left as it is.
+        """
+        with self._lock, self._durable.transaction():
+            if not any(order["id"] == sales_order_id for order in self._orders):
+                return None
             invoice = super().post(sales_order_id, quantities)
             self._durable.put(INVOICES, invoice["id"], invoice)
             remaining = next((o for o in self._orders if o["id"] == sales_order_id), None)
@@ -81,6 +96,10 @@ class LocalErp(FakeErp):
             return invoice
 
     def route(self, request: RecordedRequest) -> Reply:
+        with self._durable.transaction():  # an order, its create record and its planned life, or none
+            return self._route(request)
+
+    def _route(self, request: RecordedRequest) -> Reply:
         reply = super().route(request)
         if request.method == "POST" and request.path == "/salesOrders" and reply.status == 201:
             self._durable.put(ORDERS, str(reply.body["id"]), reply.body)

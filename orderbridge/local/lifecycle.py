@@ -12,6 +12,7 @@ import heapq
 import logging
 import threading
 import zlib
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -98,12 +99,14 @@ class Lifecycle:
         outbox: EventOutbox,
         clock: SimClock,
         set_state: Callable[[str, dict[str, Any]], None],
-        on_paid: Callable[[str], None] = lambda sales_order_id: None,
-        speed: float = 1.0,
+        on_paid: Callable[[str], object] = lambda sales_order_id: None,
+        erp_lock: AbstractContextManager[Any] = nullcontext(),
     ) -> None:
+        """`erp_lock` is the fake ERP's own lock: taken before the store's, in the order its
+        request handling takes them, so the two can never wait for each other."""
         self._store, self._outbox, self._clock = store, outbox, clock
         self._set_state, self._on_paid = set_state, on_paid
-        self._speed = speed  # 2.0 = a life in half the simulated time
+        self._erp_lock = erp_lock
         self._due: list[tuple[datetime, str, Step]] = []
         self._wake = threading.Condition()
         self._stopped = False
@@ -114,10 +117,14 @@ class Lifecycle:
     def begin(self, sales_order: dict[str, Any]) -> None:
         """Plan the life of a sales order the ERP has just created."""
         created = self._clock.now()
-        for index, (_, _, after) in enumerate(SCHEDULE):
-            due = created + timedelta(seconds=after / self._speed)
-            step = Step(due.isoformat(), sales_order, index)
-            self._store.put(STEPS, step.key, {"due": step.due, "sales_order": sales_order, "index": index})
+        steps = [
+            Step((created + timedelta(seconds=after)).isoformat(), sales_order, index)
+            for index, (_, _, after) in enumerate(SCHEDULE)
+        ]
+        with self._store.transaction():
+            for step in steps:
+                self._store.put(STEPS, step.key, {"due": step.due, "sales_order": sales_order, "index": step.index})
+        for step in steps:
             self._push(step)
 
     def start(self) -> "Lifecycle":
@@ -165,10 +172,16 @@ class Lifecycle:
                 self._push(Step((self._clock.now() + timedelta(minutes=1)).isoformat(), step.sales_order, step.index))
 
     def _carry_out(self, step: Step) -> None:
-        """Change the state, then announce it; the step is forgotten only once both are durable."""
+        """Change the state (and post a paid order), announce it, forget the step: one transaction."""
+        with self._erp_lock, self._store.transaction():
+            self._change(step)
+
+    def _change(self, step: Step) -> None:
         now = self._clock.now()
         state = state_of(step.sales_order, step.index, now=now)
         self._set_state(state["id"], state)
+        if step.index == len(SCHEDULE) - 1:
+            self._on_paid(state["id"])
         self._outbox.add(
             event_type=ERP_TO_ECP.event_type,
             subject=f"/salesOrders/{state['id']}",
@@ -182,5 +195,3 @@ class Lifecycle:
         self._store.append(CHANGES, state["externalDocumentNumber"].upper(),
                            {"version": state["changeVersion"], "at": now.isoformat()})
         self._store.delete(STEPS, step.key)
-        if step.index == len(SCHEDULE) - 1:
-            self._on_paid(state["id"])

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Callable
 
 from azure.core.credentials import AzureKeyCredential
@@ -25,6 +23,7 @@ from azure.core.exceptions import AzureError, HttpResponseError
 from azure.eventgrid import EventGridEvent, EventGridPublisherClient
 
 from orderbridge.local.clock import SimClock
+from orderbridge.local.documents import DocumentStore
 
 logger = logging.getLogger(__name__)
 
@@ -45,21 +44,20 @@ class Topic:
 class EventOutbox:
     """Events committed to be published on one topic, sent in order by a background thread."""
 
-    def __init__(self, path: Path, *, topic: Callable[[], Topic | None], clock: SimClock) -> None:
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL)"
+    def __init__(self, store: DocumentStore, *, name: str, topic: Callable[[], Topic | None], clock: SimClock) -> None:
+        """`store` is the one the system writes its changes to: an event added inside
+        `store.transaction()` is committed with the change it announces."""
+        self._store, self._name = store, name
+        store.execute(
+            "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, event TEXT NOT NULL)"
         )
-        self._db.execute("CREATE TABLE IF NOT EXISTS refused (event TEXT NOT NULL, reason TEXT NOT NULL)")
-        self._lock = threading.Lock()
+        store.execute("CREATE TABLE IF NOT EXISTS refused (name TEXT NOT NULL, event TEXT NOT NULL, reason TEXT NOT NULL)")
         self._topic = topic  # read at each send: the topic may start after the system does
         self._clock = clock
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="event-outbox", daemon=True)
         self._endpoint: str | None = None
-        self.published = 0
 
     def add(self, *, event_type: str, subject: str, data: dict[str, Any], data_version: str = "1.0") -> str:
         """Commit an event for publishing and return its id; it is on disk when this returns."""
@@ -71,16 +69,14 @@ class EventOutbox:
             "dataVersion": data_version,
             "eventTime": self._clock.now().isoformat(),
         }
-        with self._lock:
-            self._db.execute("INSERT INTO outbox (event) VALUES (?)", (json.dumps(event),))
+        self._store.execute("INSERT INTO outbox (name, event) VALUES (?, ?)", (self._name, json.dumps(event)))
         self._wake.set()
         return event["id"]
 
     @property
     def pending(self) -> int:
         """Events not yet accepted by the topic."""
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        return int(self._store.rows("SELECT COUNT(*) FROM outbox WHERE name = ?", (self._name,))[0][0])
 
     def start(self) -> "EventOutbox":
         self._thread.start()
@@ -91,7 +87,6 @@ class EventOutbox:
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
-        self._db.close()
 
     def _run(self) -> None:
         client: EventGridPublisherClient | None = None
@@ -117,8 +112,10 @@ class EventOutbox:
             client.send([_event(row) for _, row in batch], retry_total=0)
         except HttpResponseError as error:
             if error.status_code in REFUSED_FOR_GOOD:
+                logger.error("topic refused %d event(s) for good: HTTP %s", len(batch), error.status_code)
                 self._refuse(batch, f"HTTP {error.status_code}: {error.message}")
             else:
+                logger.warning("topic answered HTTP %s; the batch goes again", error.status_code)
                 self._stopped.wait(RETRY_WALL_SECONDS)
             return client
         except AzureError:
@@ -129,28 +126,24 @@ class EventOutbox:
         return client
 
     def _next_batch(self) -> list[tuple[int, dict[str, Any]]]:
-        with self._lock:
-            rows = self._db.execute("SELECT seq, event FROM outbox ORDER BY seq LIMIT ?", (BATCH,)).fetchall()
+        rows = self._store.rows("SELECT seq, event FROM outbox WHERE name = ? ORDER BY seq LIMIT ?", (self._name, BATCH))
         return [(int(seq), json.loads(event)) for seq, event in rows]
 
     def refused(self) -> list[tuple[dict[str, Any], str]]:
         """Events the topic refused for good (400, 413), with its answer: kept, never dropped."""
-        with self._lock:
-            rows = self._db.execute("SELECT event, reason FROM refused").fetchall()
+        rows = self._store.rows("SELECT event, reason FROM refused WHERE name = ?", (self._name,))
         return [(json.loads(event), reason) for event, reason in rows]
 
     def _refuse(self, batch: list[tuple[int, dict[str, Any]]], reason: str) -> None:
         """Move a batch the topic will never accept out of the way, with the reason."""
-        with self._lock:
-            self._db.executemany(
-                "INSERT INTO refused (event, reason) VALUES (?, ?)", [(json.dumps(event), reason) for _, event in batch]
-            )
-            self._db.execute("DELETE FROM outbox WHERE seq <= ?", (batch[-1][0],))
+        with self._store.transaction():
+            for _, event in batch:
+                self._store.execute("INSERT INTO refused (name, event, reason) VALUES (?, ?, ?)",
+                                    (self._name, json.dumps(event), reason))
+            self._remove(batch[-1][0])
 
     def _remove(self, up_to: int) -> None:
-        with self._lock:
-            removed = self._db.execute("DELETE FROM outbox WHERE seq <= ?", (up_to,)).rowcount
-        self.published += removed
+        self._store.execute("DELETE FROM outbox WHERE name = ? AND seq <= ?", (self._name, up_to))
 
 
 def _event(row: dict[str, Any]) -> EventGridEvent:

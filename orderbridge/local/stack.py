@@ -13,7 +13,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ from orderbridge.local.servers import AsgiServer
 from orderbridge.local.servicebus import Broker, Credentials, entities_from_synthesis, rest_app
 from orderbridge.synth import Synthesis, synthesize
 from topology import ECP_TO_ERP, ERP_TO_ECP, PIPELINES, QUEUE_CREATED_AT_SETTING
+
+logger = logging.getLogger(__name__)
 
 # When the injected ERP outage begins, in simulated seconds after the stack started: after the
 # first orders got through, so the demo shows both sides of it.
@@ -74,7 +76,10 @@ class LocalStack:
         try:
             await self._start()
         except BaseException:
-            await self.__aexit__()
+            try:
+                await self.__aexit__()
+            except LocalStackError:  # the start's own error is the one to show; this one is logged
+                logger.exception("while stopping the parts that had started")
             raise
         return self
 
@@ -87,8 +92,10 @@ class LocalStack:
                 result = closer()
                 if hasattr(result, "__await__"):
                     await result
-            except Exception as error:  # raised below, after the rest have stopped
+            except BaseException as error:  # raised below, after the rest have stopped (Ctrl-C included)
                 failures.append(error)
+        if failures and not isinstance(failures[0], Exception):
+            raise failures[0]
         if failures:
             raise LocalStackError(
                 f"{len(failures)} part(s) of the local stack did not stop cleanly; the first: "
@@ -97,9 +104,13 @@ class LocalStack:
 
     async def _start(self) -> None:
         options = self.options
+        Azurite.end_leftover_in(self.state_dir)  # before a fresh start empties the dir that names it
         self.clock, started_at = state.prepare(
             self.state_dir, stack=options.stack, time_scale=options.time_scale, resume=options.resume
         )
+        checkpoints = state.Checkpointer(self.state_dir, stack=options.stack, clock=self.clock, started_at=started_at)
+        self._closers.append(checkpoints.checkpoint)  # the last word: after every part has stopped
+        self.started_at = started_at
         self._log_to_state_dir()
         self.synthesis = synthesize(options.stack)
         self._start_service_bus()
@@ -109,7 +120,6 @@ class LocalStack:
         self._start_functions(self.synthesis, started_at)
         for outbox in (self._ecp_outbox, self._erp_outbox):
             outbox.start()
-        checkpoints = state.Checkpointer(self.state_dir, stack=options.stack, clock=self.clock, started_at=started_at)
         self._closers.append(checkpoints.start().stop)
         state.write_json(self.state_dir / state.ENDPOINTS, self.endpoints())
 
@@ -117,11 +127,22 @@ class LocalStack:
         """The parts' logs (the integrators' retries and parks among them) go to `<state-dir>/stack.log`."""
         handler = logging.FileHandler(self.state_dir / "stack.log", encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root = logging.getLogger()
+        root, level = logging.getLogger(), logging.getLogger().level
         root.addHandler(handler)
-        root.setLevel(min(root.level or logging.INFO, logging.INFO))
-        # Without a handler of its own, Python's last-resort handler would also print them to stderr.
-        self._closers.append(lambda: (root.removeHandler(handler), handler.close()))
+        root.setLevel(logging.INFO)
+        # httpx logs every request's URL at INFO, and a trigger URL carries its `sig`.
+        quiet = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
+        for name in quiet:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+        def restore() -> None:
+            root.removeHandler(handler)
+            handler.close()
+            root.setLevel(level)
+            for name, previous in quiet.items():
+                logging.getLogger(name).setLevel(previous)
+
+        self._closers.append(restore)
 
     def _start_service_bus(self) -> None:
         # Azurite first, from the main thread: its parent-death signal follows the starting thread.
@@ -147,11 +168,12 @@ class LocalStack:
         faults, settings = self.options.faults, _deployed_app_settings(synthesis)
         self.documents = DocumentStore(self.state_dir / "fakes.sqlite")
         self._closers.append(self.documents.close)
+        # In the fakes' own store: a change and the event that announces it commit together.
         self._ecp_outbox = EventOutbox(
-            self.state_dir / "ecp-outbox.sqlite", topic=lambda: self._topic(ECP_TO_ERP.topic_name), clock=self.clock
+            self.documents, name=ECP_TO_ERP.source, topic=lambda: self._topic(ECP_TO_ERP.topic_name), clock=self.clock
         )
         self._erp_outbox = EventOutbox(
-            self.state_dir / "erp-outbox.sqlite", topic=lambda: self._topic(ERP_TO_ECP.topic_name), clock=self.clock
+            self.documents, name=ERP_TO_ECP.source, topic=lambda: self._topic(ERP_TO_ECP.topic_name), clock=self.clock
         )
         for outbox in (self._ecp_outbox, self._erp_outbox):
             self._closers.append(outbox.stop)
@@ -172,7 +194,9 @@ class LocalStack:
         ).start()
         self._closers.append(self.erp.stop)
         if faults.erp_outage_seconds:
-            self.erp.outage(start=ERP_OUTAGE_START_SECONDS, seconds=faults.erp_outage_seconds)
+            # In simulated time from the state dir's first start, so a resumed run does not begin another.
+            begins = self.started_at + timedelta(seconds=ERP_OUTAGE_START_SECONDS)
+            self.erp.outage(begins=begins, seconds=faults.erp_outage_seconds)
 
     def _start_logic_apps(self, synthesis: Synthesis) -> None:
         self.workflows = workflows_from_synthesis(synthesis, self._local_endpoints(synthesis))
@@ -253,7 +277,7 @@ def _deployed_parameter(synthesis: Synthesis, name: str, workflow: str = ECP_TO_
         inputs = resource.revealed_inputs()
         if inputs["workflowName"] == workflow:
             return str(inputs["parameters"][name]["value"])
-    raise KeyError(f"stack {synthesis.stack} deploys no workflow {workflow!r}")
+    raise LocalStackError(f"stack {synthesis.stack} deploys no workflow {workflow!r}; the local stack needs both")
 
 
 def _deployed_app_settings(synthesis: Synthesis) -> dict[str, str]:

@@ -6,8 +6,9 @@ Layout (each part owns its own file or folder under the state dir):
     endpoints.json  every endpoint, written once all of them accept connections
 plus the parts' own stores (queues, Event Grid store, run history, fakes' data, Azurite's files).
 
-Simulated time is checkpointed every `CHECKPOINT_SECONDS` of wall time, so a resumed run starts at
-most that much simulated time after the killed one had reached; it never goes backwards.
+Simulated time is checkpointed every `CHECKPOINT_SECONDS` of wall time, and last after every part
+has stopped; a resumed run starts one checkpoint interval (at the old time scale) after the last
+checkpoint, so it never goes backwards, even after a kill.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import os
 import shutil
 import threading
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from orderbridge.local.clock import SimClock
@@ -47,6 +48,8 @@ def prepare(state_dir: Path, *, stack: str, time_scale: float, resume: bool) -> 
     if not resume:
         _empty(state_dir)
         clock = SimClock(time_scale)
+        # At once: a start that fails later still leaves a state dir the next start recognises.
+        Checkpointer(state_dir, stack=stack, clock=clock, started_at=clock.now()).checkpoint()
         return clock, clock.now()
     try:
         manifest = Manifest(**json.loads(path.read_text(encoding="utf-8")))
@@ -61,6 +64,8 @@ def prepare(state_dir: Path, *, stack: str, time_scale: float, resume: bool) -> 
             f"--resume: {state_dir} holds a run of stack {manifest.stack!r}, not {stack!r}; "
             f"pass --stack {manifest.stack} or another --state-dir"
         )
+    # A killed run went on for up to one checkpoint interval after its last checkpoint.
+    start += timedelta(seconds=CHECKPOINT_SECONDS * manifest.time_scale)
     return SimClock(time_scale, start=start), started_at
 
 

@@ -50,9 +50,10 @@ def test_a_resumed_erp_carries_out_the_steps_the_killed_one_had_not(tmp_path: Pa
     clock = SimClock(6000.0)  # three simulated minutes in 30 ms
 
     def lifecycle() -> tuple[Lifecycle, EventOutbox]:
-        outbox = EventOutbox(tmp_path / "outbox.db", topic=lambda: None, clock=clock)
+        store = DocumentStore(tmp_path / "erp.db")
+        outbox = EventOutbox(store, name="erp", topic=lambda: None, clock=clock)
         return Lifecycle(
-            store=DocumentStore(tmp_path / "erp.db"), outbox=outbox, clock=clock,
+            store=store, outbox=outbox, clock=clock,
             set_state=lambda sid, state: states.setdefault(sid, []).append(state["changeVersion"]),
             on_paid=paid.append,
         ), outbox

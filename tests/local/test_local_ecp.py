@@ -18,9 +18,9 @@ KEY = "ecp-local-key"
 
 
 def _ecp(tmp_path: Path, topic: Topic | None, **options: Any) -> LocalEcp:
-    outbox = EventOutbox(tmp_path / "ecp-outbox.db", topic=lambda: topic, clock=SimClock())
-    return LocalEcp(api_key=KEY, store=DocumentStore(tmp_path / "ecp.db"), outbox=outbox.start(), clock=SimClock(),
-                    **options)
+    store = DocumentStore(tmp_path / "ecp.db")  # the orders and their outbox in one store, as the stack has them
+    outbox = EventOutbox(store, name="ecp", topic=lambda: topic, clock=SimClock())
+    return LocalEcp(api_key=KEY, store=store, outbox=outbox.start(), clock=SimClock(), **options)
 
 
 def _wait_for(condition: Any) -> None:

@@ -93,7 +93,7 @@ def test_an_order_placed_by_hand_reaches_the_erp_and_its_updates_come_back(stack
 
 
 def test_an_erp_outage_delays_orders_but_loses_none(stack: LocalStack) -> None:
-    stack.erp.outage(start=stack.clock.elapsed(), seconds=300)  # five simulated minutes of 503
+    stack.erp.outage(begins=stack.clock.now(), seconds=300)  # five simulated minutes of 503
     ids = {f"ord-outage-{n}" for n in range(5)}
     for order_id in sorted(ids):
         stack.ecp.place(_order(order_id))

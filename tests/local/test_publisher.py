@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from orderbridge.local.clock import SimClock
+from orderbridge.local.documents import DocumentStore
 from orderbridge.local.publisher import EventOutbox, Topic
 from orderbridge.local.servers import AsgiServer
 
@@ -48,7 +49,10 @@ def _wait_for(condition: Any, timeout: float = 10.0) -> None:
 def test_events_reach_the_topic_through_the_sdk_once_it_accepts_them(tmp_path: Path) -> None:
     topic = RecordingTopic(failures=[503, 500])
     with AsgiServer(topic.app, name="topic") as server:
-        outbox = EventOutbox(tmp_path / "ecp.db", topic=lambda: Topic(f"{server.url}/api/events", "k1"), clock=SimClock())
+        outbox = EventOutbox(
+            DocumentStore(tmp_path / "ecp.db"), name="ecp", topic=lambda: Topic(f"{server.url}/api/events", "k1"),
+            clock=SimClock(),
+        )
         outbox.start()
         ids = [outbox.add(event_type="ECP.Order.Created", subject=f"orders/{n}", data={"orderId": f"ord-{n}"}) for n in range(3)]
         _wait_for(lambda: outbox.pending == 0)
@@ -59,13 +63,16 @@ def test_events_reach_the_topic_through_the_sdk_once_it_accepts_them(tmp_path: P
 
 
 def test_events_not_yet_published_survive_a_restart(tmp_path: Path) -> None:
-    first = EventOutbox(tmp_path / "erp.db", topic=lambda: None, clock=SimClock())  # the topic is not up yet
+    first = EventOutbox(DocumentStore(tmp_path / "erp.db"), name="erp", topic=lambda: None, clock=SimClock())  # no topic yet
     first.start()
     first.add(event_type="ERP.SalesOrder.Updated", subject="salesOrders/so-1", data={"salesOrderId": "so-1"})
     first.stop()
     topic = RecordingTopic(failures=[])
     with AsgiServer(topic.app, name="topic") as server:
-        again = EventOutbox(tmp_path / "erp.db", topic=lambda: Topic(f"{server.url}/api/events", "k"), clock=SimClock())
+        again = EventOutbox(
+            DocumentStore(tmp_path / "erp.db"), name="erp", topic=lambda: Topic(f"{server.url}/api/events", "k"),
+            clock=SimClock(),
+        )
         again.start()
         _wait_for(lambda: again.pending == 0)
         again.stop()
@@ -75,7 +82,10 @@ def test_events_not_yet_published_survive_a_restart(tmp_path: Path) -> None:
 def test_a_batch_the_topic_refuses_for_good_is_kept_with_its_answer(tmp_path: Path) -> None:
     topic = RecordingTopic(failures=[400])
     with AsgiServer(topic.app, name="topic") as server:
-        outbox = EventOutbox(tmp_path / "ecp.db", topic=lambda: Topic(f"{server.url}/api/events", "k"), clock=SimClock())
+        outbox = EventOutbox(
+            DocumentStore(tmp_path / "ecp.db"), name="ecp", topic=lambda: Topic(f"{server.url}/api/events", "k"),
+            clock=SimClock(),
+        )
         outbox.start()
         outbox.add(event_type="ECP.Order.Created", subject="orders/x", data={"orderId": "x"})
         _wait_for(lambda: outbox.pending == 0)

@@ -55,7 +55,15 @@ def test_a_fresh_run_empties_the_state_dir_but_keeps_the_synthesis_cache(tmp_pat
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "dev.json").write_text("{}")
     state.prepare(tmp_path, stack="dev", time_scale=1.0, resume=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
+    # The new run's manifest is written at once, so a start that fails later leaves a state dir.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "stack.json"]
+
+
+def test_a_start_that_failed_leaves_a_state_dir_the_next_start_can_use(tmp_path: Path) -> None:
+    state.prepare(tmp_path, stack="dev", time_scale=1.0, resume=False)
+    (tmp_path / "stack.log").write_text("the start failed here")
+    state.prepare(tmp_path, stack="dev", time_scale=1.0, resume=False)
+    assert not (tmp_path / "stack.log").exists()
 
 
 def test_a_folder_that_is_not_a_state_dir_is_never_emptied(tmp_path: Path) -> None:

@@ -51,6 +51,12 @@ class Azurite:
         self._process: subprocess.Popen[bytes] | None = None
         self.blob_endpoint = ""
 
+    @classmethod
+    def end_leftover_in(cls, state_dir: Path) -> None:
+        """End the Azurite a killed run left in `state_dir`, before anything clears the dir that names it."""
+        leftover = cls(state_dir)
+        end_leftover(leftover._pid_file, leftover.location)
+
     @property
     def connection_string(self) -> str:
         """The development connection string for this instance's blob endpoint (the published key)."""
