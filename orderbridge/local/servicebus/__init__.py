@@ -67,10 +67,13 @@ from orderbridge.local.servicebus._errors import (
     SessionLockLost,
 )
 from orderbridge.local.servicebus._messages import Message, MessageState, ReceivedMessage, ReceiveMode, SessionLock
+from orderbridge.local.servicebus._amqp import AmqpFront, AmqpFrontError
 from orderbridge.local.servicebus._rest import rest_app
 from orderbridge.local.servicebus._sender import BrokerSender
 
 __all__ = [
+    "AmqpFront",
+    "AmqpFrontError",
     "MAX_DELIVERY_DESCRIPTION",
     "MAX_DELIVERY_REASON",
     "TTL_EXPIRED_DESCRIPTION",

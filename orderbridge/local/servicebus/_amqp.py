@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -56,7 +57,7 @@ TOKEN_TYPES = frozenset({"jwt", "servicebus.windows.net:sastoken"})
 SESSION_FILTER = symbol("com.microsoft:session-filter")
 LOCKED_UNTIL_UTC = symbol("com.microsoft:locked-until-utc")
 OPERATION_TIMEOUT = symbol("com.microsoft:timeout")
-DEAD_LETTER_CONDITION = "com.microsoft:dead-letter"
+TRACKING_ID = symbol("com.microsoft:tracking-id")
 # .NET ticks (100 ns) at the POSIX epoch: the SDK's DATETIMEOFFSET_EPOCH.
 _DOTNET_EPOCH_TICKS = 621355968000000000
 _SENDER_CREDIT = 100
@@ -214,6 +215,8 @@ class _Handler(Handler):
 
     def on_delivery(self, event: Any) -> None:
         delivery = event.delivery
+        if delivery.link.state & Endpoint.LOCAL_CLOSED:
+            return  # a refused link: the client learns why from the detach, not from each transfer
         if delivery.link.is_receiver:
             if delivery.readable and not delivery.partial:
                 self._take_transfer(delivery)
@@ -223,32 +226,28 @@ class _Handler(Handler):
     def _open_incoming(self, link: Link) -> None:
         """A client's sender: to `$cbs`, to a `$management` node, or to an entity."""
         address = _path(link.remote_target.address)
-        link.source.copy(link.remote_source)
-        link.target.copy(link.remote_target)
         if address == CBS_NODE or address.endswith(MANAGEMENT_SUFFIX):
             link.sb_role = "request"
             link.sb_path = address[: -len(MANAGEMENT_SUFFIX)] if address != CBS_NODE else CBS_NODE
             if not self._entity_refused(link, link.sb_path):
-                link.open()
+                _open(link)
                 link.flow(_SENDER_CREDIT)
             return
         link.sb_role, link.sb_path = "send", address
         if self._entity_refused(link, address):
             return
         link.max_message_size = self.broker.entities[EntityPath.parse(address).queue].max_message_bytes
-        link.open()
+        _open(link)
         link.flow(_SENDER_CREDIT)
 
     def _open_outgoing(self, link: Link) -> None:
         """A client's receiver: replies from `$cbs` or `$management`, or an entity's messages."""
         address = _path(link.remote_source.address)
-        link.source.copy(link.remote_source)
-        link.target.copy(link.remote_target)
         link.snd_settle_mode = link.remote_snd_settle_mode
         if address == CBS_NODE or address.endswith(MANAGEMENT_SUFFIX):
             link.sb_path = None
             link.connection.sb_replies[link.remote_target.address] = link
-            link.open()
+            _open(link)
             return
         if self._entity_refused(link, address):
             return
@@ -257,7 +256,7 @@ class _Handler(Handler):
             ReceiveMode.RECEIVE_AND_DELETE if link.remote_snd_settle_mode == Link.SND_SETTLED else ReceiveMode.PEEK_LOCK
         )
         link.sb_session = None
-        filters = link.remote_source.filter.get_object() if link.remote_source.filter else None
+        filters = _filters(link)
         if isinstance(filters, dict) and SESSION_FILTER in filters:
             wanted = filters[SESSION_FILTER]
             timeout_ms = (link.remote_properties or {}).get(OPERATION_TIMEOUT, 0)
@@ -265,7 +264,7 @@ class _Handler(Handler):
             self._waiting.append((link, time.monotonic() + int(timeout_ms) / 1000))
             self._retry_waiting_sessions()
             return
-        link.open()
+        _open(link)
         self._receivers.append(link)
 
     def _entity_refused(self, link: Link, address: str) -> bool:
@@ -303,6 +302,9 @@ class _Handler(Handler):
     def _hold_session(self, link: Link, lock: SessionLock) -> None:
         link.sb_session = lock
         self._sessions.hold(lock)
+        link.source.copy(link.remote_source)
+        link.target.copy(link.remote_target)
+        link.source.filter.clear()
         link.source.filter.put_dict({SESSION_FILTER: lock.session_id})
         link.properties = {LOCKED_UNTIL_UTC: _dotnet_ticks(lock.locked_until)}
         link.open()
@@ -337,20 +339,29 @@ class _Handler(Handler):
                 self._deliver(link)
 
     def _put_token(self, link: Link, request: AmqpMessage) -> AmqpMessage:
-        """CBS put-token: a SAS token for the audience `name`, checked against its key."""
+        """CBS put-token: a SAS token for the audience `name`, checked against its key, then the entity looked up.
+
+        Service Bus authorizes before it looks the entity up (Azure/azure-sdk-for-net#44734), and answers
+        an unknown one with 404 "could not be found" (Azure/azure-service-bus#304), which the Python
+        SDK raises as ServiceBusAuthenticationError.
+        """
         properties = request.properties or {}
         audience, token_type = str(properties.get("name", "")), str(properties.get("type", ""))
         problem = (
             f"the token type {token_type!r} is not one of {sorted(TOKEN_TYPES)}" if token_type not in TOKEN_TYPES
             else self.credentials.problem(str(request.body), [audience], time.time())
         )
-        response = AmqpMessage(body=None)
-        response.correlation_id = request.id
+        scope = _path(audience)
+        entity = scope[: -len(MANAGEMENT_SUFFIX)] if scope.endswith(MANAGEMENT_SUFFIX) else scope
         if problem:
-            response.properties = {"status-code": 401, "status-description": problem}
+            status, description = 401, problem
+        elif entity and EntityPath.parse(entity).queue not in self.broker.entities:
+            status, description = 404, f"The messaging entity {audience!r} could not be found."
         else:
-            link.connection.sb_scopes.append(_path(audience).lower())
-            response.properties = {"status-code": 202, "status-description": "Accepted"}
+            link.connection.sb_scopes.append(scope.lower())
+            status, description = 202, "Accepted"
+        response = AmqpMessage(body=None, properties={"status-code": status, "status-description": description})
+        response.correlation_id = request.id
         return response
 
     def _reply(self, link: Link, response: AmqpMessage) -> None:
@@ -463,17 +474,29 @@ def _path(address: str | None) -> str:
     return text.strip("/")
 
 
+def _open(link: Link) -> None:
+    """Attach with the client's source and target."""
+    link.source.copy(link.remote_source)
+    link.target.copy(link.remote_target)
+    link.open()
+
+
 def _refuse(link: Link, condition: str, description: str) -> None:
-    """Attach and detach at once with `condition`, as Service Bus refuses a link."""
+    """Attach, then detach at once with `condition`: the SDK raises the error the condition maps to.
+
+    (pyamqp drops an attach without source or target as an invalid link, so both are echoed.)
+    """
     if link.state & Endpoint.LOCAL_UNINIT:
-        link.open()
+        _open(link)
     link.condition = Condition(condition, description)
     link.close()
 
 
 def _settle_locally(delivery: Delivery, state: int, condition: str | None = None, description: str | None = None) -> None:
     if condition is not None:
-        delivery.local.condition = Condition(condition, description)
+        # With info, as Service Bus sends a tracking id: pyamqp reads the rejected error as a three-item list
+        # and fails on a shorter one (proton leaves out an empty info map).
+        delivery.local.condition = Condition(condition, description, {TRACKING_ID: str(uuid.uuid4())})
     delivery.update(state)
     delivery.settle()
 
@@ -487,6 +510,13 @@ def _info(condition: Condition | None) -> dict[str, str]:
 def _annotations(remote: Any) -> dict[str, Any] | None:
     annotations = remote.annotations
     return None if not annotations else {str(key): value for key, value in annotations.items()}
+
+
+def _filters(link: Link) -> Any:
+    """The client's source filter map (None if it sent none)."""
+    data = link.remote_source.filter
+    data.rewind()
+    return data.get_object() if data.next() is not None else None
 
 
 def _dotnet_ticks(moment: datetime) -> int:
