@@ -68,6 +68,7 @@ from orderbridge.local.servicebus._errors import (
 )
 from orderbridge.local.servicebus._messages import Message, MessageState, ReceivedMessage, ReceiveMode, SessionLock
 from orderbridge.local.servicebus._amqp import AmqpFront, AmqpFrontError
+from orderbridge.local.servicebus._command import entities_from_config, servicebus_command
 from orderbridge.local.servicebus._rest import rest_app
 from orderbridge.local.servicebus._sender import BrokerSender
 
@@ -100,7 +101,9 @@ __all__ = [
     "SessionCannotBeLocked",
     "SessionLock",
     "SessionLockLost",
+    "entities_from_config",
     "entities_from_synthesis",
     "rest_app",
     "sas_token",
+    "servicebus_command",
 ]
