@@ -29,7 +29,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -407,31 +406,28 @@ class _Handler(Handler):
 
     def _settle(self, delivery: Delivery) -> None:
         """The client's outcome for a delivery, applied to the broker; the answer echoes it or says why not."""
-        link = delivery.link
-        remote = delivery.remote
-        lock_token = delivery.sb_lock_token
-        path = link.sb_path
-        outcome: Callable[[], None]
-        if delivery.remote_state == Disposition.ACCEPTED:
-            outcome = lambda: self.broker.complete(path, lock_token)  # noqa: E731
-        elif delivery.remote_state == Disposition.REJECTED:
-            info = _info(remote.condition)
-            outcome = lambda: self.broker.dead_letter(  # noqa: E731
-                path, lock_token, reason=info.get("DeadLetterReason"),
-                description=info.get("DeadLetterErrorDescription"),
-            )
-        elif delivery.remote_state == Disposition.MODIFIED and remote.undeliverable:
-            outcome = lambda: self.broker.defer(path, lock_token, _annotations(remote))  # noqa: E731
-        elif delivery.remote_state == Disposition.MODIFIED:
-            outcome = lambda: self.broker.abandon(path, lock_token, _annotations(remote))  # noqa: E731
-        else:
-            outcome = lambda: self.broker.release(path, lock_token)  # noqa: E731
         try:
-            outcome()
+            self._apply_outcome(delivery.link.sb_path, delivery.sb_lock_token, delivery.remote_state, delivery.remote)
         except ServiceBusError as exc:
             _settle_locally(delivery, Disposition.REJECTED, error_condition(exc)[1], str(exc))
             return
         _settle_locally(delivery, delivery.remote_state)
+
+    def _apply_outcome(self, path: str, lock_token: str, state: int, remote: Disposition) -> None:
+        """accepted: complete; rejected: dead-letter; modified: defer (undeliverable here) or abandon; released."""
+        if state == Disposition.ACCEPTED:
+            self.broker.complete(path, lock_token)
+        elif state == Disposition.REJECTED:
+            info = _info(remote.condition)
+            self.broker.dead_letter(
+                path, lock_token, reason=info.get("DeadLetterReason"), description=info.get("DeadLetterErrorDescription")
+            )
+        elif state == Disposition.MODIFIED and remote.undeliverable:
+            self.broker.defer(path, lock_token, _annotations(remote))
+        elif state == Disposition.MODIFIED:
+            self.broker.abandon(path, lock_token, _annotations(remote))
+        else:
+            self.broker.release(path, lock_token)
 
     # Cleaning up
 
