@@ -5,7 +5,6 @@ One broker and one front serve the module; each test uses its own queue.
 """
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
