@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 import pytest
 from azure.servicebus import (
     NEXT_AVAILABLE_SESSION,
@@ -31,13 +32,15 @@ from orderbridge.local.servicebus import (
     Broker,
     Credentials,
     EntitySettings,
+    rest_app,
 )
+from tests.local.conftest import serving
 
 KEY_NAME, KEY = "RootManageSharedAccessKey", "bG9jYWwtc2VydmljZWJ1cy1rZXk="
 QUEUES = [
     EntitySettings(name, max_delivery_count=3, lock_duration=timedelta(seconds=30))
     for name in ("fields", "batch", "abandon", "dlq", "defer", "delete", "expiry", "renew", "schedule", "peek",
-                 "prefetch", "durable", "release")
+                 "prefetch", "durable", "release", "rest")
 ] + [EntitySettings("sessions", requires_session=True, lock_duration=timedelta(seconds=30))]
 
 
@@ -302,6 +305,21 @@ def test_sessions_next_available_fifo_one_receiver_and_state(client: ServiceBusC
     with client.get_queue_receiver("sessions", session_id="ord-B", max_wait_time=2) as receiver:
         for message in receiver.receive_messages(max_message_count=2, max_wait_time=2):
             receiver.complete_message(message)
+
+
+def test_a_workflows_rest_send_reaches_an_amqp_receiver(client: ServiceBusClient, namespace: Namespace) -> None:
+    token = "local-managed-identity-token"
+    app = rest_app(namespace.broker, Credentials(bearer_token=token), property_names=["eventType"])
+    with serving(app) as base_url:
+        answer = httpx.post(f"{base_url}/rest/messages", content=b'{"id": "ord-9"}', headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json",
+            "BrokerProperties": '{"MessageId": "ord-9"}', "eventType": '"ECP.Order.Created"'})
+    assert answer.status_code == 201, answer.text
+    with client.get_queue_receiver("rest", max_wait_time=2) as receiver:
+        (message,) = receiver.receive_messages(max_wait_time=2)
+        assert (message.message_id, message.content_type) == ("ord-9", "application/json")
+        assert message.application_properties == {b"eventType": b"ECP.Order.Created"}
+        receiver.complete_message(message)
 
 
 def test_messages_survive_a_broker_restart(namespace: Namespace) -> None:
