@@ -16,32 +16,22 @@ from proton import Array, Data, Message as AmqpMessage, symbol, UNDESCRIBED
 
 from orderbridge.local.servicebus._amqp_codec import decode_transfer, encode_received, to_amqp_timestamp, to_message
 from orderbridge.local.servicebus._broker import Broker
-from orderbridge.local.servicebus._errors import (
-    BrokerClosed,
-    EntityNotFound,
-    InvalidMessage,
-    InvalidOperation,
-    MessageLockLost,
-    MessageNotFound,
-    MessageSizeExceeded,
-    ServiceBusError,
-    SessionCannotBeLocked,
-    SessionLockLost,
-)
+from orderbridge.local.servicebus import _errors as errors
+from orderbridge.local.servicebus._errors import ServiceBusError
 from orderbridge.local.servicebus._messages import ReceivedMessage, ReceiveMode, SessionLock
 
 OPERATION = "operation"
 # Conditions the SDK maps to its exceptions (azure-servicebus `_transport/_pyamqp_transport.py`).
 _CONDITIONS: list[tuple[type[ServiceBusError], int, str]] = [
-    (EntityNotFound, 404, "amqp:not-found"),
-    (MessageSizeExceeded, 413, "amqp:link:message-size-exceeded"),
-    (InvalidMessage, 400, "com.microsoft:argument-error"),
-    (MessageLockLost, 410, "com.microsoft:message-lock-lost"),
-    (SessionLockLost, 410, "com.microsoft:session-lock-lost"),
-    (SessionCannotBeLocked, 409, "com.microsoft:session-cannot-be-locked"),
-    (MessageNotFound, 404, "com.microsoft:message-not-found"),
-    (InvalidOperation, 400, "amqp:not-allowed"),
-    (BrokerClosed, 503, "com.microsoft:server-busy"),
+    (errors.EntityNotFound, 404, "amqp:not-found"),
+    (errors.MessageSizeExceeded, 413, "amqp:link:message-size-exceeded"),
+    (errors.InvalidMessage, 400, "com.microsoft:argument-error"),
+    (errors.MessageLockLost, 410, "com.microsoft:message-lock-lost"),
+    (errors.SessionLockLost, 410, "com.microsoft:session-lock-lost"),
+    (errors.SessionCannotBeLocked, 409, "com.microsoft:session-cannot-be-locked"),
+    (errors.MessageNotFound, 404, "com.microsoft:message-not-found"),
+    (errors.InvalidOperation, 400, "amqp:not-allowed"),
+    (errors.BrokerClosed, 503, "com.microsoft:server-busy"),
 ]
 _DISPOSITIONS = {"completed": "complete", "abandoned": "abandon", "defered": "defer", "suspended": "dead_letter"}
 _RECEIVE_AND_DELETE = 0  # receiver-settle-mode "first"
@@ -71,7 +61,7 @@ class SessionLocks:
     def find(self, queue: str, session_id: str) -> SessionLock:
         lock = self._locks.get((queue, session_id))
         if lock is None:
-            raise SessionLockLost(entity=queue, session_id=session_id)
+            raise errors.SessionLockLost(entity=queue, session_id=session_id)
         return lock
 
 
@@ -145,7 +135,7 @@ class Management:
         status = str(body["disposition-status"])
         settle = _DISPOSITIONS.get(status)
         if settle is None:
-            raise InvalidOperation(entity=path, problem=f"unknown disposition-status {status!r}")
+            raise errors.InvalidOperation(entity=path, problem=f"unknown disposition-status {status!r}")
         properties = {str(key): value for key, value in (body.get("properties-to-modify") or {}).items()}
         for token in _elements(body["lock-tokens"]):
             if settle == "complete":
