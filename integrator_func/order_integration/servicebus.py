@@ -147,24 +147,58 @@ class InMemorySender:
 
 
 class AzureServiceBusSender:
-    """Sends with azure-servicebus and DefaultAzureCredential to one namespace, connecting lazily."""
+    """Sends with azure-servicebus to one namespace, connecting lazily and keeping one sender link per queue.
 
-    def __init__(self, fully_qualified_namespace: str, *, credential: Any = None, retry_total: int = 3) -> None:
-        """`credential` defaults to DefaultAzureCredential (the app's managed identity in Azure)."""
+    In Azure it authenticates with DefaultAzureCredential (the app's managed identity). Locally,
+    `connection_string` (the `ServiceBusConnection` app setting, e.g. the local broker's
+    `...;UseDevelopmentEmulator=true`) replaces namespace and credential; the settings keep refusing
+    a connection string pasted into `ServiceBusConnection__fullyQualifiedNamespace`.
+    """
+
+    def __init__(
+        self,
+        fully_qualified_namespace: str | None = None,
+        *,
+        connection_string: str | None = None,
+        credential: Any = None,
+        retry_total: int = 3,
+    ) -> None:
+        """`credential` defaults to DefaultAzureCredential; pass a namespace or a connection string, not both."""
+        if (fully_qualified_namespace is None) == (connection_string is None):
+            raise TypeError("AzureServiceBusSender takes a fully qualified namespace or a connection string, not both")
+        if connection_string is not None and credential is not None:
+            raise TypeError("a connection string carries its own key: pass no credential with it")
         self._namespace = fully_qualified_namespace
+        self._connection_string = connection_string
         self._credential = credential
         self._retry_total = retry_total
         self._client: Any = None
+        self._senders: dict[str, Any] = {}
         # azure-servicebus clients are not thread-safe and Functions runs invocations on a thread
-        # pool; sends happen only on failure paths, so one lock costs nothing measurable.
+        # pool; a send takes milliseconds on an open link, so one lock costs little. Opening a link
+        # costs a round of attach and CBS frames (about 0.5 s through the SDK), so each queue's sender
+        # stays open; one that failed is closed and reopened by the next send.
         # https://learn.microsoft.com/python/api/overview/azure/servicebus-readme#thread-safety
         self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        where = self._namespace if self._namespace is not None else "a connection string"
+        return f"AzureServiceBusSender({where})"
 
     def send(self, queue: str, message: OutboundMessage) -> None:
         self._call(queue, message, None)
 
     def schedule(self, queue: str, message: OutboundMessage, enqueue_at: datetime) -> None:
         self._call(queue, message, enqueue_at)
+
+    def close(self) -> None:
+        """Close the open sender links and the connection (the next send reopens them)."""
+        with self._lock:
+            for queue in list(self._senders):
+                self._drop_sender(queue)
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def _call(self, queue: str, message: OutboundMessage, enqueue_at: datetime | None) -> None:
         from azure.core.exceptions import AzureError
@@ -181,20 +215,53 @@ class AzureServiceBusSender:
                 content_type=message.content_type,
                 application_properties=dict(message.application_properties),
             )
-            with self._lock, self._connect().get_queue_sender(queue) as sender:
-                if enqueue_at is None:
-                    sender.send_messages(sb_message)
-                else:
-                    sender.schedule_messages(sb_message, enqueue_at)
+            with self._lock:
+                try:
+                    sender = self._sender(queue)
+                    if enqueue_at is None:
+                        sender.send_messages(sb_message)
+                    else:
+                        sender.schedule_messages(sb_message, enqueue_at)
+                except (ServiceBusError, AzureError):
+                    self._drop_sender(queue)
+                    raise
         except (ServiceBusError, AzureError, ValueError) as exc:
             # The SDK's text says what failed (authorisation, entity, id length); credentials in it are masked.
-            cause = f"{type(exc).__name__}: {redact(str(exc))[:_CAUSE_LIMIT]}"
+            cause = f"{type(exc).__name__}: {redact(str(exc), self._secrets())[:_CAUSE_LIMIT]}"
             raise SendFailed(queue=queue, message_id=message.message_id, cause=cause) from exc
+
+    def _sender(self, queue: str) -> Any:
+        sender = self._senders.get(queue)
+        if sender is None:
+            sender = self._connect().get_queue_sender(queue)
+            sender.__enter__()
+            self._senders[queue] = sender
+        return sender
+
+    def _drop_sender(self, queue: str) -> None:
+        sender = self._senders.pop(queue, None)
+        if sender is not None:
+            try:
+                sender.close()
+            except Exception:  # noqa: BLE001 - the link is already broken; the send's own error is what counts
+                pass
+
+    def _secrets(self) -> list[str]:
+        """The connection string's key, so no error text repeats it."""
+        if self._connection_string is None:
+            return []
+        parts = dict(part.split("=", 1) for part in self._connection_string.split(";") if "=" in part)
+        return [value for name, value in parts.items() if name.lower() == "sharedaccesskey"]
 
     def _connect(self) -> Any:
         if self._client is None:
             from azure.servicebus import ServiceBusClient
 
+            if self._connection_string is not None:
+                self._client = ServiceBusClient.from_connection_string(
+                    self._connection_string, retry_total=self._retry_total
+                )
+                return self._client
             credential = self._credential
             if credential is None:
                 from azure.identity import DefaultAzureCredential

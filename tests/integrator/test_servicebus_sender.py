@@ -86,3 +86,65 @@ def test_the_in_memory_sender_refuses_a_message_without_session_id_for_a_session
     memory.send("order-updates", OutboundMessage(body=b"{}", message_id="SO-1-3+replay1", session_id="ORD-7"))
     memory.send("online-orders", OutboundMessage(body=b"{}", message_id="ord-7+replay1"))
     assert [len(memory.messages(q)) for q in ("order-updates", "online-orders")] == [1, 1]
+
+
+class LocalNamespace:
+    """The local broker's AMQP front, so the real SDK code path runs against a Service Bus."""
+
+    KEY = "c2VuZGVyLXRlc3Qta2V5LTEyMzQ1Njc4OTA="
+
+    def __init__(self, path: Path) -> None:
+        from orderbridge.local.clock import SimClock
+        from orderbridge.local.servicebus import AmqpFront, Broker, Credentials, EntitySettings
+
+        self.broker = Broker(path, [EntitySettings("online-orders")], SimClock(1.0), lock_floor=0.0)
+        self.front = AmqpFront(self.broker, Credentials(sas_keys={"RootManageSharedAccessKey": self.KEY})).start()
+        self.connection_string = self.front.connection_string("RootManageSharedAccessKey")
+
+    def close(self) -> None:
+        self.front.close()
+        self.broker.close()
+
+
+@pytest.fixture(scope="module")
+def local_namespace(tmp_path_factory: pytest.TempPathFactory):
+    namespace = LocalNamespace(tmp_path_factory.mktemp("sb") / "servicebus.sqlite")
+    yield namespace
+    namespace.close()
+
+
+def test_a_connection_string_sends_and_schedules_through_one_sender_link(local_namespace):
+    sender = AzureServiceBusSender(connection_string=local_namespace.connection_string, retry_total=0)
+    at = datetime.now(timezone.utc) + timedelta(minutes=5)
+    try:
+        sender.send("online-orders", MESSAGE)
+        sender.schedule("online-orders", OutboundMessage(body=b"{}", message_id="ord-1+retry2"), at)
+        kept = sender._senders["online-orders"]
+        sender.send("online-orders", OutboundMessage(body=b"{}", message_id="ord-2+retry1"))
+        assert sender._senders["online-orders"] is kept  # one link per queue, not one per send
+    finally:
+        sender.close()
+    peeked = local_namespace.broker.peek("online-orders", max_messages=5)
+    assert [(m.message_id, m.application_properties) for m in peeked] == [
+        ("ord-1+retry1", {"retryAttempt": 1}), ("ord-1+retry2", {}), ("ord-2+retry1", {})]
+    assert peeked[1].scheduled_enqueue_time is not None
+    for message in local_namespace.broker.receive("online-orders", max_messages=5):
+        local_namespace.broker.complete("online-orders", message.lock_token)
+
+
+def test_a_wrong_key_in_the_connection_string_fails_the_send_without_repeating_the_key(local_namespace):
+    wrong = local_namespace.connection_string.replace(LocalNamespace.KEY, "d3Jvbmcta2V5LXRoYXQtaXMtbG9uZy1lbm91Z2g=")
+    sender = AzureServiceBusSender(connection_string=wrong, retry_total=0)
+    with pytest.raises(SendFailed) as caught:
+        sender.send("online-orders", MESSAGE)
+    assert "ServiceBusAuthenticationError" in str(caught.value)
+    assert "d3Jvbmcta2V5" not in str(caught.value)
+    assert sender._senders == {}  # the failed link is not kept
+    sender.close()
+
+
+def test_the_sender_takes_a_namespace_or_a_connection_string_not_both():
+    with pytest.raises(TypeError):
+        AzureServiceBusSender("sb-x.servicebus.windows.net", connection_string="Endpoint=sb://x/;SharedAccessKey=k")
+    with pytest.raises(TypeError):
+        AzureServiceBusSender()

@@ -3,9 +3,16 @@
     broker = Broker(state_dir / "servicebus.db", entities_from_synthesis(synthesize("dev")), clock)
     app = rest_app(broker, Credentials(bearer_token=token))    # the workflows' REST sends, for uvicorn
     sender = BrokerSender(broker)                               # the integrators' MessageSender, in process
+    front = AmqpFront(broker, Credentials(sas_keys={name: key})).start()   # AMQP 1.0 for azure-servicebus
+    ServiceBusClient.from_connection_string(front.connection_string(name))  # ...;UseDevelopmentEmulator=true
 
-`Broker` (in `_broker`) is the one place of semantics; a front (REST now, AMQP 1.0 next) only turns
-its wire form into `Message`, calls the core, and turns `ReceivedMessage` or a `ServiceBusError` back.
+`Broker` (in `_broker`) is the one place of semantics; a front (REST, AMQP 1.0) only turns its wire
+form into `Message`, calls the core, and turns `ReceivedMessage` or a `ServiceBusError` back.
+The AMQP front (`_amqp`, on Qpid Proton in its own thread) serves what azure-servicebus does: SASL
+ANONYMOUS and a CBS put-token whose SAS signature is checked, sends and batches, peek-lock and
+receive-and-delete with the client's credit (prefetch), the four settlements and release, sessions
+(named or next available), `<queue>/$deadletterqueue`, and the `$management` operations
+(`_amqp_management`); `orderbridge local servicebus` (`_command`) runs it alone as an emulator.
 Each queue's settings come from the stack's synthesized `servicebus:Queue` resources. State is one
 SQLite file in WAL mode with full sync: a send returns only after its message is on disk, and
 everything (messages, locks, sessions and their state, duplicate history) survives a restart.
@@ -41,6 +48,11 @@ Where it deliberately differs from Azure:
   documents 410 and 403), takes a local bearer token instead of an Entra ID JWT (`_auth`), ignores
   `x-ms-*` headers as properties, and restores property-name spellings it is given, because ASGI
   servers lower-case header names;
+- the AMQP front: the SDK's put-token type "jwt" is accepted for a SAS token; a batch is recognised
+  by its body (every data section an encoded message), since Proton does not expose the message
+  format; a rejected transfer or settlement carries a made-up `com.microsoft:tracking-id`;
+  `$management` answers only the queue operations listed (no rules, no get-message-sessions);
+  new messages reach an open receiver link within `poll_interval` (20 ms) when sent by another front;
 - no topics, subscriptions, transactions, auto-forwarding or partitions; one process owns the file.
 """
 from orderbridge.local.servicebus._broker import (
@@ -67,10 +79,14 @@ from orderbridge.local.servicebus._errors import (
     SessionLockLost,
 )
 from orderbridge.local.servicebus._messages import Message, MessageState, ReceivedMessage, ReceiveMode, SessionLock
+from orderbridge.local.servicebus._amqp import AmqpFront, AmqpFrontError
+from orderbridge.local.servicebus._command import entities_from_config, servicebus_command
 from orderbridge.local.servicebus._rest import rest_app
 from orderbridge.local.servicebus._sender import BrokerSender
 
 __all__ = [
+    "AmqpFront",
+    "AmqpFrontError",
     "MAX_DELIVERY_DESCRIPTION",
     "MAX_DELIVERY_REASON",
     "TTL_EXPIRED_DESCRIPTION",
@@ -97,7 +113,9 @@ __all__ = [
     "SessionCannotBeLocked",
     "SessionLock",
     "SessionLockLost",
+    "entities_from_config",
     "entities_from_synthesis",
     "rest_app",
     "sas_token",
+    "servicebus_command",
 ]

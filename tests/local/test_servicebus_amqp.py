@@ -1,0 +1,332 @@
+"""The AMQP front under the real azure-servicebus SDK: what an application does with Service Bus, it can do
+against the local broker unchanged, and it sees Azure's values and Azure's errors.
+
+One broker and one front serve the module; each test uses its own queue.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+from azure.servicebus import (
+    NEXT_AVAILABLE_SESSION,
+    ServiceBusClient,
+    ServiceBusMessage,
+    ServiceBusMessageState,
+    ServiceBusReceiveMode,
+    ServiceBusSubQueue,
+)
+from azure.servicebus.exceptions import (
+    MessageSizeExceededError,
+    ServiceBusAuthenticationError,
+    SessionCannotBeLockedError,
+)
+
+from orderbridge.local.servicebus import (
+    MAX_DELIVERY_DESCRIPTION,
+    MAX_DELIVERY_REASON,
+    AmqpFront,
+    Broker,
+    Credentials,
+    EntitySettings,
+    rest_app,
+)
+from tests.local.conftest import serving
+
+KEY_NAME, KEY = "RootManageSharedAccessKey", "bG9jYWwtc2VydmljZWJ1cy1rZXk="
+QUEUES = [
+    EntitySettings(name, max_delivery_count=3, lock_duration=timedelta(seconds=30))
+    for name in ("fields", "batch", "abandon", "dlq", "defer", "delete", "expiry", "renew", "schedule", "peek",
+                 "prefetch", "durable", "release", "rest")
+] + [EntitySettings("sessions", requires_session=True, lock_duration=timedelta(seconds=30))]
+
+
+class OffsetClock:
+    """Wall time plus an offset a test moves forward: the SDK compares locks with its own clock."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+    def wall_seconds(self, simulated: float, *, floor: float = 0.0) -> float:
+        return max(simulated, floor, 0.0)
+
+    def simulated_seconds(self, wall: float) -> float:
+        return wall
+
+    def wall_until(self, when: datetime) -> float:
+        return self.wall_seconds((when - self.now()).total_seconds())
+
+
+class Namespace:
+    """The module's broker and front, restartable on the same file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.clock = OffsetClock()
+        self.credentials = Credentials(sas_keys={KEY_NAME: KEY})
+        self.broker, self.front = self._open()
+
+    def _open(self) -> tuple[Broker, AmqpFront]:
+        broker = Broker(self.path, QUEUES, self.clock, lock_floor=0.0)
+        return broker, AmqpFront(broker, self.credentials).start()
+
+    def restart(self) -> None:
+        self.front.close()
+        self.broker.close()
+        self.broker, self.front = self._open()
+
+    def client(self, key: str = KEY) -> ServiceBusClient:
+        text = self.front.connection_string(KEY_NAME).replace(KEY, key)
+        return ServiceBusClient.from_connection_string(text, retry_total=0)
+
+    def close(self) -> None:
+        self.front.close()
+        self.broker.close()
+
+
+@pytest.fixture(scope="module")
+def namespace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Namespace]:
+    opened = Namespace(tmp_path_factory.mktemp("amqp") / "servicebus.db")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="module")
+def client(namespace: Namespace) -> Iterator[ServiceBusClient]:
+    with namespace.client() as opened:
+        yield opened
+
+
+def send(client: ServiceBusClient, queue: str, *messages: ServiceBusMessage) -> None:
+    with client.get_queue_sender(queue) as sender:
+        sender.send_messages(list(messages) if len(messages) > 1 else messages[0])
+
+
+def test_a_sent_message_arrives_with_its_fields_and_azures_delivery_count(
+    client: ServiceBusClient, namespace: Namespace
+) -> None:
+    send(client, "fields", ServiceBusMessage(
+        b'{"id": "ord-1"}', message_id="ord-1", correlation_id="evt-1", content_type="application/json",
+        subject="ECP.Order.Created", application_properties={"eventType": "ECP.Order.Created", "attempt": 2},
+        time_to_live=timedelta(hours=1),
+    ))
+    (stored,) = namespace.broker.peek("fields")
+    assert stored.delivery_count == 1  # the core's DeliveryCount is Azure's, 1-based
+    with client.get_queue_receiver("fields", max_wait_time=2) as receiver:
+        (message,) = receiver.receive_messages(max_wait_time=2)
+        assert (message.message_id, message.correlation_id, message.content_type, message.subject) == (
+            "ord-1", "evt-1", "application/json", "ECP.Order.Created")
+        assert b"".join(message.body) == b'{"id": "ord-1"}'
+        assert message.application_properties == {b"eventType": b"ECP.Order.Created", b"attempt": 2}
+        assert message.time_to_live == timedelta(hours=1)
+        assert message.sequence_number == stored.sequence_number
+        assert abs(message.enqueued_time_utc - stored.enqueued_time) < timedelta(milliseconds=1)
+        # On the wire the header carries DeliveryCount - 1, and the Python SDK shows it raw.
+        assert message.delivery_count == 0
+        receiver.complete_message(message)
+    assert namespace.broker.message_counts("fields").active == 0
+
+
+def test_a_batch_is_stored_in_one_go_and_received_in_order(client: ServiceBusClient, namespace: Namespace) -> None:
+    send(client, "batch", *(ServiceBusMessage(f"m{index}", message_id=f"m{index}") for index in range(5)))
+    assert namespace.broker.message_counts("batch").active == 5
+    with client.get_queue_receiver("batch", max_wait_time=2) as receiver:
+        received = receiver.receive_messages(max_message_count=5, max_wait_time=2)
+        assert [message.message_id for message in received] == [f"m{index}" for index in range(5)]
+        for message in received:
+            receiver.complete_message(message)
+
+
+def test_a_wrong_key_raises_the_sdks_authentication_error(namespace: Namespace) -> None:
+    with namespace.client(key="d3Jvbmcta2V5") as wrong:
+        with pytest.raises(ServiceBusAuthenticationError):
+            send(wrong, "fields", ServiceBusMessage(b"x"))
+
+
+def test_an_unknown_entity_is_refused_as_azure_refuses_its_token(client: ServiceBusClient) -> None:
+    # Service Bus answers the put-token for an unknown entity with 404, which the Python SDK raises as an
+    # authentication error (Azure/azure-service-bus#304).
+    with pytest.raises(ServiceBusAuthenticationError):
+        send(client, "no-such-queue", ServiceBusMessage(b"x"))
+
+
+def test_the_sender_link_advertises_256_kb_and_the_sdk_enforces_it(client: ServiceBusClient) -> None:
+    with client.get_queue_sender("fields") as sender:
+        assert sender.create_message_batch().max_size_in_bytes == 256 * 1024
+        with pytest.raises(MessageSizeExceededError):
+            sender.send_messages(ServiceBusMessage(b"x" * (257 * 1024)))
+
+
+def test_ids_longer_than_128_characters_are_refused_by_the_sdk() -> None:
+    with pytest.raises(ValueError):
+        ServiceBusMessage(b"x", message_id="i" * 129)
+
+
+def test_abandon_counts_a_delivery_and_the_limit_dead_letters(client: ServiceBusClient) -> None:
+    send(client, "abandon", ServiceBusMessage(b"poison", message_id="p-1"))
+    counts = []
+    with client.get_queue_receiver("abandon", max_wait_time=1) as receiver:
+        for _ in range(3):
+            (message,) = receiver.receive_messages(max_wait_time=2)
+            counts.append(message.delivery_count)
+            receiver.abandon_message(message)
+        assert receiver.receive_messages(max_wait_time=0.3) == []
+    assert counts == [0, 1, 2]
+    with client.get_queue_receiver("abandon", sub_queue=ServiceBusSubQueue.DEAD_LETTER, max_wait_time=2) as dlq:
+        (dead,) = dlq.receive_messages(max_wait_time=2)
+        assert (dead.message_id, dead.dead_letter_reason, dead.dead_letter_error_description) == (
+            "p-1", MAX_DELIVERY_REASON, MAX_DELIVERY_DESCRIPTION)
+        dlq.complete_message(dead)
+
+
+def test_dead_letter_keeps_the_receivers_reason_and_description(client: ServiceBusClient) -> None:
+    send(client, "dlq", ServiceBusMessage(b"bad", message_id="b-1"))
+    with client.get_queue_receiver("dlq", max_wait_time=2) as receiver:
+        (message,) = receiver.receive_messages(max_wait_time=2)
+        receiver.dead_letter_message(message, reason="SchemaInvalid", error_description="no orderId")
+    with client.get_queue_receiver("dlq", sub_queue=ServiceBusSubQueue.DEAD_LETTER, max_wait_time=2) as dlq:
+        (dead,) = dlq.receive_messages(max_wait_time=2)
+        assert (dead.dead_letter_reason, dead.dead_letter_error_description) == ("SchemaInvalid", "no orderId")
+        dlq.complete_message(dead)
+
+
+def test_a_deferred_message_comes_back_only_by_its_sequence_number(client: ServiceBusClient, namespace: Namespace) -> None:
+    send(client, "defer", ServiceBusMessage(b"later", message_id="d-1"))
+    with client.get_queue_receiver("defer", max_wait_time=2) as receiver:
+        (message,) = receiver.receive_messages(max_wait_time=2)
+        receiver.defer_message(message)
+        assert receiver.receive_messages(max_wait_time=0.3) == []
+        (deferred,) = receiver.receive_deferred_messages([message.sequence_number])
+        assert (deferred.message_id, deferred.state) == ("d-1", ServiceBusMessageState.DEFERRED)
+        receiver.complete_message(deferred)
+    assert namespace.broker.peek("defer") == []
+
+
+def test_receive_and_delete_removes_the_message_on_delivery(client: ServiceBusClient, namespace: Namespace) -> None:
+    send(client, "delete", ServiceBusMessage(b"once", message_id="r-1"))
+    with client.get_queue_receiver(
+        "delete", receive_mode=ServiceBusReceiveMode.RECEIVE_AND_DELETE, max_wait_time=2
+    ) as receiver:
+        (message,) = receiver.receive_messages(max_wait_time=2)
+        assert message.message_id == "r-1"
+    assert namespace.broker.peek("delete") == []
+
+
+def test_a_lost_lock_redelivers_with_one_more_delivery(client: ServiceBusClient, namespace: Namespace) -> None:
+    send(client, "expiry", ServiceBusMessage(b"slow", message_id="e-1"))
+    with client.get_queue_receiver("expiry", max_wait_time=2) as receiver:
+        (first,) = receiver.receive_messages(max_wait_time=2)
+        namespace.clock.advance(31)  # past the 30 s lock
+        (again,) = receiver.receive_messages(max_wait_time=2)
+        assert (again.message_id, again.delivery_count) == ("e-1", 1)
+        receiver.complete_message(again)
+
+
+def test_renew_lock_extends_the_lock(client: ServiceBusClient) -> None:
+    send(client, "renew", ServiceBusMessage(b"long", message_id="l-1"))
+    with client.get_queue_receiver("renew", max_wait_time=2) as receiver:
+        (message,) = receiver.receive_messages(max_wait_time=2)
+        before = message.locked_until_utc
+        renewed = receiver.renew_message_lock(message)
+        assert renewed > before - timedelta(milliseconds=1)
+        receiver.complete_message(message)
+
+
+def test_schedule_then_cancel(client: ServiceBusClient, namespace: Namespace) -> None:
+    at = datetime.now(timezone.utc) + timedelta(hours=1)
+    with client.get_queue_sender("schedule") as sender:
+        (number,) = sender.schedule_messages(ServiceBusMessage(b"retry", message_id="s-1"), at)
+        (peeked,) = namespace.broker.peek("schedule")
+        assert (peeked.sequence_number, peeked.message_id) == (number, "s-1")
+        assert abs(peeked.enqueued_time - at) < timedelta(milliseconds=1)
+        sender.cancel_scheduled_messages(number)
+    assert namespace.broker.peek("schedule") == []
+
+
+def test_peek_shows_messages_without_locking_them(client: ServiceBusClient) -> None:
+    send(client, "peek", ServiceBusMessage(b"a", message_id="k-1"), ServiceBusMessage(b"b", message_id="k-2"))
+    with client.get_queue_receiver("peek", max_wait_time=2) as receiver:
+        peeked = receiver.peek_messages(max_message_count=5)
+        assert [message.message_id for message in peeked] == ["k-1", "k-2"]
+        received = receiver.receive_messages(max_message_count=2, max_wait_time=2)
+        assert len(received) == 2
+        for message in received:
+            receiver.complete_message(message)
+
+
+def test_prefetch_delivers_within_the_credit(client: ServiceBusClient) -> None:
+    send(client, "prefetch", *(ServiceBusMessage(f"p{index}", message_id=f"p{index}") for index in range(30)))
+    seen: list[str] = []
+    with client.get_queue_receiver("prefetch", prefetch_count=10, max_wait_time=2) as receiver:
+        while len(seen) < 30:
+            batch = receiver.receive_messages(max_message_count=10, max_wait_time=2)
+            assert batch, f"only {len(seen)} of 30 arrived"
+            for message in batch:
+                seen.append(message.message_id)
+                receiver.complete_message(message)
+    assert seen == [f"p{index}" for index in range(30)]
+
+
+def test_closing_a_receiver_releases_its_prefetched_messages_uncounted(
+    client: ServiceBusClient, namespace: Namespace
+) -> None:
+    send(client, "release", *(ServiceBusMessage(f"r{index}") for index in range(3)))
+    with client.get_queue_receiver("release", prefetch_count=3, max_wait_time=2) as receiver:
+        receiver.receive_messages(max_message_count=1, max_wait_time=2)
+    peeked = namespace.broker.peek("release", max_messages=3)
+    assert [message.delivery_count for message in peeked][1:] == [1, 1]
+
+
+def test_sessions_next_available_fifo_one_receiver_and_state(client: ServiceBusClient) -> None:
+    send(client, "sessions", *(ServiceBusMessage(f"{session}-{index}", session_id=session)
+                               for session in ("ord-A", "ord-B") for index in range(2)))
+    with client.get_queue_receiver("sessions", session_id=NEXT_AVAILABLE_SESSION, max_wait_time=2) as receiver:
+        assert receiver.session.session_id == "ord-A"
+        received = receiver.receive_messages(max_message_count=2, max_wait_time=2)
+        assert [str(message) for message in received] == ["ord-A-0", "ord-A-1"]
+        for message in received:
+            receiver.complete_message(message)
+        with pytest.raises(SessionCannotBeLockedError):
+            with client.get_queue_receiver("sessions", session_id="ord-A", max_wait_time=1) as other:
+                other.receive_messages(max_wait_time=1)
+        receiver.session.set_state(b"step-2")
+        assert receiver.session.get_state() == b"step-2"
+        before = receiver.session.locked_until_utc
+        assert receiver.session.renew_lock() >= before
+    with client.get_queue_receiver("sessions", session_id="ord-B", max_wait_time=2) as receiver:
+        for message in receiver.receive_messages(max_message_count=2, max_wait_time=2):
+            receiver.complete_message(message)
+
+
+def test_a_workflows_rest_send_reaches_an_amqp_receiver(client: ServiceBusClient, namespace: Namespace) -> None:
+    token = "local-managed-identity-token"
+    app = rest_app(namespace.broker, Credentials(bearer_token=token), property_names=["eventType"])
+    with serving(app) as base_url:
+        answer = httpx.post(f"{base_url}/rest/messages", content=b'{"id": "ord-9"}', headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json",
+            "BrokerProperties": '{"MessageId": "ord-9"}', "eventType": '"ECP.Order.Created"'})
+    assert answer.status_code == 201, answer.text
+    with client.get_queue_receiver("rest", max_wait_time=2) as receiver:
+        (message,) = receiver.receive_messages(max_wait_time=2)
+        assert (message.message_id, message.content_type) == ("ord-9", "application/json")
+        assert message.application_properties == {b"eventType": b"ECP.Order.Created"}
+        receiver.complete_message(message)
+
+
+def test_messages_survive_a_broker_restart(namespace: Namespace) -> None:
+    with namespace.client() as client:
+        send(client, "durable", ServiceBusMessage(b"kept", message_id="k-1"))
+    namespace.restart()
+    with namespace.client() as client, client.get_queue_receiver("durable", max_wait_time=2) as receiver:
+        (message,) = receiver.receive_messages(max_wait_time=2)
+        assert message.message_id == "k-1"
+        receiver.complete_message(message)
