@@ -15,6 +15,7 @@ from rich.table import Table
 
 from orderbridge.local import demo as demo_module
 from orderbridge.local import state
+from orderbridge.local.servicebus import servicebus_command
 from orderbridge.local.stack import Faults, LocalStack, StackOptions
 
 
@@ -35,6 +36,9 @@ def _stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.group("local")
 def local_group() -> None:
     """Run both pipelines on this machine, from the same definitions `pulumi up` deploys."""
+
+
+local_group.add_command(servicebus_command)
 
 
 @local_group.command("up")
