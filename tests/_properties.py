@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-EVERYDAY_SHARE = 0.4
+EVERYDAY_SHARE = 0.25
 
 
 def examples(full: int) -> int:

@@ -5,6 +5,7 @@ LocalStackError                   the local stack cannot start or run as asked (
 ├── eventgrid.SubscriptionValidationError a webhook did not answer the validation handshake with its code
 ├── eventgrid.AzuriteError                Azurite is missing, does not start, or refuses a dead letter
 ├── eventgrid.PublishRejected             a publish the local topic answers 400, 401 or 413 (to the publisher)
+├── servicebus.AmqpFrontError             the AMQP front cannot listen (the port is taken) or did not start
 └── servicebus.ServiceBusError            what the local Service Bus refuses, as Azure would (each front maps it)
     ├── EntityNotFound                    no such queue
     ├── InvalidMessage                    ids, properties or a missing SessionId Service Bus would refuse
