@@ -36,6 +36,7 @@ class Manifest:
     time_scale: float
     simulated_now: str  # ISO 8601, UTC
     started_at: str  # simulated time of the first run: when the local queues were created
+    kept: tuple[str, ...] = ()  # what the folder held before it became a state dir: never removed
 
 
 def prepare(state_dir: Path, *, stack: str, time_scale: float, resume: bool) -> tuple[SimClock, datetime]:
@@ -46,13 +47,13 @@ def prepare(state_dir: Path, *, stack: str, time_scale: float, resume: bool) -> 
     """
     path = state_dir / MANIFEST
     if not resume:
-        _empty(state_dir)
+        kept = _empty(state_dir)
         clock = SimClock(time_scale)
         # At once: a start that fails later still leaves a state dir the next start recognises.
-        Checkpointer(state_dir, stack=stack, clock=clock, started_at=clock.now()).checkpoint()
+        Checkpointer(state_dir, stack=stack, clock=clock, started_at=clock.now(), kept=kept).checkpoint()
         return clock, clock.now()
     try:
-        manifest = Manifest(**json.loads(path.read_text(encoding="utf-8")))
+        manifest = _read_manifest(path)
         start = datetime.fromisoformat(manifest.simulated_now)
         started_at = datetime.fromisoformat(manifest.started_at)
     except FileNotFoundError:
@@ -69,21 +70,27 @@ def prepare(state_dir: Path, *, stack: str, time_scale: float, resume: bool) -> 
     return SimClock(time_scale, start=start), started_at
 
 
-def _empty(state_dir: Path) -> None:
-    """Remove an earlier run's state, keeping the synthesis cache that lives beside it.
+def _empty(state_dir: Path) -> tuple[str, ...]:
+    """Remove an earlier run's state; return the entries that are not the stack's, which stay.
 
-    Only a folder that is a state dir (it has a manifest) or holds nothing but the cache is
-    emptied: a mistyped `--state-dir` must never delete somebody's files.
+    What a folder held before it first became a state dir (and the synthesis cache beside it) is
+    never removed: a `--state-dir` that names somebody's folder must not cost them a file.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
+    manifest = state_dir / MANIFEST
     entries = [entry for entry in state_dir.iterdir() if entry.name != "cache"]
-    if entries and not (state_dir / MANIFEST).exists():
-        raise LocalStackError(
-            f"{state_dir} is not empty and is not a local stack's state dir (no {MANIFEST}); "
-            "pass an empty or new --state-dir"
-        )
+    if not manifest.exists():
+        return tuple(sorted(entry.name for entry in entries))
+    kept = _read_manifest(manifest).kept
     for entry in entries:
-        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        if entry.name not in kept:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    return kept
+
+
+def _read_manifest(path: Path) -> Manifest:
+    record = json.loads(path.read_text(encoding="utf-8"))
+    return Manifest(**{**record, "kept": tuple(record.get("kept", ()))})
 
 
 def write_json(path: Path, value: object) -> None:
@@ -96,8 +103,14 @@ def write_json(path: Path, value: object) -> None:
 class Checkpointer:
     """Records the simulated time in the manifest every `CHECKPOINT_SECONDS` until stopped."""
 
-    def __init__(self, state_dir: Path, *, stack: str, clock: SimClock, started_at: datetime) -> None:
+    def __init__(
+        self, state_dir: Path, *, stack: str, clock: SimClock, started_at: datetime, kept: tuple[str, ...] | None = None
+    ) -> None:
+        """`kept`: the folder's own entries; by default those the manifest already names."""
         self._path = state_dir / MANIFEST
+        if kept is None:
+            kept = _read_manifest(self._path).kept if self._path.exists() else ()
+        self._kept = kept
         self._stack = stack
         self._clock = clock
         self._started_at = started_at.isoformat()
@@ -111,7 +124,9 @@ class Checkpointer:
 
     def checkpoint(self) -> None:
         """Record the simulated time now."""
-        manifest = Manifest(self._stack, self._clock.time_scale, self._clock.now().isoformat(), self._started_at)
+        manifest = Manifest(
+            self._stack, self._clock.time_scale, self._clock.now().isoformat(), self._started_at, self._kept
+        )
         write_json(self._path, asdict(manifest))
 
     def stop(self) -> None:

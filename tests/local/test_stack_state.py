@@ -66,11 +66,13 @@ def test_a_start_that_failed_leaves_a_state_dir_the_next_start_can_use(tmp_path:
     assert not (tmp_path / "stack.log").exists()
 
 
-def test_a_folder_that_is_not_a_state_dir_is_never_emptied(tmp_path: Path) -> None:
+def test_what_a_folder_held_before_it_became_a_state_dir_is_never_removed(tmp_path: Path) -> None:
     (tmp_path / "thesis.tex").write_text("precious")
-    with pytest.raises(LocalStackError, match="not a local stack's state dir"):
-        state.prepare(tmp_path, stack="dev", time_scale=1.0, resume=False)
+    state.prepare(tmp_path, stack="dev", time_scale=1.0, resume=False)
+    (tmp_path / "stack.log").write_text("a run's log")
+    state.prepare(tmp_path, stack="dev", time_scale=1.0, resume=False)  # a second fresh start
     assert (tmp_path / "thesis.tex").read_text() == "precious"
+    assert not (tmp_path / "stack.log").exists()
 
 
 def test_the_manifest_is_replaced_atomically(tmp_path: Path) -> None:
