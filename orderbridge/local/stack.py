@@ -25,7 +25,7 @@ from orderbridge.local.errors import LocalStackError
 from orderbridge.local.erp import LocalErp
 from orderbridge.local.eventgrid import Azurite, LocalEventGrid, read_topology
 from orderbridge.local.functions import FunctionsHost, app_settings_from_synthesis
-from orderbridge.local.logicapps import LogicAppHost, workflows_from_synthesis
+from orderbridge.local.logicapps import LogicAppHost, deployed_parameters, workflows_from_synthesis
 from orderbridge.local.publisher import EventOutbox, Topic
 from orderbridge.local.servers import AsgiServer
 from orderbridge.local.servicebus import Broker, Credentials, entities_from_synthesis, rest_app
@@ -165,7 +165,7 @@ class LocalStack:
         self._closers.append(self._service_bus.stop)
 
     def _start_fakes(self, synthesis: Synthesis) -> None:
-        faults, settings = self.options.faults, _deployed_app_settings(synthesis)
+        faults, settings = self.options.faults, app_settings_from_synthesis(synthesis, {})
         self.documents = DocumentStore(self.state_dir / "fakes.sqlite")
         self._closers.append(self.documents.close)
         # In the fakes' own store: a change and the event that announces it commit together.
@@ -272,16 +272,8 @@ class LocalStack:
 
 
 def _deployed_parameter(synthesis: Synthesis, name: str, workflow: str = ECP_TO_ERP.workflow_name) -> str:
-    """A workflow parameter's value as the Pulumi program sets it."""
-    for resource in synthesis.of_type("logic:Workflow"):
-        inputs = resource.revealed_inputs()
-        if inputs["workflowName"] == workflow:
-            return str(inputs["parameters"][name]["value"])
-    raise LocalStackError(f"stack {synthesis.stack} deploys no workflow {workflow!r}; the local stack needs both")
-
-
-def _deployed_app_settings(synthesis: Synthesis) -> dict[str, str]:
-    return app_settings_from_synthesis(synthesis, {})
+    """One workflow parameter's value as the Pulumi program sets it."""
+    return str(deployed_parameters(synthesis, workflow)[name])
 
 
 def _custom_property_names(synthesis: Synthesis) -> set[str]:

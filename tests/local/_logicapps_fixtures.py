@@ -20,7 +20,7 @@ from starlette.routing import Route
 from orderbridge.fake_apis import FakeEcp, FakeErp
 from orderbridge.local.clock import SimClock
 from orderbridge.local.servers import AsgiServer
-from orderbridge.local.logicapps import LocalWorkflow, LogicAppHost, workflows_from_synthesis
+from orderbridge.local.logicapps import LocalWorkflow, LogicAppHost, deployed_parameters, workflows_from_synthesis
 from orderbridge.synth import Synthesis
 from topology import ECP_TO_ERP, ERP_TO_ECP
 
@@ -60,15 +60,6 @@ def serving(app: Any) -> Iterator[str]:
         yield server.url
 
 
-def deployed(synthesis: Synthesis, workflow: str) -> dict[str, Any]:
-    """The parameter values the Pulumi program gives `workflow`, as synthesized."""
-    for resource in synthesis.of_type("logic:Workflow"):
-        inputs = resource.revealed_inputs()
-        if inputs["workflowName"] == workflow:
-            return {name: entry["value"] for name, entry in inputs["parameters"].items()}
-    raise KeyError(f"stack {synthesis.stack} deploys no workflow {workflow!r}")
-
-
 @dataclass
 class LocalLogicApps:
     """A running host with its neighbours; `url(workflow)` is the trigger's callback URL."""
@@ -90,7 +81,7 @@ def local_logic_apps(synthesis: Synthesis, state_dir: Path, *, time_scale: float
                      **ecp_options: Any) -> Iterator[LocalLogicApps]:
     """The host serving the synthesized workflows, the ECP and ERP fakes with the deployed keys, and
     the stub Service Bus; every Azure endpoint mapped to its local stand-in."""
-    order_events, erp_events = deployed(synthesis, ECP_TO_ERP.workflow_name), deployed(synthesis, ERP_TO_ECP.workflow_name)
+    order_events, erp_events = deployed_parameters(synthesis, ECP_TO_ERP.workflow_name), deployed_parameters(synthesis, ERP_TO_ECP.workflow_name)
     service_bus = StubServiceBus()
     with ExitStack() as stack:
         ecp = stack.enter_context(FakeEcp(api_key=order_events["sourceApiKey"], **ecp_options))

@@ -22,7 +22,8 @@ from orderbridge.local.errors import LocalStackError
 from orderbridge.local.logicapps import RunHistory, run_table, runs_table, workflows_from_synthesis
 from orderbridge.synth import Synthesis
 from orderbridge.wdl import REDACTED
-from tests.local._logicapps_fixtures import BEARER_TOKEN, LocalLogicApps, deployed, local_logic_apps
+from orderbridge.local.logicapps import deployed_parameters
+from tests.local._logicapps_fixtures import BEARER_TOKEN, LocalLogicApps, local_logic_apps
 from tests.workflows._harness import ORDER_EVENTS, PAYLOAD_MARKER
 from topology import ECP_TO_ERP, ERP_TO_ECP
 
@@ -79,7 +80,7 @@ def test_an_order_created_event_is_fetched_from_the_ecp_and_queued_with_the_bear
     assert answer.status_code == 200, answer.text
     [fetch] = local.ecp.requests
     assert (fetch.method, fetch.path) == ("GET", f"/orders/{order['id']}")
-    assert fetch.headers["x-api-key"] == deployed(dev, WORKFLOW)["sourceApiKey"]
+    assert fetch.headers["x-api-key"] == deployed_parameters(dev, WORKFLOW)["sourceApiKey"]
     [send] = local.service_bus.sends
     assert (send.method, send.path) == ("POST", f"/{ECP_TO_ERP.queue_name}/messages")
     assert send.headers["authorization"] == f"Bearer {BEARER_TOKEN}"
@@ -181,7 +182,7 @@ def test_http_attempts_are_work_at_wall_speed_so_a_large_time_scale_does_not_tim
 
 
 def test_a_workflow_parameter_left_on_an_azure_endpoint_is_refused_at_start(dev: Synthesis) -> None:
-    order_events = deployed(dev, WORKFLOW)
+    order_events = deployed_parameters(dev, WORKFLOW)
     only_the_service_bus = {order_events["serviceBusHost"]: "http://127.0.0.1:1"}
 
     with pytest.raises(LocalStackError, match="sourceBaseUrl.*ecp-sandbox"):

@@ -20,7 +20,7 @@ from orderbridge.local.logicapps._history import RunHistory, RunSummary, StoredR
 from orderbridge.local.logicapps._host import LogicAppHost
 from orderbridge.local.logicapps._render import run_table, runs_table
 from orderbridge.local.logicapps._transport import EngineClock, LocalTransport
-from orderbridge.local.logicapps._workflows import LocalWorkflow, workflows_from_synthesis
+from orderbridge.local.logicapps._workflows import LocalWorkflow, deployed_parameters, workflows_from_synthesis
 
 __all__ = [
     "EngineClock",
@@ -30,6 +30,7 @@ __all__ = [
     "RunHistory",
     "RunSummary",
     "StoredRun",
+    "deployed_parameters",
     "run_table",
     "runs_table",
     "workflows_from_synthesis",

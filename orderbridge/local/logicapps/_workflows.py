@@ -93,3 +93,12 @@ def _check_local(endpoints: Mapping[str, str]) -> None:
              if urlsplit(local).scheme not in ("http", "https") or remote_host(local) or not urlsplit(local).hostname}
     if wrong:
         raise LocalStackError(f"local endpoints must be http://127.0.0.1:PORT URLs, got {wrong}")
+
+
+def deployed_parameters(synthesis: Synthesis, workflow: str) -> dict[str, Any]:
+    """The parameter values the Pulumi program gives `workflow`, as synthesized (before any substitution)."""
+    for resource in synthesis.of_type(WORKFLOW_TYPE):
+        inputs = resource.revealed_inputs()
+        if inputs["workflowName"] == workflow:
+            return {name: entry["value"] for name, entry in inputs["parameters"].items()}
+    raise LocalStackError(f"stack {synthesis.stack} deploys no workflow {workflow!r}; the local stack needs both")
