@@ -19,10 +19,9 @@ import pytest
 from rich.console import Console
 
 from orderbridge.local.errors import LocalStackError
-from orderbridge.local.logicapps import RunHistory, run_table, runs_table, workflows_from_synthesis
+from orderbridge.local.logicapps import RunHistory, deployed_parameters, run_table, runs_table, workflows_from_synthesis
 from orderbridge.synth import Synthesis
 from orderbridge.wdl import REDACTED
-from orderbridge.local.logicapps import deployed_parameters
 from tests.local._logicapps_fixtures import BEARER_TOKEN, LocalLogicApps, local_logic_apps
 from tests.workflows._harness import ORDER_EVENTS, PAYLOAD_MARKER
 from topology import ECP_TO_ERP, ERP_TO_ECP
