@@ -10,7 +10,8 @@ the host abandons the message and Service Bus redelivers it, dead-lettering it a
 maxDeliveryCount: a message is never completed unless its order reached the target or was parked.
 Bad settings are logged once per message with its ids and every problem, then raised the same way.
 No secret leaves this way: log lines and retry or park texts are redacted, and an exception whose
-text (or its cause's) holds an API key or a credential is replaced by SecretWithheld.
+text (or its cause's) holds an API key, the Service Bus connection string or its key, or a
+credential is replaced by SecretWithheld.
 """
 from __future__ import annotations
 
@@ -62,8 +63,8 @@ class Runtime:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """The API keys this runtime sends: never in a log line, a park or an exception."""
-        return (self.settings.erp_api_key, self.settings.ecp_api_key)
+        """The API keys this runtime sends and its Service Bus credentials: never in a log, a park or an exception."""
+        return self.settings.secrets
 
     @property
     def duplicate_detection(self) -> DuplicateDetection | None:
@@ -84,7 +85,8 @@ def build_runtime(
     now: Callable[[], datetime] = utc_now,
     timeouts: HttpTimeouts = HttpTimeouts(),
 ) -> Runtime:
-    """A runtime from app settings; `sender` defaults to Azure Service Bus with managed identity."""
+    """A runtime from app settings; `sender` defaults to Azure Service Bus through the connection the
+    trigger uses: the `ServiceBusConnection` connection string if set, else the managed identity."""
     settings = load_settings(environ)
     defaults = _erp_defaults(settings)
     # Both targets share the process's one pool of connections.
@@ -97,10 +99,16 @@ def build_runtime(
         ),
         ecp=ecp_integrator.EcpApi(target(name="ECP", base_url=settings.ecp_base_url, api_key=settings.ecp_api_key)),
         defaults=defaults,
-        sender=sender or AzureServiceBusSender(settings.service_bus_namespace),
+        sender=sender or _service_bus_sender(settings),
         policy=RetryPolicy(max_span=timedelta(minutes=settings.retry_max_span_minutes)),
         now=now,
     )
+
+
+def _service_bus_sender(settings: Settings) -> AzureServiceBusSender:
+    if settings.service_bus_connection_string is not None:
+        return AzureServiceBusSender(connection_string=settings.service_bus_connection_string)
+    return AzureServiceBusSender(settings.service_bus_namespace)
 
 
 def _erp_defaults(settings: Settings) -> ErpDefaults:
@@ -172,7 +180,7 @@ def _deliver_to_ecp(message: Any) -> MessageOutcome:
 
 
 def _known_secrets() -> tuple[str, ...]:
-    """The installed runtime's API keys and the environment's, which matter most when settings are refused."""
+    """The installed runtime's secrets and the environment's, which matter most when settings are refused."""
     with _lock:
         installed = _runtime.secrets if _runtime is not None else ()
     return (*installed, *secret_values())
