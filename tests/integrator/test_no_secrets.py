@@ -41,6 +41,7 @@ CONNECTION_STRING = (
     "Endpoint=sb://sb-orderbridge-dev.servicebus.windows.net/;"
     f"SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey={SAS_KEY}"
 )
+NAMESPACE = "ServiceBusConnection__fullyQualifiedNamespace"
 PASSWORD = "url-pass-7f3e91"
 FUNCTION_KEY = "fn-code-a81c44d0"
 SIGNATURE = "sigvalue-2b9d7e41"
@@ -78,7 +79,15 @@ def nothing_sent(harness) -> bool:
 REFUSED_SETTINGS: dict[str, dict[str, str]] = {
     "API key with CR/LF": {"ERP_API_KEY": ERP_KEY + "\r\nX-Injected: 1"},
     "API key with non-ASCII": {"ECP_API_KEY": ECP_KEY + "é"},
-    "connection string as namespace": {"ServiceBusConnection__fullyQualifiedNamespace": CONNECTION_STRING},
+    "connection string as namespace": {NAMESPACE: CONNECTION_STRING},
+    "connection string and namespace both set": {"ServiceBusConnection": CONNECTION_STRING},
+    "connection string limited to a queue": {NAMESPACE: "", "ServiceBusConnection": CONNECTION_STRING + ";EntityPath=q"},
+    "connection string with a line break": {
+        NAMESPACE: "", "ServiceBusConnection": CONNECTION_STRING.replace("SharedAccessKey=", "SharedAccessKey=\r\n"),
+    },
+    "SAS key as the emulator flag": {
+        NAMESPACE: "", "ServiceBusConnection": f"{CONNECTION_STRING};UseDevelopmentEmulator={SAS_KEY}",
+    },
     "password in a base URL": {"ERP_BASE_URL": f"https://svc:{PASSWORD}@erp.example.com"},
     "function key in a base URL": {"ECP_BASE_URL": f"https://shop.example.com/api?code={FUNCTION_KEY}"},
     "SAS key in the tax setting": {"ERP_PRICES_INCLUDE_TAX": SAS_KEY},
@@ -142,6 +151,10 @@ class RefusingServiceBus:
     def __init__(self, *args: object, **kwargs: object) -> None:
         pass
 
+    @classmethod
+    def from_connection_string(cls, *args: object, **kwargs: object) -> "RefusingServiceBus":
+        return cls()
+
     def get_queue_sender(self, queue: str) -> "RefusingServiceBus":
         return self
 
@@ -183,6 +196,30 @@ def test_service_bus_refusing_with_a_credential_in_its_error_leaks_it_nowhere(
     monkeypatch.setattr(RefusingServiceBus, "error", sdk_error())
     sender = AzureServiceBusSender("sb-orderbridge-test.servicebus.windows.net", credential=StaticCredential())
     runtime.install_runtime(runtime.build_runtime(sender=sender, now=harness.clock.now, timeouts=TEST_TIMEOUTS))
+    assert_park_fails_leaking_nothing(harness, caplog, function_name)
+
+
+@pytest.mark.parametrize("function_name", FUNCTIONS)
+@pytest.mark.parametrize(
+    "sdk_error",
+    [*SDK_ERRORS.values(), lambda: ServiceBusAuthenticationError(message=f"the key {SAS_KEY} was refused")],
+    ids=[*SDK_ERRORS.keys(), "the bare SAS key in a failure"],
+)
+def test_service_bus_refusing_a_sender_from_the_connection_string_setting_leaks_nothing(
+    harness, monkeypatch, caplog, function_name, sdk_error
+):
+    """As on the local stack: the runtime builds its sender from `ServiceBusConnection`, whose key
+    only the settings know (an SDK text repeating it bare is no `SharedAccessKey=` to mask)."""
+    monkeypatch.setattr("azure.servicebus.ServiceBusClient", RefusingServiceBus)
+    monkeypatch.setattr(RefusingServiceBus, "error", sdk_error())
+    monkeypatch.delenv(NAMESPACE)
+    monkeypatch.setenv("ServiceBusConnection", CONNECTION_STRING)
+    runtime.install_runtime(runtime.build_runtime(now=harness.clock.now, timeouts=TEST_TIMEOUTS))
+    assert_park_fails_leaking_nothing(harness, caplog, function_name)
+
+
+def assert_park_fails_leaking_nothing(harness, caplog: pytest.LogCaptureFixture, function_name: str) -> None:
+    """Make the target refuse the example message, so it is parked, and check the failed park leaks no secret."""
     harness.ecp.put_order(json.loads(dump_json(example("ecp-order"))))
     harness.erp.fail_next(Fault(status=400, body=echo(ERP_KEY)))
     harness.ecp.fail_next(Fault(status=422, body=echo(ECP_KEY)))
