@@ -26,6 +26,7 @@ expired locks).
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -61,6 +62,22 @@ TRACKING_ID = symbol("com.microsoft:tracking-id")
 _DOTNET_EPOCH_TICKS = 621355968000000000
 _SENDER_CREDIT = 100
 _START_TIMEOUT = 10.0
+_BACKLOG = 256
+
+
+class _ClosedByPeer(logging.Filter):
+    """Drops Proton's ERROR for a write to a socket the client already closed.
+
+    The SDK closes a connection without waiting for the answering close frame (`_pyamqp/_connection.py`
+    `close(wait=False)`), so every client close ends so; nothing is lost by it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not (text.startswith("Couldn't send") and ("BrokenPipeError" in text or "ConnectionResetError" in text))
+
+
+logging.getLogger("proton").addFilter(_ClosedByPeer())
 
 
 class AmqpFrontError(LocalStackError):
@@ -152,8 +169,12 @@ class _Handler(Handler):
 
     def on_reactor_init(self, event: Any) -> None:
         self._acceptor = event.container.listen(f"{self.host}:{self.port}")
-        # Proton does not expose the bound port of an acceptor; its socket does.
-        self.port = self._acceptor._selectable._delegate.getsockname()[1]
+        # Proton does not expose the acceptor's socket. Its bound port is needed for port 0, and its
+        # backlog of 10 (proton/_io.py) drops the SYNs of a host opening 32 listeners at once: each
+        # dropped one costs the client a 1 s, then 3 s, retransmission.
+        listening = self._acceptor._selectable._delegate
+        listening.listen(_BACKLOG)
+        self.port = listening.getsockname()[1]
         event.container.schedule(self._poll_interval, self)
         self.listening.set()
 
@@ -289,11 +310,11 @@ class _Handler(Handler):
                 if link.sb_wanted is not None or time.monotonic() >= deadline:
                     self._waiting.remove(entry)
                     condition = "com.microsoft:timeout" if link.sb_wanted is None else error_condition(exc)[1]
-                    _refuse(link, condition, str(exc))
+                    _refuse_session(link, condition, str(exc))
                 continue
             except ServiceBusError as exc:
                 self._waiting.remove(entry)
-                _refuse(link, error_condition(exc)[1], str(exc))
+                _refuse_session(link, error_condition(exc)[1], str(exc))
                 continue
             self._waiting.remove(entry)
             self._hold_session(link, lock)
@@ -486,6 +507,23 @@ def _refuse(link: Link, condition: str, description: str) -> None:
         _open(link)
     link.condition = Condition(condition, description)
     link.close()
+
+
+def _refuse_session(link: Link, condition: str, description: str) -> None:
+    """`_refuse` for a session receiver's link: its attach still carries a session filter and a lock time.
+
+    The SDK's attach callback reads both from any attach of a session link before it sees the detach
+    (azure-servicebus `_transport/_pyamqp_transport.py` `on_attach`); without them it logs an
+    AttributeError for every session it could not get.
+    """
+    if link.state & Endpoint.LOCAL_UNINIT:
+        link.source.copy(link.remote_source)
+        link.target.copy(link.remote_target)
+        link.source.filter.clear()
+        link.source.filter.put_dict({SESSION_FILTER: link.sb_wanted or ""})
+        link.properties = {LOCKED_UNTIL_UTC: 0}
+        link.open()
+    _refuse(link, condition, description)
 
 
 def _settle_locally(delivery: Delivery, state: int, condition: str | None = None, description: str | None = None) -> None:
