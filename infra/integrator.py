@@ -29,6 +29,8 @@ from topology import (
     ERP_UNKNOWN_OUTCOME_WAIT,
     QUEUE_CREATED_AT_SETTING,
     RETRY_MAX_SPAN,
+    SERVICE_BUS_CONNECTION,
+    SERVICE_BUS_NAMESPACE_SETTING,
 )
 
 # One Deploy on Flex Consumption writes the package into this container with the app's identity
@@ -81,9 +83,9 @@ def app_settings(
         "AzureWebJobsStorage__accountName": host_storage_account,
         "AzureWebJobsStorage__credential": "managedidentity",
         "AzureWebJobsStorage__clientId": client_id,
-        "ServiceBusConnection__fullyQualifiedNamespace": args.messaging.fqdn,
-        "ServiceBusConnection__credential": "managedidentity",
-        "ServiceBusConnection__clientId": client_id,
+        SERVICE_BUS_NAMESPACE_SETTING: args.messaging.fqdn,
+        f"{SERVICE_BUS_CONNECTION}__credential": "managedidentity",
+        f"{SERVICE_BUS_CONNECTION}__clientId": client_id,
         # DefaultAzureCredential's managed-identity step picks the user-assigned identity from here
         # (https://learn.microsoft.com/python/api/azure-identity/azure.identity.defaultazurecredential).
         "AZURE_CLIENT_ID": client_id,

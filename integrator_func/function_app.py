@@ -42,13 +42,12 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from topology import ECP_TO_ERP, ERP_TO_ECP
+# SERVICE_BUS_CONNECTION is a setting-name prefix, not a connection string: in Azure the host reads
+# `ServiceBusConnection__fullyQualifiedNamespace` and connects with the app's managed identity; the
+# local stack sets `ServiceBusConnection` to the local namespace's connection string instead.
+from topology import ECP_TO_ERP, ERP_TO_ECP, SERVICE_BUS_CONNECTION
 
 app = func.FunctionApp()
-
-# Setting-name prefix, not a connection string: the host reads
-# `ServiceBusConnection__fullyQualifiedNamespace` and connects with the app's managed identity.
-SERVICE_BUS_CONNECTION = "ServiceBusConnection"
 
 
 @app.function_name(ECP_TO_ERP.function_name)

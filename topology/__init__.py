@@ -9,6 +9,8 @@ from topology.policy import (
     ERP_UNKNOWN_OUTCOME_WAIT,
     RETRY_MAX_SPAN,
     QUEUE_CREATED_AT_SETTING,
+    SERVICE_BUS_CONNECTION,
+    SERVICE_BUS_NAMESPACE_SETTING,
     MinutesSetting,
     retry_rule_problem,
 )
@@ -21,6 +23,8 @@ __all__ = [
     "PIPELINES",
     "QUEUE_CREATED_AT_SETTING",
     "RETRY_MAX_SPAN",
+    "SERVICE_BUS_CONNECTION",
+    "SERVICE_BUS_NAMESPACE_SETTING",
     "MinutesSetting",
     "PipelineSpec",
     "pipeline_of_function",

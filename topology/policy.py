@@ -60,6 +60,11 @@ DUPLICATE_DETECTION_WINDOW = MinutesSetting(
     low=24 * 60,
     high=7 * 24 * 60,
 )
+# The Service Bus connection the triggers and the integrators' sender share: an app-setting prefix. In
+# Azure `<prefix>__fullyQualifiedNamespace` names the namespace (managed identity); on a local run
+# `<prefix>` itself holds the local namespace's connection string.
+SERVICE_BUS_CONNECTION = "ServiceBusConnection"
+SERVICE_BUS_NAMESPACE_SETTING = f"{SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace"
 # When Azure created the online-orders queue (ARM's `createdAt`): a replaced queue has no duplicate history.
 QUEUE_CREATED_AT_SETTING = f"{ECP_TO_ERP.settings_prefix}_QUEUE_CREATED_AT"
 

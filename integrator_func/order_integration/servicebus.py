@@ -246,12 +246,13 @@ class AzureServiceBusSender:
             except Exception:  # noqa: BLE001 - the link is already broken; the send's own error is what counts
                 pass
 
-    def _secrets(self) -> list[str]:
-        """The connection string's key, so no error text repeats it."""
+    def _secrets(self) -> tuple[str, ...]:
+        """The connection string and its key, so no error text repeats them."""
         if self._connection_string is None:
-            return []
-        parts = dict(part.split("=", 1) for part in self._connection_string.split(";") if "=" in part)
-        return [value for name, value in parts.items() if name.lower() == "sharedaccesskey"]
+            return ()
+        from order_integration.settings import connection_string_secrets  # settings imports this module's users
+
+        return connection_string_secrets(self._connection_string)
 
     def _connect(self) -> Any:
         if self._client is None:

@@ -27,6 +27,8 @@ from topology import (
     PIPELINES,
     QUEUE_CREATED_AT_SETTING,
     RETRY_MAX_SPAN,
+    SERVICE_BUS_CONNECTION,
+    SERVICE_BUS_NAMESPACE_SETTING,
     MinutesSetting,
     retry_rule_problem,
 )
@@ -48,8 +50,7 @@ _HOST_NAME = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
 # an identity-based connection's settings. "If the configured value is both an exact match for a
 # single setting and a prefix match for other settings, the exact match is used"
 # (https://learn.microsoft.com/azure/azure-functions/functions-bindings-service-bus-trigger#connections).
-SERVICE_BUS_CONNECTION = "ServiceBusConnection"
-_NAMESPACE = f"{SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace"
+_NAMESPACE = SERVICE_BUS_NAMESPACE_SETTING
 # A connection string as azure-servicebus 7.15 reads it (azure/servicebus/_base_handler.py
 # `_parse_conn_str`): `;`-separated Key=Value pairs, keys case-insensitive, a trailing `;` allowed.
 _CONNECTION_KEYS_TEXT = "Endpoint, SharedAccessKeyName, SharedAccessKey, SharedAccessSignature, UseDevelopmentEmulator"
