@@ -26,8 +26,9 @@ def _stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".orderbridge"),
                      show_default=True, help="Where queues, events, run history and the fakes' data live."),
         click.option("--resume", is_flag=True, help="Continue the run kept in the state dir instead of starting afresh."),
-        click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-                     help="Run timers this many times faster (retry schedules, waits, the ERP's working day)."),
+        click.option("--time-scale", type=click.FloatRange(min=1), default=1.0, show_default=True,
+                     help="Run timers this many times faster (retry schedules, waits, the ERP's working day);"
+                          " at least 1, as the SDKs check locks against the wall clock."),
     ]):
         command = option(command)
     return command

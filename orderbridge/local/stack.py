@@ -1,11 +1,14 @@
 """The local stack: every part of both pipelines, started from one stack's synthesized desired state.
 
 Parts start in the order their neighbours need them and stop in reverse:
-Azurite (dead letters) → Service Bus (broker core + REST front) → the fake ECP and ERP →
+Azurite (dead letters) → Service Bus (broker core, AMQP front, REST front) → the fake ECP and ERP →
 the Logic App host → Event Grid (whose subscriptions hand-shake with the trigger URLs) → the
 Functions host → the fakes' outboxes. Entity settings, workflow definitions and parameters, and app
 settings all come from the synthesis; the only substitutions are local endpoints for Azure hosts,
-local keys for Key Vault references, and the local queues' creation time (`local_app_settings`).
+local keys for Key Vault references, a connection string for the managed identity's namespace
+setting, and the local queues' creation time (`local_app_settings`). The workflows send to Service
+Bus over REST, as in Azure; the Functions host receives and the integrators send their retries and
+parks with azure-servicebus over AMQP, as in Azure; both fronts serve the same broker.
 """
 from __future__ import annotations
 
@@ -28,9 +31,24 @@ from orderbridge.local.functions import FunctionsHost, app_settings_from_synthes
 from orderbridge.local.logicapps import LogicAppHost, deployed_parameters, workflows_from_synthesis
 from orderbridge.local.publisher import EventOutbox, Topic
 from orderbridge.local.servers import AsgiServer
-from orderbridge.local.servicebus import Broker, Credentials, entities_from_synthesis, rest_app
+from orderbridge.local.servicebus import (
+    ROOT_KEY_NAME,
+    AmqpFront,
+    Broker,
+    Credentials,
+    entities_from_synthesis,
+    new_sas_key,
+    rest_app,
+)
 from orderbridge.synth import Synthesis, synthesize
-from topology import ECP_TO_ERP, ERP_TO_ECP, PIPELINES, QUEUE_CREATED_AT_SETTING
+from topology import (
+    ECP_TO_ERP,
+    ERP_TO_ECP,
+    PIPELINES,
+    QUEUE_CREATED_AT_SETTING,
+    SERVICE_BUS_CONNECTION,
+    SERVICE_BUS_NAMESPACE_SETTING,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +148,9 @@ class LocalStack:
         root, level = logging.getLogger(), logging.getLogger().level
         root.addHandler(handler)
         root.setLevel(logging.INFO)
-        # httpx logs every request's URL at INFO, and a trigger URL carries its `sig`.
-        quiet = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
+        # httpx logs every request's URL at INFO, and a trigger URL carries its `sig`; azure-servicebus
+        # and Proton log each connection's steps at INFO.
+        quiet = {name: logging.getLogger(name).level for name in ("httpx", "httpcore", "azure", "proton")}
         for name in quiet:
             logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -151,12 +170,16 @@ class LocalStack:
         self._closers.append(self.azurite.stop)
         self.broker = Broker(self.state_dir / "servicebus.sqlite", entities_from_synthesis(self.synthesis), self.clock)
         self._closers.append(self.broker.close)
-        # The workflows' managed identity, locally: a bearer token only this process knows.
+        # The workflows' managed identity, locally: a bearer token only this process knows; and the
+        # namespace's shared access key, for the SDK's connection string.
         self.bearer_token = secrets.token_urlsafe(32)
+        credentials = Credentials(bearer_token=self.bearer_token, sas_keys={ROOT_KEY_NAME: new_sas_key()})
+        self._amqp = AmqpFront(self.broker, credentials).start()
+        self._closers.append(self._amqp.close)
         self._service_bus = AsgiServer(
             rest_app(
                 self.broker,
-                Credentials(bearer_token=self.bearer_token),
+                credentials,
                 property_names=_custom_property_names(self.synthesis),
                 namespace_host=_deployed_parameter(self.synthesis, "serviceBusHost"),
             ),
@@ -226,17 +249,22 @@ class LocalStack:
 
     def _start_functions(self, synthesis: Synthesis, started_at: datetime) -> None:
         self.functions = FunctionsHost(
-            self.broker,
+            entities=self.broker.entities,
             clock=self.clock,
             app_settings=app_settings_from_synthesis(synthesis, self.local_app_settings(started_at)),
         )
         self.functions.start()
         self._closers.append(self.functions.stop)
 
-    def local_app_settings(self, started_at: datetime) -> dict[str, str]:
-        """The Function App settings the local stack replaces: endpoints, keys, the queues' creation time."""
+    def local_app_settings(self, started_at: datetime) -> dict[str, str | None]:
+        """The Function App settings the local stack replaces: endpoints, keys, the queues' creation time.
+
+        No Entra ID runs here, so the namespace setting of the managed identity gives way to a
+        connection string, which the trigger and the integrators' sender both read (None removes a setting).
+        """
         return {
-            "ServiceBusConnection__fullyQualifiedNamespace": "127.0.0.1",
+            SERVICE_BUS_CONNECTION: self.service_bus_connection_string,
+            SERVICE_BUS_NAMESPACE_SETTING: None,
             "ERP_BASE_URL": self.erp.base_url,
             "ERP_API_KEY": self.erp.api_key,
             "ECP_BASE_URL": self.ecp.base_url,
@@ -254,6 +282,11 @@ class LocalStack:
             _deployed_parameter(synthesis, "sourceBaseUrl", ERP_TO_ECP.workflow_name): self.erp.base_url,
         }
 
+    @property
+    def service_bus_connection_string(self) -> str:
+        """The local namespace's connection string for azure-servicebus (its key is the stack's own)."""
+        return self._amqp.connection_string(ROOT_KEY_NAME)
+
     def _topic(self, name: str) -> Topic | None:
         """Where the fakes publish; None until Event Grid serves (their outboxes wait until then)."""
         return self._topics.get(name)
@@ -264,7 +297,11 @@ class LocalStack:
             "stack": self.options.stack,
             "topics": self.event_grid.endpoints(),
             "logic_app_triggers": self.logic_apps.trigger_urls(self._logic_apps_server.url),
-            "service_bus": {"endpoint": self._service_bus.url, "bearer_token": self.bearer_token},
+            "service_bus": {
+                "endpoint": self._service_bus.url,
+                "bearer_token": self.bearer_token,
+                "connection_string": self.service_bus_connection_string,
+            },
             "ecp": {"base_url": self.ecp.base_url, "api_key": self.ecp.api_key},
             "erp": {"base_url": self.erp.base_url, "api_key": self.erp.api_key},
             "blob": {"connection_string": self.azurite.connection_string},

@@ -17,7 +17,7 @@ import os
 import shutil
 import threading
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from orderbridge.local.clock import SimClock
@@ -65,9 +65,11 @@ def prepare(state_dir: Path, *, stack: str, time_scale: float, resume: bool) -> 
             f"--resume: {state_dir} holds a run of stack {manifest.stack!r}, not {stack!r}; "
             f"pass --stack {manifest.stack} or another --state-dir"
         )
-    # A killed run went on for up to one checkpoint interval after its last checkpoint.
+    # A killed run went on for up to one checkpoint interval after its last checkpoint. Simulated
+    # time never runs behind the wall clock either: azure-servicebus checks a message's lock against
+    # the wall clock, so a lock in a simulated past would be refused before it reached the broker.
     start += timedelta(seconds=CHECKPOINT_SECONDS * manifest.time_scale)
-    return SimClock(time_scale, start=start), started_at
+    return SimClock(time_scale, start=max(start, datetime.now(timezone.utc))), started_at
 
 
 def _empty(state_dir: Path) -> tuple[str, ...]:

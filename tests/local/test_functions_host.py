@@ -1,13 +1,16 @@
-"""The local Functions host: the real function app, triggered by the local Service Bus, with the dev
-stack's app settings and host.json; what reaches the fake ERP and how each message is settled."""
+"""The local Functions host: the real function app, triggered through azure-servicebus by the local
+Service Bus's AMQP front, with the dev stack's app settings and host.json; what reaches the fake ERP,
+what the function saw, and how each message was settled on the broker."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
@@ -26,22 +29,31 @@ from orderbridge.local.functions import (
     load_function_app,
     read_host_json,
 )
-from orderbridge.local.servicebus import MAX_DELIVERY_REASON, Broker, EntitySettings, Message
+from orderbridge.local.servicebus import (
+    MAX_DELIVERY_REASON,
+    AmqpFront,
+    Broker,
+    Credentials,
+    EntitySettings,
+    Message,
+    MessageState,
+)
 from orderbridge.synth import Synthesis
 from tests.local.conftest import BrokerFactory
 from topology import ECP_TO_ERP, ERP_TO_ECP
 
 ERP_KEY, ECP_KEY = "erp-key-local-1", "ecp-key-local-1"
+KEY_NAME, SAS_KEY = "RootManageSharedAccessKey", "bG9jYWwtZnVuY3Rpb25zLWhvc3Qta2V5"
 ORDERS, UPDATES = ECP_TO_ERP.queue_name, ERP_TO_ECP.queue_name
 ORDER_PROPERTIES = {"eventType": "ECP.Order.Created", "eventSource": "/ecp/orders", "dataVersion": "1.0"}
 TIME_SCALE = 600.0  # one simulated minute is 0.1 wall seconds
-SERVICE_BUS_HOST = "127.0.0.1"
 
 
-def local_settings(dev: Synthesis, erp: FakeErp, **extra: str) -> dict[str, str]:
+def local_settings(dev: Synthesis, erp: FakeErp, connection_string: str, **extra: str) -> dict[str, str]:
     """The dev Function App's settings with local endpoints and keys, as the local stack passes them."""
     return app_settings_from_synthesis(dev, {
-        "ServiceBusConnection__fullyQualifiedNamespace": SERVICE_BUS_HOST,
+        "ServiceBusConnection": connection_string,
+        "ServiceBusConnection__fullyQualifiedNamespace": None,
         "ERP_BASE_URL": erp.base_url,
         "ERP_API_KEY": ERP_KEY,
         "ECP_BASE_URL": "http://127.0.0.1:9",  # not called by these tests
@@ -60,13 +72,16 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 @dataclass
 class Local:
     broker: Broker
+    front: AmqpFront
     clock: SimClock
     erp: FakeErp
     dev: Synthesis
 
-    def host(self, app: Any = None, **settings: str) -> FunctionsHost:
+    def host(self, app: Any = None, host_json: Path = INTEGRATOR_DIR / "host.json", **settings: str) -> FunctionsHost:
+        connection_string = self.front.connection_string(KEY_NAME)
         return FunctionsHost(
-            self.broker, clock=self.clock, app_settings=local_settings(self.dev, self.erp, **settings), app=app,
+            entities=self.broker.entities, clock=self.clock, app=app, host_json=host_json,
+            app_settings=local_settings(self.dev, self.erp, connection_string, **settings),
             runtime_options={"timeouts": HttpTimeouts(connect=1.0, read=1.0, pool=1.0)},
         )
 
@@ -74,9 +89,25 @@ class Local:
 @pytest.fixture()
 def local(open_broker: BrokerFactory, dev_entities: list[EntitySettings], dev: Synthesis) -> Iterator[Local]:
     clock = SimClock(time_scale=TIME_SCALE)
+    broker = open_broker(dev_entities, clock_=clock, lock_floor=1.0)
     # The dev stack's web customer is WEB-DEV; the fake ERP gets that customer card.
-    with FakeErp(api_key=ERP_KEY, customers={"WEB-DEV": CustomerCard(name="Web shop", prices_include_tax=True)}) as erp:
-        yield Local(open_broker(dev_entities, clock_=clock, lock_floor=0.2), clock, erp, dev)
+    with FakeErp(api_key=ERP_KEY, customers={"WEB-DEV": CustomerCard(name="Web shop", prices_include_tax=True)}) as erp, \
+            AmqpFront(broker, Credentials(sas_keys={KEY_NAME: SAS_KEY})) as front:
+        yield Local(broker, front, clock, erp, dev)
+
+
+def host_json_with(path: Path, **service_bus: Any) -> Path:
+    """The app's host.json with some `extensions.serviceBus` settings changed, written to `path`."""
+    settings = json.loads((INTEGRATOR_DIR / "host.json").read_text(encoding="utf-8"))
+    settings["extensions"]["serviceBus"].update(service_bus)
+    path.write_text(json.dumps(settings), encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def small_host_json(tmp_path: Path) -> Path:
+    """host.json with two listeners per trigger: enough for the tests of one rule, and quicker to start."""
+    return host_json_with(tmp_path / "host.json", maxConcurrentCalls=2, maxConcurrentSessions=2)
 
 
 def order_message(order: dict[str, Any], **properties: str) -> Message:
@@ -103,6 +134,10 @@ def test_host_json_gives_the_concurrency_and_lock_renewal() -> None:
     assert (settings.max_concurrent_calls, settings.max_concurrent_sessions) == (16, 16)
     assert settings.max_auto_lock_renewal == timedelta(minutes=10)
     assert settings.session_idle_timeout == timedelta(seconds=5)
+    assert settings.prefetch_count == 0
+    assert settings.client_retry.client_options() == {
+        "retry_mode": "exponential", "retry_total": 3, "retry_backoff_factor": 0.8, "retry_backoff_max": 60.0,
+        "try_timeout": 60.0}
 
 
 def test_an_online_order_reaches_the_erp_through_create_order_in_erp_and_is_completed(local: Local) -> None:
@@ -132,20 +167,6 @@ def test_an_erp_outage_becomes_a_scheduled_retry_on_the_local_queue_that_the_hos
     assert len(local.erp.orders_for(order["id"])) == 1
 
 
-def test_a_function_that_raises_is_abandoned_until_max_delivery_count_dead_letters_its_message(local: Local) -> None:
-    order = load_schema("ecp-order")["examples"][0]
-    # An unknown contract version is parked, but the parking queue this app setting names does not
-    # exist: the park fails with SendFailed, the function raises, and the host abandons the message.
-    local.broker.send(ORDERS, order_message(order, dataVersion="2.0"))
-    with local.host(**{ECP_TO_ERP.parking_queue_setting: "no-such-parking-queue"}) as host:
-        wait_for(lambda: len(host.invocations()) == 5)
-    assert [(i.delivery_count, i.outcome, i.error) for i in host.invocations()] == [
-        (n, "Abandoned", "SendFailed") for n in range(1, 6)]
-    [dead] = local.broker.peek(f"{ORDERS}/$deadletterqueue")
-    assert (dead.message_id, dead.dead_letter_reason) == (order["id"], MAX_DELIVERY_REASON)
-    assert local.erp.requests == []
-
-
 def recording_app(
     queue_setting: str, *, sessions: bool, work: Callable[[func.ServiceBusMessage], None],
 ) -> func.FunctionApp:
@@ -161,7 +182,23 @@ def recording_app(
     return app
 
 
-def test_each_session_gets_one_call_at_a_time_in_order(local: Local) -> None:
+def test_a_function_that_raises_is_abandoned_until_max_delivery_count_dead_letters_its_message(
+    local: Local, small_host_json: Path
+) -> None:
+    def work(message: func.ServiceBusMessage) -> None:
+        raise RuntimeError("the function fails on every delivery")
+
+    local.broker.send(ORDERS, Message(b"{}", message_id="always-fails"))
+    with local.host(recording_app(ECP_TO_ERP.queue_setting, sessions=False, work=work), small_host_json) as host:
+        wait_for(lambda: len(host.invocations()) == 5)
+    # The 1-based count the function saw, delivery by delivery; the dev queue's maxDeliveryCount is 5.
+    assert [(i.delivery_count, i.outcome, i.error) for i in host.invocations()] == [
+        (n, "Abandoned", "RuntimeError") for n in range(1, 6)]
+    [dead] = local.broker.peek(f"{ORDERS}/$deadletterqueue")
+    assert (dead.message_id, dead.dead_letter_reason) == ("always-fails", MAX_DELIVERY_REASON)
+
+
+def test_each_session_gets_one_call_at_a_time_in_order(local: Local, small_host_json: Path) -> None:
     calls: dict[str, list[bytes]] = defaultdict(list)
     running: dict[str, int] = defaultdict(int)
     overlaps: list[str] = []
@@ -181,18 +218,75 @@ def test_each_session_gets_one_call_at_a_time_in_order(local: Local) -> None:
         for session in ("ORD-1", "ORD-2", "ORD-3"):
             local.broker.send(UPDATES, Message(f"{n}".encode(), message_id=f"{session}-{n}", session_id=session))
     app = recording_app(ERP_TO_ECP.queue_setting, sessions=True, work=work)
-    with local.host(app) as host:
+    with local.host(app, small_host_json) as host:
         wait_for(lambda: len(host.invocations()) == 12)
     assert overlaps == []
     assert {session: bodies for session, bodies in calls.items()} == {
         session: [b"0", b"1", b"2", b"3"] for session in ("ORD-1", "ORD-2", "ORD-3")}
 
 
-def test_the_lock_is_renewed_while_a_long_call_runs(local: Local) -> None:
-    # The lock lasts 0.2 wall seconds (the floor); the call takes three times as long.
-    app = recording_app(ECP_TO_ERP.queue_setting, sessions=False, work=lambda message: time.sleep(0.6))
+def test_the_lock_is_renewed_while_a_long_call_runs(local: Local, tmp_path: Path) -> None:
+    # The lock lasts one wall second (the floor); the call takes two and a half. Renewal goes on for up
+    # to maxAutoLockRenewalDuration in simulated time: an hour here, six wall seconds.
+    host_json = host_json_with(tmp_path / "host.json", maxConcurrentCalls=1, maxConcurrentSessions=1,
+                               maxAutoLockRenewalDuration="01:00:00")
+    app = recording_app(ECP_TO_ERP.queue_setting, sessions=False, work=lambda message: time.sleep(2.5))
     local.broker.send(ORDERS, Message(b"{}", message_id="slow"))
-    with local.host(app) as host:
+    with local.host(app, host_json) as host:
         wait_for(lambda: bool(host.invocations()))
-        time.sleep(0.2)  # a redelivery, had the lock expired, would have started by now
+        time.sleep(0.5)  # a redelivery, had the lock expired, would have started by now
     assert [(i.delivery_count, i.outcome) for i in host.invocations()] == [(1, "Completed")]
+
+
+def test_lock_renewal_stops_at_max_auto_lock_renewal_duration_and_service_bus_redelivers(
+    local: Local, tmp_path: Path
+) -> None:
+    # Ten simulated minutes are one wall second here; the first call outlives its last renewal.
+    host_json = host_json_with(tmp_path / "host.json", maxConcurrentCalls=1, maxConcurrentSessions=1)
+    calls: list[int] = []
+
+    def work(message: func.ServiceBusMessage) -> None:
+        calls.append(message.delivery_count)
+        if len(calls) == 1:
+            time.sleep(2.5)
+
+    local.broker.send(ORDERS, Message(b"{}", message_id="too-slow"))
+    with local.host(recording_app(ECP_TO_ERP.queue_setting, sessions=False, work=work), host_json) as host:
+        wait_for(lambda: len(host.invocations()) == 2)
+    assert [(i.delivery_count, i.outcome) for i in host.invocations()] == [(1, "LockLost"), (2, "Completed")]
+    assert local.broker.message_counts(ORDERS).active == 0
+
+
+def test_the_function_sees_the_messages_fields_as_the_python_worker_builds_them(
+    local: Local, small_host_json: Path
+) -> None:
+    seen: list[func.ServiceBusMessage] = []
+    local.broker.send(UPDATES, Message(
+        b'{"state": "Shipped"}', message_id="ORD-7-3", correlation_id="evt-7", session_id="ORD-7",
+        content_type="application/json", application_properties={"eventType": "ERP.SalesOrder.Changed", "n": 3},
+    ))
+    app = recording_app(ERP_TO_ECP.queue_setting, sessions=True, work=seen.append)
+    with local.host(app, small_host_json) as host:
+        wait_for(lambda: bool(host.invocations()))
+    [message] = seen
+    assert (message.get_body(), message.message_id, message.correlation_id, message.session_id,
+            message.content_type) == (b'{"state": "Shipped"}', "ORD-7-3", "evt-7", "ORD-7", "application/json")
+    # Text, as the worker hands it (the SDK itself returns string properties as bytes).
+    assert message.application_properties == {"eventType": "ERP.SalesOrder.Changed", "n": 3}
+    # Azure's 1-based count; the AMQP header said 0 (tests/local/test_servicebus_amqp.py pins that side).
+    assert message.delivery_count == 1
+    assert message.state == 0 and message.sequence_number > 0
+    assert message.enqueued_time_utc is not None and message.locked_until is not None
+
+
+def test_a_wrong_key_fails_the_start_without_showing_the_connection_string(local: Local, tmp_path: Path) -> None:
+    wrong = local.front.connection_string(KEY_NAME).replace(SAS_KEY, "d3Jvbmcta2V5LXdyb25nLWtleQ==")
+    app = recording_app(ECP_TO_ERP.queue_setting, sessions=False, work=lambda message: None)
+    # No client retries: the SDK retries an authentication error (15 s with host.json's options).
+    host_json = host_json_with(tmp_path / "host.json", maxConcurrentCalls=2, maxConcurrentSessions=1,
+                               clientRetryOptions={"maxRetries": 0})
+    host = local.host(app, host_json, ServiceBusConnection=wrong)
+    with pytest.raises(LocalStackError, match="ServiceBusAuthenticationError") as raised:
+        host.start()
+    assert "d3Jvbmc" not in str(raised.value) and "SharedAccessKey" not in str(raised.value)
+    assert local.broker.message_counts(ORDERS).active == 0

@@ -25,6 +25,7 @@ from orderbridge.local import accounting, state
 from orderbridge.local.demo import read_ledger
 from orderbridge.local.orders import POISONS, example_order
 from orderbridge.local.stack import LocalStack, StackOptions
+from topology import ECP_TO_ERP
 
 pytestmark = pytest.mark.xdist_group("local-stack")
 TIME_SCALE = 300.0  # the ERP's working day (3 simulated minutes) in 0.6 s; Event Grid's 10 s retry in 33 ms
@@ -199,3 +200,27 @@ def test_the_run_history_lists_the_runs_and_shows_one_without_secrets(stack: Loc
     assert shown.exit_code == 0, shown.output
     assert "Get_order" in shown.output or "Send_order_to_queue" in shown.output
     assert stack.ecp.api_key not in shown.output and stack.bearer_token not in shown.output
+
+
+def test_the_functions_and_an_operator_use_the_real_sdk_over_amqp_and_the_key_stays_out_of_the_log(
+    stack: LocalStack,
+) -> None:
+    from azure.servicebus import ServiceBusClient
+
+    endpoints = json.loads((stack.state_dir / state.ENDPOINTS).read_text())
+    connection_string = endpoints["service_bus"]["connection_string"]
+    assert connection_string.endswith(";UseDevelopmentEmulator=true")
+    order = _order("ord-sdk-1")
+    POISONS["no-lines"](order)  # the integrator parks it, sending over AMQP
+    stack.ecp.place(order)
+    _settled(stack, {"ord-sdk-1"})
+    # What an operator does with orderbridge's tools: peek the parking queue with azure-servicebus.
+    with ServiceBusClient.from_connection_string(connection_string) as client, \
+            client.get_queue_receiver(ECP_TO_ERP.parking_queue_name) as receiver:
+        parked = [m for m in receiver.peek_messages(max_message_count=50) if m.message_id == "ord-sdk-1+parked"]
+    assert [(m.application_properties[b"reason"], m.application_properties[b"parkedBy"]) for m in parked] == [
+        (b"SchemaViolation", ECP_TO_ERP.parked_by.encode())]
+    # The functions received the order over AMQP: the front saw their deliveries settled.
+    assert any(i.message_id == "ord-sdk-1" and i.outcome == "Completed" for i in stack.functions.invocations())
+    key = dict(part.split("=", 1) for part in connection_string.split(";") if "=" in part)["SharedAccessKey"]
+    assert key not in (stack.state_dir / "stack.log").read_text(encoding="utf-8")

@@ -41,6 +41,18 @@ def test_a_resumed_run_continues_the_simulated_time_of_the_killed_one(tmp_path: 
     assert first_started == started_at  # the local queues keep their creation time
 
 
+def test_a_resumed_run_never_starts_behind_the_wall_clock(tmp_path: Path) -> None:
+    # At time scale 1 a run that stood still for a day would resume a day behind; the SDK compares
+    # locks with the wall clock, so simulated time picks up at the wall clock instead.
+    state.prepare(tmp_path, stack="dev", time_scale=1.0, resume=False)
+    manifest = json.loads((tmp_path / state.MANIFEST).read_text())
+    a_day_ago = datetime.fromisoformat(manifest["simulated_now"]) - timedelta(days=1)
+    (tmp_path / state.MANIFEST).write_text(json.dumps({**manifest, "simulated_now": a_day_ago.isoformat()}))
+    before = datetime.now(timezone.utc)
+    resumed, _ = state.prepare(tmp_path, stack="dev", time_scale=1.0, resume=True)
+    assert resumed.now() >= before
+
+
 def test_resume_refuses_another_stack_or_no_earlier_run(tmp_path: Path) -> None:
     with pytest.raises(LocalStackError, match="no earlier run"):
         state.prepare(tmp_path, stack="dev", time_scale=1.0, resume=True)

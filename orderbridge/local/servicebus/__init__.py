@@ -2,9 +2,8 @@
 
     broker = Broker(state_dir / "servicebus.db", entities_from_synthesis(synthesize("dev")), clock)
     app = rest_app(broker, Credentials(bearer_token=token))    # the workflows' REST sends, for uvicorn
-    sender = BrokerSender(broker)                               # the integrators' MessageSender, in process
-    front = AmqpFront(broker, Credentials(sas_keys={name: key})).start()   # AMQP 1.0 for azure-servicebus
-    ServiceBusClient.from_connection_string(front.connection_string(name))  # ...;UseDevelopmentEmulator=true
+    front = AmqpFront(broker, Credentials(sas_keys={ROOT_KEY_NAME: new_sas_key()})).start()  # AMQP 1.0
+    ServiceBusClient.from_connection_string(front.connection_string(ROOT_KEY_NAME))  # ...;UseDevelopmentEmulator=true
 
 `Broker` (in `_broker`) is the one place of semantics; a front (REST, AMQP 1.0) only turns its wire
 form into `Message`, calls the core, and turns `ReceivedMessage` or a `ServiceBusError` back.
@@ -64,7 +63,7 @@ from orderbridge.local.servicebus._broker import (
     Clock,
     MessageCounts,
 )
-from orderbridge.local.servicebus._auth import Credentials, sas_token
+from orderbridge.local.servicebus._auth import ROOT_KEY_NAME, Credentials, new_sas_key, sas_token
 from orderbridge.local.servicebus._entities import EntityPath, EntitySettings, entities_from_synthesis
 from orderbridge.local.servicebus._errors import (
     BrokerClosed,
@@ -82,7 +81,6 @@ from orderbridge.local.servicebus._messages import Message, MessageState, Receiv
 from orderbridge.local.servicebus._amqp import AmqpFront, AmqpFrontError
 from orderbridge.local.servicebus._command import entities_from_config, servicebus_command
 from orderbridge.local.servicebus._rest import rest_app
-from orderbridge.local.servicebus._sender import BrokerSender
 
 __all__ = [
     "AmqpFront",
@@ -93,7 +91,6 @@ __all__ = [
     "TTL_EXPIRED_REASON",
     "Broker",
     "BrokerClosed",
-    "BrokerSender",
     "Clock",
     "Credentials",
     "EntityNotFound",
@@ -103,6 +100,7 @@ __all__ = [
     "InvalidOperation",
     "Message",
     "MessageCounts",
+    "ROOT_KEY_NAME",
     "MessageLockLost",
     "MessageNotFound",
     "MessageSizeExceeded",
@@ -115,6 +113,7 @@ __all__ = [
     "SessionLockLost",
     "entities_from_config",
     "entities_from_synthesis",
+    "new_sas_key",
     "rest_app",
     "sas_token",
     "servicebus_command",

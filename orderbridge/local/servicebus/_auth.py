@@ -14,10 +14,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
+# The key name a namespace's connection string carries by default, as Azure and the emulator name it.
+ROOT_KEY_NAME = "RootManageSharedAccessKey"
 _SAS_PREFIX = "SharedAccessSignature "
 _BEARER_PREFIX = "Bearer "
 
@@ -27,6 +30,11 @@ def sas_token(resource: str, key_name: str, key: str, expiry: int) -> str:
     encoded = quote_plus(resource)
     signature = _signature(key, f"{encoded}\n{expiry}")
     return f"{_SAS_PREFIX}sr={encoded}&sig={quote(signature, safe='')}&se={expiry}&skn={key_name}"
+
+
+def new_sas_key() -> str:
+    """A made-up shared access key shaped like Azure's: 32 random bytes, base64."""
+    return base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ shared access key is made up per run, printed, and written with the connection s
 from __future__ import annotations
 
 import json
-import secrets
 import signal
 import threading
 from pathlib import Path
@@ -29,7 +28,7 @@ from orderbridge.local import state
 from orderbridge.local.clock import SimClock
 from orderbridge.local.errors import LocalStackError
 from orderbridge.local.servicebus._amqp import AmqpFront
-from orderbridge.local.servicebus._auth import Credentials
+from orderbridge.local.servicebus._auth import ROOT_KEY_NAME, Credentials, new_sas_key
 from orderbridge.local.servicebus._broker import Broker
 from orderbridge.local.servicebus._entities import (
     DEFAULT_DUPLICATE_WINDOW,
@@ -39,7 +38,6 @@ from orderbridge.local.servicebus._entities import (
     entities_from_synthesis,
 )
 
-KEY_NAME = "RootManageSharedAccessKey"
 STORE = "servicebus.sqlite"
 DEFAULT_PORT = 5672  # the AMQP port, as the official emulator listens on it
 
@@ -59,11 +57,11 @@ def servicebus_command(stack: str | None, config_file: Path | None, state_dir: P
         raise click.UsageError("pass --stack or --config, not both")
     entities = entities_from_config(config_file) if config_file else _stack_entities(stack or "dev")
     state_dir.mkdir(parents=True, exist_ok=True)
-    credentials = Credentials(sas_keys={KEY_NAME: secrets.token_urlsafe(32)})
+    credentials = Credentials(sas_keys={ROOT_KEY_NAME: new_sas_key()})
     broker = Broker(state_dir / STORE, entities, SimClock(1.0))
     try:
         with AmqpFront(broker, credentials, host=host, port=port) as front:
-            connection_string = front.connection_string(KEY_NAME)
+            connection_string = front.connection_string(ROOT_KEY_NAME)
             state.write_json(state_dir / state.ENDPOINTS, {"service_bus": {
                 "connection_string": connection_string, "host": front.host, "port": front.port,
                 "queues": sorted(entity.name for entity in entities),
