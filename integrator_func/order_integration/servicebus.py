@@ -222,12 +222,18 @@ class AzureServiceBusSender:
                         sender.send_messages(sb_message)
                     else:
                         sender.schedule_messages(sb_message, enqueue_at)
-                except (ServiceBusError, AzureError):
+                except Exception:
+                    # Any failure, the SDK's own bugs included (its pure-Python AMQP layer can raise an
+                    # IndexError on a frame it cannot decode, then shuts the handler down), leaves a
+                    # link that must not be reused: the next send opens a new one.
                     self._drop_sender(queue)
                     raise
         except (ServiceBusError, AzureError, ValueError) as exc:
             # The SDK's text says what failed (authorisation, entity, id length); credentials in it are masked.
             cause = f"{type(exc).__name__}: {redact(str(exc), self._secrets())[:_CAUSE_LIMIT]}"
+            raise SendFailed(queue=queue, message_id=message.message_id, cause=cause) from exc
+        except Exception as exc:  # noqa: BLE001 - an SDK bug is still a send that did not happen
+            cause = f"azure-servicebus failed with {type(exc).__name__} (a client library fault; the link is reopened)"
             raise SendFailed(queue=queue, message_id=message.message_id, cause=cause) from exc
 
     def _sender(self, queue: str) -> Any:

@@ -148,3 +148,28 @@ def test_the_sender_takes_a_namespace_or_a_connection_string_not_both():
         AzureServiceBusSender("sb-x.servicebus.windows.net", connection_string="Endpoint=sb://x/;SharedAccessKey=k")
     with pytest.raises(TypeError):
         AzureServiceBusSender()
+
+
+def test_a_client_library_fault_is_send_failed_and_the_next_send_opens_a_new_link(local_namespace, monkeypatch):
+    """azure-servicebus's AMQP layer can raise an IndexError on a frame it cannot decode and shut its handler
+    down; that link must not be reused, and the caller must see SendFailed (its message is not completed)."""
+    sender = AzureServiceBusSender(connection_string=local_namespace.connection_string, retry_total=0)
+    try:
+        sender.send("online-orders", OutboundMessage(body=b"{}", message_id="ord-3+retry1"))
+        broken = sender._senders["online-orders"]
+
+        def fault(*_: object, **__: object) -> None:
+            raise IndexError("index out of bounds on dimension 1")
+
+        monkeypatch.setattr(broken, "send_messages", fault)
+        with pytest.raises(SendFailed, match="IndexError") as caught:
+            sender.send("online-orders", OutboundMessage(body=b"{}", message_id="ord-3+retry2"))
+        assert caught.value.message_id == "ord-3+retry2" and "online-orders" not in sender._senders
+        sender.send("online-orders", OutboundMessage(body=b"{}", message_id="ord-3+retry3"))
+        assert sender._senders["online-orders"] is not broken
+    finally:
+        sender.close()
+    received = local_namespace.broker.receive("online-orders", max_messages=5)
+    assert [m.message_id for m in received] == ["ord-3+retry1", "ord-3+retry3"]
+    for message in received:
+        local_namespace.broker.complete("online-orders", message.lock_token)
