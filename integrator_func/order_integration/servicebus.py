@@ -1,8 +1,8 @@
 """Sending to Service Bus for retries and parking, behind a two-method interface.
 
 `AzureServiceBusSender` is what runs in Azure (managed identity, created on first use, so a cold
-start does not import azure-servicebus or azure-identity). `InMemorySender` is the same interface
-for tests, benchmarks and the local stack.
+start does not import azure-servicebus or azure-identity) and in the local stack (a connection
+string to its AMQP front). `InMemorySender` is the same interface for unit tests and benchmarks.
 """
 from __future__ import annotations
 
