@@ -48,10 +48,11 @@ QUEUES = [
     EntitySettings(name, max_delivery_count=3, lock_duration=timedelta(seconds=30))
     for name in ("fields", "batch", "abandon", "dlq", "defer", "delete", "expiry", "renew", "schedule", "peek",
                  "prefetch", "durable", "release", "rest")
-] + [EntitySettings("sessions", requires_session=True, lock_duration=timedelta(seconds=30))]
+] + [EntitySettings("sessions", requires_session=True, lock_duration=timedelta(seconds=30)),
+      EntitySettings("dedup", requires_duplicate_detection=True)]
 # The handlers the tests share (see Links); a test whose handler has options of its own opens it itself.
 SENDING = ("fields", "batch", "abandon", "dlq", "defer", "delete", "expiry", "renew", "schedule", "peek", "prefetch",
-           "release", "sessions")
+           "release", "sessions", "dedup")
 RECEIVING = ("fields", "batch", "abandon", "dlq", "defer", "expiry", "renew", "peek", "rest")
 DEAD_LETTERS = ("abandon", "dlq")
 
@@ -312,6 +313,21 @@ def test_schedule_then_cancel(links: Links, namespace: Namespace) -> None:
     assert abs(peeked.enqueued_time - at) < timedelta(milliseconds=1)
     sender.cancel_scheduled_messages(number)
     assert namespace.broker.peek("schedule") == []
+
+
+def test_scheduling_a_duplicate_answers_a_sequence_number_and_keeps_one_message(
+    links: Links, namespace: Namespace
+) -> None:
+    # As Service Bus does (Azure/azure-service-bus#265): the SDK expects one number per message, and an
+    # answer with none left it unable to decode the reply (an IndexError in pyamqp).
+    at = datetime.now(timezone.utc) + timedelta(hours=1)
+    sender = links.sender("dedup")
+    (first,) = sender.schedule_messages(ServiceBusMessage(b"retry", message_id="ord-9+retry1"), at)
+    (second,) = sender.schedule_messages(ServiceBusMessage(b"retry", message_id="ord-9+retry1"), at)
+    assert second != first
+    assert [(m.sequence_number, m.message_id) for m in namespace.broker.peek("dedup")] == [(first, "ord-9+retry1")]
+    (third,) = sender.schedule_messages(ServiceBusMessage(b"retry", message_id="ord-9+retry2"), at)
+    assert third > second  # the counter goes on
 
 
 def test_peek_shows_messages_without_locking_them(links: Links) -> None:

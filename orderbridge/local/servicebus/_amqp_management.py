@@ -112,7 +112,10 @@ class Management:
         messages = [
             to_message(amqp) for entry in body["messages"] for amqp in decode_transfer(bytes(entry["message"]))
         ]
-        numbers = [number for number in self._broker.send_batch(path, messages) if number is not None]
+        numbers = [
+            self._broker.unused_sequence_number() if number is None else number  # None: a dropped duplicate
+            for number in self._broker.send_batch(path, messages)
+        ]
         return 200, {"sequence-numbers": Array(UNDESCRIBED, Data.LONG, *numbers)}
 
     def _cancel_scheduled(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:

@@ -137,6 +137,20 @@ class Broker:
             now = self._now()
             return [self._insert(db, entity, message, now) for message in messages]
 
+    def unused_sequence_number(self) -> int:
+        """A sequence number no message has, from the namespace's counter.
+
+        Service Bus answers a schedule request with one sequence number per message, also for one that
+        duplicate detection drops (Azure/azure-service-bus#265), and azure-servicebus cannot decode an
+        answer that has fewer.
+        """
+        with self._transaction() as db:
+            row = db.execute("UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'messages' RETURNING seq").fetchone()
+            if row is None:  # no message was ever stored: the counter starts here
+                db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', 1)")
+                return 1
+            return int(row[0])
+
     def cancel_scheduled(self, queue: str, sequence_numbers: list[int]) -> None:
         """Remove scheduled messages that are not visible yet; MessageNotFound names any that are not."""
         self._entity(queue)
