@@ -13,6 +13,9 @@ from datetime import datetime, timedelta, timezone
 
 # Floors, in wall seconds, for timers that bound work: a healthy call must never outlive them.
 LOCK_FLOOR_SECONDS = 5.0
+# How long the Functions host keeps renewing a running call's lock (`maxAutoLockRenewalDuration`):
+# a healthy call on a loaded machine can take seconds, and losing its lock redelivers it mid-call.
+RENEWAL_FLOOR_SECONDS = 30.0
 ANSWER_TIMEOUT_FLOOR_SECONDS = 5.0
 
 

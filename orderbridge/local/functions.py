@@ -43,6 +43,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from orderbridge.local.clock import RENEWAL_FLOOR_SECONDS
 from orderbridge.local.errors import LocalStackError
 from orderbridge.local.servicebus import Clock, EntitySettings
 from orderbridge.synth import Synthesis
@@ -267,7 +268,8 @@ class FunctionsHost:
     `app_settings` are the Function App's (see `app_settings_from_synthesis`), with the trigger's
     connection as a connection string; `entities` are the namespace's queues, which the triggers'
     queues must be (as the extension's listeners need them). `build_runtime` options such as HTTP
-    timeouts go in `runtime_options`. `on_invocation` is told of every call.
+    timeouts go in `runtime_options`. `on_invocation` is told of every call. Locks are renewed for
+    `maxAutoLockRenewalDuration` of simulated time, but at least `renewal_floor` wall seconds.
     """
 
     def __init__(
@@ -280,6 +282,7 @@ class FunctionsHost:
         host_json: Path = INTEGRATOR_DIR / "host.json",
         runtime_options: Mapping[str, Any] | None = None,
         on_invocation: Callable[[Invocation], None] | None = None,
+        renewal_floor: float = RENEWAL_FLOOR_SECONDS,
     ) -> None:
         self._entities = dict(entities)
         self._clock = clock
@@ -293,7 +296,8 @@ class FunctionsHost:
         self._invocations: list[Invocation] = []
         self._record_lock = threading.Lock()
         self._pool = threading.BoundedSemaphore(_worker_threads(self._app_settings))
-        self._renewer = _LockRenewer(clock, self._settings.max_auto_lock_renewal, self._stop)
+        renewal = max(self._settings.max_auto_lock_renewal, timedelta(seconds=clock.simulated_seconds(renewal_floor)))
+        self._renewer = _LockRenewer(clock, renewal, self._stop)
         # Closing an SDK receiver waits for its keep-alive thread (up to a second); a session
         # listener hands that wait to this pool and goes on to the next session.
         self._closer = ThreadPoolExecutor(

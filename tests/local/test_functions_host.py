@@ -77,10 +77,13 @@ class Local:
     erp: FakeErp
     dev: Synthesis
 
-    def host(self, app: Any = None, host_json: Path = INTEGRATOR_DIR / "host.json", **settings: str) -> FunctionsHost:
+    def host(
+        self, app: Any = None, host_json: Path = INTEGRATOR_DIR / "host.json", renewal_floor: float = 0.0,
+        **settings: str,
+    ) -> FunctionsHost:
         connection_string = self.front.connection_string(KEY_NAME)
         return FunctionsHost(
-            entities=self.broker.entities, clock=self.clock, app=app, host_json=host_json,
+            entities=self.broker.entities, clock=self.clock, app=app, host_json=host_json, renewal_floor=renewal_floor,
             app_settings=local_settings(self.dev, self.erp, connection_string, **settings),
             runtime_options={"timeouts": HttpTimeouts(connect=1.0, read=1.0, pool=1.0)},
         )
@@ -255,6 +258,16 @@ def test_lock_renewal_stops_at_max_auto_lock_renewal_duration_and_service_bus_re
         wait_for(lambda: len(host.invocations()) == 2)
     assert [(i.delivery_count, i.outcome) for i in host.invocations()] == [(1, "LockLost"), (2, "Completed")]
     assert local.broker.message_counts(ORDERS).active == 0
+
+
+def test_lock_renewal_lasts_at_least_the_wall_floor_however_fast_the_clock_runs(local: Local, tmp_path: Path) -> None:
+    # The same call as above; ten simulated minutes are one wall second, but the floor keeps renewing.
+    host_json = host_json_with(tmp_path / "host.json", maxConcurrentCalls=1, maxConcurrentSessions=1)
+    app = recording_app(ECP_TO_ERP.queue_setting, sessions=False, work=lambda message: time.sleep(2.5))
+    local.broker.send(ORDERS, Message(b"{}", message_id="slow-but-floored"))
+    with local.host(app, host_json, renewal_floor=10.0) as host:
+        wait_for(lambda: bool(host.invocations()))
+    assert [(i.delivery_count, i.outcome) for i in host.invocations()] == [(1, "Completed")]
 
 
 def test_the_function_sees_the_messages_fields_as_the_python_worker_builds_them(
