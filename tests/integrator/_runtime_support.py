@@ -111,17 +111,22 @@ def state_message(state: dict[str, Any], **kwargs: Any) -> ServiceBusMessage:
     return host_message(dump_json(state).encode(), **kwargs)
 
 
+def delivered(message: Any, delivery_count: int = 1, **extra: Any) -> ServiceBusMessage:
+    """The host's view of `message` (an OutboundMessage, or a local broker's ReceivedMessage) when delivered."""
+    return host_message(
+        message.body,
+        message_id=message.message_id,
+        properties=dict(message.application_properties),
+        correlation_id=message.correlation_id,
+        session_id=message.session_id,
+        delivery_count=delivery_count,
+        **extra,
+    )
+
+
 def redelivered(sent: Sent, delivery_count: int = 1) -> ServiceBusMessage:
     """The host's view of a message our code scheduled or parked, once Service Bus delivers it."""
-    m = sent.message
-    return host_message(
-        m.body,
-        message_id=m.message_id,
-        properties=dict(m.application_properties),
-        correlation_id=m.correlation_id,
-        session_id=m.session_id,
-        delivery_count=delivery_count,
-    )
+    return delivered(sent.message, delivery_count)
 
 
 class VirtualClock:

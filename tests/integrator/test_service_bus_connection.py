@@ -32,8 +32,8 @@ from tests.integrator._runtime_support import (
     ERP_KEY,
     ORDER_PROPERTIES,
     TEST_TIMEOUTS,
+    delivered,
     example,
-    host_message,
     order_message,
 )
 from tests.integrator.test_functions_app import VALID_SETTINGS
@@ -215,14 +215,7 @@ def order_with_id(order_id: str) -> dict:
 
 def delivered_again(received: ReceivedMessage) -> object:
     """The host's view of a message the broker hands out."""
-    return host_message(
-        received.body,
-        message_id=received.message_id,
-        properties=dict(received.application_properties),
-        correlation_id=received.correlation_id,
-        delivery_count=received.delivery_count,
-        enqueued_time_utc=received.enqueued_time,
-    )
+    return delivered(received, received.delivery_count, enqueued_time_utc=received.enqueued_time)
 
 
 def test_a_retry_is_scheduled_on_the_broker_then_delivered_and_completed(connected, service_bus, erp):
