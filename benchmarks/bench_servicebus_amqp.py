@@ -17,21 +17,25 @@ against the issue's aim of 500 messages/s (printed MET or MISSED).
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta, timezone
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
 import uvicorn
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusReceiver, ServiceBusSender
 
-from order_integration.servicebus import AzureServiceBusSender, OutboundMessage
-from orderbridge.local.clock import SimClock
-from orderbridge.local.servicebus import AmqpFront, Broker, Credentials, EntitySettings, rest_app
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "integrator_func")]
+
+from order_integration.servicebus import AzureServiceBusSender, OutboundMessage  # noqa: E402
+from orderbridge.local.clock import SimClock  # noqa: E402
+from orderbridge.local.servicebus import AmqpFront, Broker, Credentials, EntitySettings, rest_app  # noqa: E402
 
 AIM = 500.0
 BODY = b"x" * 1024
