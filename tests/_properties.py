@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-EVERYDAY_SHARE = 0.25
+EVERYDAY_SHARE = 0.15
 
 
 def examples(full: int) -> int:
