@@ -327,6 +327,7 @@ class FunctionsHost:
         self.triggers = discover_triggers(app, self._app_settings)
         for trigger in self.triggers:
             self._check_queue(trigger)
+            _connection_string(trigger, self._app_settings)
         self._install_runtime()
         self._threads = [threading.Thread(target=self._renewer.run, name="lock-renewer", daemon=True)]
         connecting: list[_Connecting] = []
@@ -410,11 +411,11 @@ class FunctionsHost:
                     while not self._stop.is_set():
                         for message in receiver.receive(_POLL_SECONDS):
                             self._invoke(trigger, receiver, message, renew=lambda m=message: receiver.renew_message(m))
-            except ServiceBusError as exc:
+            except Exception as exc:  # a listener never dies: it reports and connects again
                 if not connecting.done:
                     connecting.failed(_connect_error(trigger, exc))
                     return
-                self._reconnect_later(trigger, exc)
+                self._reconnect_later(trigger, exc, expected=isinstance(exc, ServiceBusError))
 
     def _session_listener(self, trigger: Trigger) -> None:
         """One of `maxConcurrentSessions` listeners: holds one session at a time, one call at a time."""
@@ -439,8 +440,8 @@ class FunctionsHost:
             except SessionLockLostError:
                 logger.warning("lost the lock on a session of %s; Service Bus hands it to the next receiver",
                                trigger.queue)
-            except ServiceBusError as exc:
-                self._reconnect_later(trigger, exc)
+            except Exception as exc:  # a listener never dies: it reports and connects again
+                self._reconnect_later(trigger, exc, expected=isinstance(exc, ServiceBusError))
             finally:
                 self._closer.submit(opened.close)
 
@@ -464,28 +465,40 @@ class FunctionsHost:
             else:
                 waited += wait
 
-    def _reconnect_later(self, trigger: Trigger, error: Exception) -> None:
-        """A listener's connection failed: its locked messages come back when their locks expire."""
-        if not self._stop.is_set():
+    def _reconnect_later(self, trigger: Trigger, error: Exception, *, expected: bool) -> None:
+        """A listener's connection failed: its locked messages come back when their locks expire.
+
+        A Service Bus error is a warning; anything else is a fault of the client library or of this
+        host, logged with its traceback.
+        """
+        if self._stop.is_set():
+            return
+        if expected:
             logger.warning("%s: the listener on %s lost its connection (%s); connecting again",
                            trigger.function_name, trigger.queue, type(error).__name__)
-            self._stop.wait(_RECONNECT_SECONDS)
+        else:
+            logger.error("%s: the listener on %s failed with %s; connecting again", trigger.function_name,
+                         trigger.queue, type(error).__name__, exc_info=error)
+        self._stop.wait(_RECONNECT_SECONDS)
 
     def _invoke(
         self, trigger: Trigger, receiver: "_Receiver", message: Any, *, renew: Callable[[], datetime]
     ) -> None:
-        """Call the function with `message` on the worker pool, renewing its lock meanwhile, then settle."""
+        """Call the function with `message` on the worker pool, renewing its lock meanwhile, then settle.
+
+        The lock is renewed from the start, also while the call waits for a worker thread.
+        """
         error: BaseException | None = None
         locked_until = receiver.locked_until(message)
-        delivered = host_message(message, locked_until)
-        with self._pool, self._renewer.renewing(locked_until, renew):
+        delivery_count = (message.delivery_count or 0) + 1  # Azure's, as host_message gives it
+        with self._renewer.renewing(locked_until, renew), self._pool:
             try:
-                trigger.user_function(**{trigger.arg_name: delivered})
-            except Exception as exc:  # the host catches every failure of a function and abandons
+                trigger.user_function(**{trigger.arg_name: host_message(message, locked_until)})
+            except Exception as exc:  # the host catches every failure of a function (and of building its input)
                 error = exc
-        outcome = self._settle(trigger, receiver, message, delivered.delivery_count, error)
-        self._record(Invocation(trigger.function_name, delivered.message_id, delivered.session_id,
-                                delivered.delivery_count, outcome, None if error is None else type(error).__name__))
+        outcome = self._settle(trigger, receiver, message, delivery_count, error)
+        self._record(Invocation(trigger.function_name, message.message_id, message.session_id, delivery_count,
+                                outcome, None if error is None else type(error).__name__))
 
     def _settle(
         self, trigger: Trigger, receiver: "_Receiver", message: Any, delivery_count: int, error: BaseException | None
@@ -613,12 +626,10 @@ class _LockRenewer:
                 self._changed.wait(min([_POLL_SECONDS, *waits]))
 
     def _renew(self, key: int, lock: "_RenewedLock") -> None:
-        from azure.servicebus.exceptions import ServiceBusError
-
         try:
             self._locks[key] = lock.renewed(lock.renew(), self._clock)
-        except ServiceBusError as exc:
-            # The call goes on; its settlement then fails and Service Bus redelivers, as in Azure.
+        except Exception as exc:  # the renewer goes on for the other calls
+            # This call goes on; its settlement then fails and Service Bus redelivers, as in Azure.
             logger.error("could not renew a lock while its function runs: %s", type(exc).__name__)
             del self._locks[key]
 

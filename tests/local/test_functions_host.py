@@ -303,3 +303,13 @@ def test_a_wrong_key_fails_the_start_without_showing_the_connection_string(local
         host.start()
     assert "d3Jvbmc" not in str(raised.value) and "SharedAccessKey" not in str(raised.value)
     assert local.broker.message_counts(ORDERS).active == 0
+
+
+def test_a_host_without_a_connection_string_refuses_to_start_at_once(local: Local, small_host_json: Path) -> None:
+    app = recording_app(ECP_TO_ERP.queue_setting, sessions=False, work=lambda message: None)
+    host = local.host(app, small_host_json, ServiceBusConnection="",
+                      ServiceBusConnection__fullyQualifiedNamespace="sb-orderbridge-dev.servicebus.windows.net")
+    started = time.monotonic()
+    with pytest.raises(LocalStackError, match="connects with a connection string"):
+        host.start()
+    assert time.monotonic() - started < 5, "refused before any listener waits to connect"
