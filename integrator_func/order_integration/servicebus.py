@@ -232,7 +232,8 @@ class AzureServiceBusSender:
             # The SDK's text says what failed (authorisation, entity, id length); credentials in it are masked.
             cause = f"{type(exc).__name__}: {redact(str(exc), self._secrets())[:_CAUSE_LIMIT]}"
             raise SendFailed(queue=queue, message_id=message.message_id, cause=cause) from exc
-        except Exception as exc:  # noqa: BLE001 - an SDK bug is still a send that did not happen
+        except Exception as exc:  # noqa: BLE001 - the send may or may not have happened: the caller redelivers
+            # its message, and the repeat's derived MessageId lets duplicate detection drop a second copy.
             cause = f"azure-servicebus failed with {type(exc).__name__} (a client library fault; the link is reopened)"
             raise SendFailed(queue=queue, message_id=message.message_id, cause=cause) from exc
 

@@ -38,7 +38,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -318,6 +318,8 @@ class FunctionsHost:
 
         Returns once every plain listener is connected; a connection that fails raises here.
         """
+        if self._stop.is_set():
+            raise LocalStackError("this Functions host has been stopped; start a new FunctionsHost")
         if not self._settings.auto_complete_messages:
             raise LocalStackError(
                 "host.json sets autoCompleteMessages to false; the local host settles only as the extension does"
@@ -403,7 +405,7 @@ class FunctionsHost:
 
         while not self._stop.is_set():
             try:
-                with self._client(trigger).get_queue_receiver(
+                with self._client(trigger) as client, client.get_queue_receiver(
                     trigger.queue, prefetch_count=self._settings.prefetch_count
                 ) as opened:
                     connecting.succeeded()
@@ -419,6 +421,12 @@ class FunctionsHost:
 
     def _session_listener(self, trigger: Trigger) -> None:
         """One of `maxConcurrentSessions` listeners: holds one session at a time, one call at a time."""
+        with self._client(trigger) as client:  # one per listener; closing it closes what is left open
+            while not self._stop.is_set():
+                self._hold_next_session(trigger, client)
+
+    def _hold_next_session(self, trigger: Trigger, client: Any) -> None:
+        """Accept the next available session, deliver its messages, then hand its receiver to the closer."""
         from azure.servicebus import NEXT_AVAILABLE_SESSION
         from azure.servicebus.exceptions import (
             OperationTimeoutError,
@@ -427,23 +435,29 @@ class FunctionsHost:
             SessionLockLostError,
         )
 
-        while not self._stop.is_set():
-            opened = self._client(trigger).get_queue_receiver(
-                trigger.queue, session_id=NEXT_AVAILABLE_SESSION, max_wait_time=_SESSION_WAIT_SECONDS,
-                prefetch_count=self._settings.prefetch_count,
-            )
-            try:
-                opened.__enter__()  # accepts the next available session, waiting up to max_wait_time
-                self._drain_session(trigger, _Receiver(opened))
-            except (OperationTimeoutError, SessionCannotBeLockedError):
-                continue  # no session was free: look again
-            except SessionLockLostError:
-                logger.warning("lost the lock on a session of %s; Service Bus hands it to the next receiver",
-                               trigger.queue)
-            except Exception as exc:  # a listener never dies: it reports and connects again
-                self._reconnect_later(trigger, exc, expected=isinstance(exc, ServiceBusError))
-            finally:
-                self._closer.submit(opened.close)
+        opened = client.get_queue_receiver(
+            trigger.queue, session_id=NEXT_AVAILABLE_SESSION, max_wait_time=_SESSION_WAIT_SECONDS,
+            prefetch_count=self._settings.prefetch_count,
+        )
+        try:
+            opened.__enter__()  # accepts the next available session, waiting up to max_wait_time
+            self._drain_session(trigger, _Receiver(opened))
+        except (OperationTimeoutError, SessionCannotBeLockedError):
+            pass  # no session was free: the listener looks again
+        except SessionLockLostError:
+            logger.warning("lost the lock on a session of %s; Service Bus hands it to the next receiver",
+                           trigger.queue)
+        except Exception as exc:  # a listener never dies: it reports and connects again
+            self._reconnect_later(trigger, exc, expected=isinstance(exc, ServiceBusError))
+        finally:
+            self._close_later(opened)
+
+    def _close_later(self, receiver: Any) -> None:
+        """Close `receiver` on the closer pool; once the host is stopping (pool shut down), here."""
+        try:
+            self._closer.submit(receiver.close)
+        except RuntimeError:
+            receiver.close()
 
     def _drain_session(self, trigger: Trigger, receiver: "_Receiver") -> None:
         """Deliver the session's messages in order until it stays idle for `sessionIdleTimeout`.
@@ -503,7 +517,12 @@ class FunctionsHost:
     def _settle(
         self, trigger: Trigger, receiver: "_Receiver", message: Any, delivery_count: int, error: BaseException | None
     ) -> str:
-        from azure.servicebus.exceptions import MessageLockLostError, ServiceBusError, SessionLockLostError
+        from azure.servicebus.exceptions import (
+            MessageAlreadySettled,
+            MessageLockLostError,
+            ServiceBusError,
+            SessionLockLostError,
+        )
 
         try:
             if error is None:
@@ -519,7 +538,7 @@ class FunctionsHost:
             logger.error("%s: the lock on message %s was lost before it was settled; Service Bus redelivers it",
                          trigger.function_name, message.message_id)
             return "LockLost"
-        except ServiceBusError as exc:
+        except (ServiceBusError, MessageAlreadySettled) as exc:  # the SDK's MessageAlreadySettled is a ValueError
             logger.error("%s: settling message %s failed (%s); Service Bus redelivers it when its lock expires",
                          trigger.function_name, message.message_id, type(exc).__name__)
             return "NotSettled"
@@ -613,25 +632,35 @@ class _LockRenewer:
             yield
         finally:
             with self._changed:
-                del self._locks[key]
+                self._locks.pop(key, None)
 
     def run(self) -> None:
-        """The renewer thread: sleeps until the next lock is half-way to expiry."""
-        with self._changed:
-            while not self._stop.is_set():
-                for key, lock in list(self._locks.items()):
-                    if self._clock.now() < lock.deadline and lock.wall_to_renewal(self._clock) <= 0:
-                        self._renew(key, lock)
-                waits = [max(lock.wall_to_renewal(self._clock), 0.01) for lock in self._locks.values()]
+        """The renewer thread: sleeps until the next lock is half-way to expiry.
+
+        Renewals run outside the condition: a renewal is a round trip (with client retries, possibly
+        minutes), and calls must still start and end meanwhile.
+        """
+        while not self._stop.is_set():
+            with self._changed:
+                due = [(key, lock) for key, lock in self._locks.items()
+                       if lock.active(self._clock) and lock.wall_to_renewal(self._clock) <= 0]
+            for key, lock in due:
+                self._renew(key, lock)
+            with self._changed:
+                waits = [max(lock.wall_to_renewal(self._clock), 0.01)
+                         for lock in self._locks.values() if lock.active(self._clock)]
                 self._changed.wait(min([_POLL_SECONDS, *waits]))
 
     def _renew(self, key: int, lock: "_RenewedLock") -> None:
         try:
-            self._locks[key] = lock.renewed(lock.renew(), self._clock)
+            renewed = lock.renewed(lock.renew(), self._clock)
         except Exception as exc:  # the renewer goes on for the other calls
             # This call goes on; its settlement then fails and Service Bus redelivers, as in Azure.
             logger.error("could not renew a lock while its function runs: %s", type(exc).__name__)
-            del self._locks[key]
+            renewed = replace(lock, ended=True)
+        with self._changed:
+            if key in self._locks:  # the call may have ended meanwhile
+                self._locks[key] = renewed
 
 
 @dataclass
@@ -640,6 +669,11 @@ class _RenewedLock:
     locked_until: datetime
     deadline: datetime
     half_life: float  # wall seconds before expiry at which to renew
+    ended: bool = False  # a renewal failed: no more attempts
+
+    def active(self, clock: Clock) -> bool:
+        """Still to be renewed: before `maxAutoLockRenewalDuration` ends and no renewal has failed."""
+        return not self.ended and clock.now() < self.deadline
 
     def wall_to_renewal(self, clock: Clock) -> float:
         """Wall seconds until the lock is half-way to expiry."""

@@ -45,6 +45,11 @@ def prepare(state_dir: Path, *, stack: str, time_scale: float, resume: bool) -> 
     A fresh run (`resume=False`) empties the state dir first; a resumed one requires the manifest of
     a run of the same stack and continues its simulated time (at the new time scale).
     """
+    if time_scale < 1:
+        raise LocalStackError(
+            f"time scale {time_scale:g} is below 1: the SDKs check locks against the wall clock, so simulated"
+            " time must never run behind it"
+        )
     path = state_dir / MANIFEST
     if not resume:
         kept = _empty(state_dir)

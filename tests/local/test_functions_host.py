@@ -313,3 +313,19 @@ def test_a_host_without_a_connection_string_refuses_to_start_at_once(local: Loca
     with pytest.raises(LocalStackError, match="connects with a connection string"):
         host.start()
     assert time.monotonic() - started < 5, "refused before any listener waits to connect"
+
+
+def test_a_renewal_that_fails_still_ends_in_a_recorded_settlement(local: Local, small_host_json: Path) -> None:
+    # The message is settled behind the host's back mid-call, so the renewal at half its lock fails.
+    def work(message: func.ServiceBusMessage) -> None:
+        local.broker.complete(ORDERS, message.lock_token)
+        time.sleep(0.8)  # past the renewal at half the 1 s lock
+
+    local.broker.send(ORDERS, Message(b"{}", message_id="settled-elsewhere"))
+    host = local.host(recording_app(ECP_TO_ERP.queue_setting, sessions=False, work=work), small_host_json)
+    with host:
+        wait_for(lambda: bool(host.invocations()))
+    assert [(i.message_id, i.outcome) for i in host.invocations()] == [("settled-elsewhere", "LockLost")]
+    assert local.broker.message_counts(ORDERS).active == 0
+    with pytest.raises(LocalStackError, match="has been stopped"):
+        host.start()
