@@ -551,7 +551,11 @@ class FunctionsHost:
 
 
 class _Receiver:
-    """An SDK receiver shared by its listener and the lock renewer, one call at a time (it is not thread-safe)."""
+    """An SDK receiver shared by its listener and the lock renewer, one call at a time (it is not thread-safe).
+
+    The lock covers our calls only: with prefetch 0 the SDK's own keep-alive thread also reads the
+    connection every 5 s (`_servicebus_receiver.py`, `keep_alive_interval`), as it does against Azure.
+    """
 
     def __init__(self, receiver: Any) -> None:
         self._receiver = receiver
